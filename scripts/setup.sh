@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Osprey needs to build and test, from Debian packages. Idempotent and fast when all is present.
+set -euo pipefail
+PKGS=(build-essential cmake ninja-build ccache pkg-config git
+      nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
+      libgtest-dev libgmock-dev libbenchmark-dev
+      libpcre2-dev libutf8proc-dev clang python3)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
