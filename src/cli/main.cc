@@ -1,1 +1,29 @@
-int main() { return 0; }
+// `osprey`: the command-line entry point. Subcommands are registered from cmd_*.cc (see commands.h).
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Osprey: an LLM inference and serving engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", OSPREY_VERSION);
+  osprey::cli::Action action;
+  osprey::cli::add_info_command(app, action);
+  osprey::cli::add_generate_command(app, action);
+  osprey::cli::add_logits_command(app, action);
+  osprey::cli::add_random_model_command(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    return action ? action() : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+}
