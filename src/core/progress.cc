@@ -7,11 +7,11 @@
 
 namespace osprey {
 
-ProgressBar::ProgressBar(std::string label, uint64_t total, bool bytes)
+ProgressBar::ProgressBar(std::string label, uint64_t total, bool bytes, bool visible)
     : label_(std::move(label)),
       total_(total),
       bytes_(bytes),
-      enabled_(::isatty(STDERR_FILENO) != 0),
+      enabled_(visible && ::isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 

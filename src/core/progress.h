@@ -10,7 +10,8 @@ namespace osprey {
 
 class ProgressBar {
  public:
-  ProgressBar(std::string label, uint64_t total, bool bytes = true);
+  // `visible` false never draws (callers that were asked to stay quiet).
+  ProgressBar(std::string label, uint64_t total, bool bytes = true, bool visible = true);
   ~ProgressBar();
   void advance(uint64_t n);
   void finish();

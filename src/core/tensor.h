@@ -30,7 +30,7 @@ class Tensor {
   // memory whose lifetime the caller guarantees).
   static Tensor view(const void* data, DType dtype, Shape shape, std::shared_ptr<const void> keepalive);
 
-  bool defined() const { return data_ != nullptr || numel() == 0; }
+  bool defined() const { return data_ != nullptr; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }

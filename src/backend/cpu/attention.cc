@@ -1,0 +1,64 @@
+#include "backend/cpu/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "core/thread_pool.h"
+
+namespace osprey::cpu {
+
+void kv_store(float* const* k_blocks, float* const* v_blocks, int block_size, int64_t start_pos,
+              int64_t n, int64_t kv_dim, const float* k, const float* v) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t pos = start_pos + i;
+    const int64_t b = pos / block_size, off = (pos % block_size) * kv_dim;
+    std::memcpy(k_blocks[b] + off, k + i * kv_dim, kv_dim * sizeof(float));
+    std::memcpy(v_blocks[b] + off, v + i * kv_dim, kv_dim * sizeof(float));
+  }
+}
+
+void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
+               const float* const* v_blocks, int block_size, const AttentionShape& s, float* out) {
+  const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(s.num_kv_heads) * s.head_dim;
+  const int group = s.num_heads / s.num_kv_heads;
+  // One task per (token, head): each computes its full softmax row in a fixed order.
+  ThreadPool::global().parallel_for(q_len * s.num_heads, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<float> scores;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i = t / s.num_heads;
+      const int h = static_cast<int>(t % s.num_heads);
+      const int kvh = h / group;
+      const int64_t pos = start_pos + i;
+      const int64_t first = s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
+      const int64_t n = pos - first + 1;
+      scores.resize(n);
+      const float* qh = q + i * q_dim + static_cast<int64_t>(h) * s.head_dim;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t p = first + j;
+        const float* kj = k_blocks[p / block_size] + (p % block_size) * kv_dim + kvh * s.head_dim;
+        scores[j] = dot_f32(qh, kj, s.head_dim) * s.scale;
+        mx = std::max(mx, scores[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
+      }
+      float* oh = out + i * q_dim + static_cast<int64_t>(h) * s.head_dim;
+      std::fill(oh, oh + s.head_dim, 0.0f);
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t p = first + j;
+        const float* vj = v_blocks[p / block_size] + (p % block_size) * kv_dim + kvh * s.head_dim;
+        axpy(scores[j] * inv, vj, oh, s.head_dim);
+      }
+    }
+  });
+}
+
+}  // namespace osprey::cpu

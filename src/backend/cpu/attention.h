@@ -1,0 +1,26 @@
+// Attention of one sequence's new tokens over its cached keys and values, read through block pointers
+// (see kv/kv_cache.h), with grouped-query heads and an optional sliding window.
+#pragma once
+
+#include <cstdint>
+
+namespace osprey::cpu {
+
+struct AttentionShape {
+  int num_heads;
+  int num_kv_heads;
+  int head_dim;
+  float scale;         // usually 1/sqrt(head_dim)
+  int sliding_window;  // 0: none; else position i sees j only when 0 <= i - j < window
+};
+
+// Stores k and v ([n][kv_heads*head_dim]) for positions start_pos.. into the blocks.
+void kv_store(float* const* k_blocks, float* const* v_blocks, int block_size, int64_t start_pos,
+              int64_t n, int64_t kv_dim, const float* k, const float* v);
+
+// q: [q_len][num_heads*head_dim] for positions start_pos .. start_pos+q_len-1 (causal);
+// out: same shape. Keys/values for positions [0, start_pos+q_len) must already be stored.
+void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
+               const float* const* v_blocks, int block_size, const AttentionShape& s, float* out);
+
+}  // namespace osprey::cpu

@@ -1,0 +1,89 @@
+// AVX2 + FMA + F16C kernels (compiled with those flags; chosen at run time only where the CPU has them).
+// Each dot product keeps four 8-lane accumulators over 32 elements per iteration and reduces them in a
+// fixed order, so the result for a row never depends on the batch it is in.
+#include <immintrin.h>
+
+#include "backend/cpu/dot.h"
+#include "core/dtype.h"
+
+namespace osprey::cpu::detail {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+  return _mm_cvtss_f32(lo);
+}
+
+inline __m256 load_bf16(const uint16_t* p) {
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+inline __m256 load_f16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256 load_f32(const float* p) { return _mm256_loadu_ps(p); }
+
+template <typename W, __m256 (*Load)(const W*), float (*Scalar)(W)>
+float dot_vec(const float* x, const W* w, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), Load(w + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), Load(w + i + 8), a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), Load(w + i + 16), a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), Load(w + i + 24), a3);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), Load(w + i), a0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < n; ++i) s += x[i] * Scalar(w[i]);
+  return s;
+}
+
+float id_f32(float v) { return v; }
+float dot_f32(const float* x, const float* w, int64_t n) {
+  return dot_vec<float, load_f32, id_f32>(x, w, n);
+}
+float dot_f16(const float* x, const uint16_t* w, int64_t n) {
+  return dot_vec<uint16_t, load_f16, f16_to_f32>(x, w, n);
+}
+float dot_bf16(const float* x, const uint16_t* w, int64_t n) {
+  return dot_vec<uint16_t, load_bf16, bf16_to_f32>(x, w, n);
+}
+
+float dot_q8_0(const float* x, const void* w, int64_t n) {
+  const auto* blocks = static_cast<const BlockQ8_0*>(w);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQ8_0BlockElems; ++b) {
+    const float* xb = x + b * kQ8_0BlockElems;
+    __m256 s = _mm256_setzero_ps();
+    for (int j = 0; j < 32; j += 8) {
+      __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[b].qs + j));
+      __m256 wf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+      s = _mm256_fmadd_ps(_mm256_loadu_ps(xb + j), wf, s);
+    }
+    acc = _mm256_fmadd_ps(s, _mm256_set1_ps(f16_to_f32(blocks[b].d)), acc);
+  }
+  return hsum(acc);
+}
+
+void axpy(float a, const float* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const DotKernels& avx2_kernels() {
+  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy};
+  return k;
+}
+
+}  // namespace osprey::cpu::detail

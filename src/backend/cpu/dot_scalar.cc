@@ -1,0 +1,52 @@
+// Portable reference kernels: the correctness baseline the vector kernels are tested against.
+#include "backend/cpu/dot.h"
+#include "core/dtype.h"
+
+namespace osprey::cpu::detail {
+namespace {
+
+template <typename Load>
+float dot_generic(const float* x, int64_t n, Load load) {
+  // Eight partial sums like the vector kernels, so results are close to theirs.
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += x[i + j] * load(i + j);
+  }
+  float s = 0;
+  for (int j = 0; j < 8; ++j) s += acc[j];
+  for (; i < n; ++i) s += x[i] * load(i);
+  return s;
+}
+
+float dot_f32(const float* x, const float* w, int64_t n) {
+  return dot_generic(x, n, [w](int64_t i) { return w[i]; });
+}
+float dot_f16(const float* x, const uint16_t* w, int64_t n) {
+  return dot_generic(x, n, [w](int64_t i) { return f16_to_f32(w[i]); });
+}
+float dot_bf16(const float* x, const uint16_t* w, int64_t n) {
+  return dot_generic(x, n, [w](int64_t i) { return bf16_to_f32(w[i]); });
+}
+float dot_q8_0(const float* x, const void* w, int64_t n) {
+  const auto* blocks = static_cast<const BlockQ8_0*>(w);
+  float s = 0;
+  for (int64_t b = 0; b < n / kQ8_0BlockElems; ++b) {
+    float bs = 0;
+    for (int i = 0; i < kQ8_0BlockElems; ++i) bs += x[b * kQ8_0BlockElems + i] * blocks[b].qs[i];
+    s += bs * f16_to_f32(blocks[b].d);
+  }
+  return s;
+}
+void axpy(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const DotKernels& scalar_kernels() {
+  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy};
+  return k;
+}
+
+}  // namespace osprey::cpu::detail

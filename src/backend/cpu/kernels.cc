@@ -1,0 +1,102 @@
+#include "backend/cpu/kernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include "backend/cpu/dot.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace osprey::cpu {
+
+namespace {
+
+bool cpu_has_avx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+}
+
+std::atomic<Isa> g_isa{cpu_has_avx2() ? Isa::kAvx2 : Isa::kScalar};
+
+const detail::DotKernels& kernels() {
+  return g_isa.load(std::memory_order_relaxed) == Isa::kAvx2 ? detail::avx2_kernels()
+                                                             : detail::scalar_kernels();
+}
+
+// Weight rows per tile: a tile stays in L2 while every activation row streams past it.
+constexpr int64_t kRowTile = 16;
+
+}  // namespace
+
+Isa active_isa() { return g_isa.load(); }
+const char* isa_name(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "scalar"; }
+void force_isa(Isa isa) { g_isa.store(isa == Isa::kAvx2 && !cpu_has_avx2() ? Isa::kScalar : isa); }
+
+void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float* y) {
+  OSPREY_CHECK(w.ndim() == 2, "matmul weight must be 2-D, got {}", shape_str(w.shape()));
+  const int64_t n = w.dim(0), k = w.dim(1);
+  const size_t row_bytes = dtype_bytes(w.dtype(), k);
+  const auto* base = static_cast<const uint8_t*>(w.raw());
+  const auto& kn = kernels();
+  auto row_dot = [&](const float* xr, int64_t j) -> float {
+    const void* wr = base + j * row_bytes;
+    switch (w.dtype()) {
+      case DType::F32: return kn.f32(xr, static_cast<const float*>(wr), k);
+      case DType::F16: return kn.f16(xr, static_cast<const uint16_t*>(wr), k);
+      case DType::BF16: return kn.bf16(xr, static_cast<const uint16_t*>(wr), k);
+      case DType::Q8_0: return kn.q8_0(xr, wr, k);
+      default: fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
+    }
+  };
+  ThreadPool::global().parallel_for(
+      n,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t t0 = n0; t0 < n1; t0 += kRowTile) {
+          const int64_t t1 = std::min(n1, t0 + kRowTile);
+          for (int64_t i = 0; i < m; ++i) {
+            const float* xr = x + i * k;
+            float* yr = y + i * n;
+            for (int64_t j = t0; j < t1; ++j) yr[j] = row_dot(xr, j) + (bias ? bias[j] : 0.0f);
+          }
+        }
+      },
+      kRowTile);
+}
+
+void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int64_t n, float* y) {
+  OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(), n);
+  const bool f32w = weight.dtype() == DType::F32;
+  Tensor wf = f32w ? weight : weight.to_f32();
+  const float* w = wf.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    const float ss = dot_f32(xr, xr, n);
+    const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+    for (int64_t i = 0; i < n; ++i) yr[i] = w[i] * (xr[i] * scale);
+  }
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void embedding(const Tensor& table, int32_t id, float* out) {
+  OSPREY_CHECK(table.ndim() == 2, "embedding table must be 2-D");
+  if (id < 0 || id >= table.dim(0)) {
+    invalid_input("token id {} is outside the vocabulary (size {})", id, table.dim(0));
+  }
+  const int64_t h = table.dim(1);
+  convert_to_f32(table.dtype(), static_cast<const uint8_t*>(table.raw()) + dtype_bytes(table.dtype(), h) * id,
+                 out, h);
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) { return kernels().f32(a, b, n); }
+
+void axpy(float a, const float* x, float* y, int64_t n) { kernels().axpy(a, x, y, n); }
+
+}  // namespace osprey::cpu

@@ -1,0 +1,37 @@
+// CPU kernels used by the model forward pass. Each picks the best implementation for this CPU at run
+// time (AVX2+FMA+F16C where present, portable scalar code otherwise) and parallelizes over the global
+// ThreadPool. Every kernel reduces in a fixed order per output element, so a row's result does not
+// depend on how many other rows are in the batch (batch invariance).
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace osprey::cpu {
+
+enum class Isa { kScalar, kAvx2 };
+Isa active_isa();
+const char* isa_name(Isa isa);
+// Forces an ISA (tests compare implementations); kAvx2 is ignored where the CPU lacks it.
+void force_isa(Isa isa);
+
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for w of dtype F32, F16, BF16 or Q8_0, shape [N, K].
+void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float* y);
+
+// y = x / sqrt(mean(x^2) + eps) * weight, per row of length n; weight is F32/F16/BF16. In place allowed.
+void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int64_t n, float* y);
+
+// out[i] = silu(gate[i]) * up[i]
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
+// Copies row `id` of an embedding table ([vocab, hidden], any dtype) to `out` as f32.
+void embedding(const Tensor& table, int32_t id, float* out);
+
+// Dot product of f32 vectors in the kernels' fixed reduction order.
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// y[i] += a * x[i]
+void axpy(float a, const float* x, float* y, int64_t n);
+
+}  // namespace osprey::cpu

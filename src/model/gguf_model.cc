@@ -1,0 +1,204 @@
+#include "model/gguf_model.h"
+
+#include <map>
+
+#include "core/error.h"
+#include "model/gguf_names.h"
+#include "model/registry.h"
+
+namespace osprey {
+
+ModelConfig gguf_model_config(const gguf::File& f) {
+  const std::string arch_name = f.get_string("general.architecture");
+  const Architecture& arch = find_gguf_architecture(arch_name, f.name());
+  auto key = [&](const char* k) { return arch_name + "." + k; };
+  ModelConfig c;
+  c.architecture = arch.hf_name;
+  c.model_type = arch_name;
+  c.num_layers = static_cast<int>(f.get_u32(key("block_count")));
+  c.hidden_size = static_cast<int64_t>(f.get_u64(key("embedding_length")));
+  c.intermediate_size = static_cast<int64_t>(f.get_u64(key("feed_forward_length")));
+  c.num_heads = static_cast<int>(f.get_u32(key("attention.head_count")));
+  c.num_kv_heads = static_cast<int>(f.get_u32(key("attention.head_count_kv"), c.num_heads));
+  if (c.num_heads <= 0) invalid_input("{}: {} must be positive", f.name(), key("attention.head_count"));
+  c.head_dim = static_cast<int>(
+      f.get_u32(key("attention.key_length"), static_cast<uint32_t>(c.hidden_size / c.num_heads)));
+  c.rms_norm_eps = f.get_f64(key("attention.layer_norm_rms_epsilon"), 1e-5);
+  c.max_position_embeddings = static_cast<int64_t>(f.get_u64(key("context_length"), 2048));
+  c.rope.theta = f.get_f64(key("rope.freq_base"), 10000.0);
+  const std::string scaling = f.get_string(key("rope.scaling.type"), "none");
+  if (scaling == "linear") {
+    c.rope.type = RopeConfig::Type::kLinear;
+    c.rope.factor = f.get_f64(key("rope.scaling.factor"));
+  } else if (scaling != "none") {
+    unsupported("{}: rope scaling '{}' is not supported (supported: none, linear, llama3 via "
+                "rope_freqs.weight)", f.name(), scaling);
+  }
+  const auto* embd = f.find_tensor("token_embd.weight");
+  if (!embd || embd->shape.size() != 2) invalid_input("{}: missing 2-D tensor 'token_embd.weight'", f.name());
+  c.vocab_size = static_cast<int64_t>(f.get_u64(key("vocab_size"), embd->shape[0]));
+  c.tie_word_embeddings = f.find_tensor("output.weight") == nullptr;
+  // Optional parts of the block are known by the tensors present.
+  c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
+  c.o_bias = f.find_tensor("blk.0.attn_output.bias") != nullptr;
+  c.mlp_bias = f.find_tensor("blk.0.ffn_gate.bias") != nullptr;
+  c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
+  c.layer_window.assign(c.num_layers > 0 ? c.num_layers : 0,
+                        static_cast<int>(f.get_u32(key("attention.sliding_window"), 0)));
+  if (const auto* rf = f.find_tensor("rope_freqs.weight")) {
+    c.rope.type = RopeConfig::Type::kLlama3;
+    const Tensor t = f.tensor(*rf).to_f32();
+    c.rope.freq_factors.assign(t.data<float>(), t.data<float>() + t.numel());
+  }
+  if (f.find("tokenizer.ggml.bos_token_id")) {
+    c.bos_token_id = static_cast<int32_t>(f.get_u32("tokenizer.ggml.bos_token_id"));
+  }
+  if (f.find("tokenizer.ggml.eos_token_id")) {
+    c.eos_token_ids = {static_cast<int32_t>(f.get_u32("tokenizer.ggml.eos_token_id"))};
+  }
+  c.dtype = f.tensor(*embd).dtype();
+  c.validate(f.name());
+  if (!c.rope.freq_factors.empty() &&
+      static_cast<int>(c.rope.freq_factors.size()) != c.head_dim / 2) {
+    invalid_input("{}: rope_freqs.weight has {} entries, expected head_dim/2 = {}", f.name(),
+                  c.rope.freq_factors.size(), c.head_dim / 2);
+  }
+  return c;
+}
+
+namespace {
+
+class GgufWeights final : public WeightStore {
+ public:
+  GgufWeights(std::shared_ptr<const gguf::File> f, const ModelConfig& c)
+      : file_(std::move(f)),
+        permuted_(find_gguf_architecture(file_->get_string("general.architecture"), file_->name())
+                      .gguf_permutes_qk),
+        heads_(c.num_heads),
+        kv_heads_(c.num_kv_heads) {
+    for (const auto& t : file_->tensors()) {
+      if (auto hf = gguf_names::to_hf(t.name)) hf_to_info_[*hf] = &t;
+    }
+  }
+
+  const std::string& source() const override { return file_->name(); }
+
+  std::optional<Tensor> find(const std::string& name) const override {
+    auto it = hf_to_info_.find(name);
+    if (it == hf_to_info_.end()) return std::nullopt;
+    Tensor t = file_->tensor(*it->second);
+    if (permuted_) {
+      if (name.ends_with("self_attn.q_proj.weight") || name.ends_with("self_attn.q_proj.bias")) {
+        return gguf_names::unpermute_qk(t, heads_);
+      }
+      if (name.ends_with("self_attn.k_proj.weight") || name.ends_with("self_attn.k_proj.bias")) {
+        return gguf_names::unpermute_qk(t, kv_heads_);
+      }
+    }
+    return t;
+  }
+
+  std::vector<std::string> names() const override {
+    std::vector<std::string> out;
+    for (const auto& [name, info] : hf_to_info_) out.push_back(name);
+    return out;
+  }
+
+  uint64_t total_bytes() const override { return file_->size() - file_->data_offset(); }
+
+  void prefetch(const std::function<void(uint64_t)>& on_bytes) const override {
+    // Touch one byte per page; the file is mapped, so this pulls it into the page cache.
+    const uint8_t* p = file_->data();
+    volatile uint8_t sink = 0;
+    constexpr size_t kChunk = size_t{16} << 20;
+    for (size_t off = file_->data_offset(); off < file_->size(); off += kChunk) {
+      const size_t end = std::min(file_->size(), off + kChunk);
+      for (size_t i = off; i < end; i += 4096) sink = sink + p[i];
+      if (on_bytes) on_bytes(end - off);
+    }
+    (void)sink;
+  }
+
+ private:
+  std::shared_ptr<const gguf::File> file_;
+  bool permuted_;
+  int heads_, kv_heads_;
+  std::map<std::string, const gguf::TensorInfo*> hf_to_info_;
+};
+
+}  // namespace
+
+std::shared_ptr<WeightStore> gguf_weights(std::shared_ptr<const gguf::File> f, const ModelConfig& c) {
+  return std::make_shared<GgufWeights>(std::move(f), c);
+}
+
+void export_gguf(const ModelConfig& c, const WeightStore& weights, const std::string& path,
+                 const GgufExportOptions& opts) {
+  const Architecture& arch = find_hf_architecture(c.architecture, weights.source());
+  // Mistral is written as "llama" with a sliding window key, as llama.cpp's converter does.
+  const std::string arch_name = arch.gguf_name.empty() ? "llama" : arch.gguf_name;
+  const bool permute = find_gguf_architecture(arch_name, path).gguf_permutes_qk;
+  gguf::Writer w;
+  auto key = [&](const char* k) { return arch_name + "." + k; };
+  w.set_string("general.architecture", arch_name);
+  w.set_string("general.name", opts.name.empty() ? "osprey-export" : opts.name);
+  w.set_u32("general.alignment", 32);
+  w.set_u32(key("block_count"), c.num_layers);
+  w.set_u32(key("context_length"), static_cast<uint32_t>(c.max_position_embeddings));
+  w.set_u32(key("embedding_length"), static_cast<uint32_t>(c.hidden_size));
+  w.set_u32(key("feed_forward_length"), static_cast<uint32_t>(c.intermediate_size));
+  w.set_u32(key("attention.head_count"), c.num_heads);
+  w.set_u32(key("attention.head_count_kv"), c.num_kv_heads);
+  w.set_u32(key("attention.key_length"), c.head_dim);
+  w.set_u32(key("attention.value_length"), c.head_dim);
+  w.set_f32(key("attention.layer_norm_rms_epsilon"), static_cast<float>(c.rms_norm_eps));
+  w.set_f32(key("rope.freq_base"), static_cast<float>(c.rope.theta));
+  w.set_u32(key("vocab_size"), static_cast<uint32_t>(c.vocab_size));
+  if (c.rope.type == RopeConfig::Type::kLinear) {
+    w.set_string(key("rope.scaling.type"), "linear");
+    w.set_f32(key("rope.scaling.factor"), static_cast<float>(c.rope.factor));
+  }
+  int window = 0;
+  for (int lw : c.layer_window) {
+    if (lw != 0 && window != 0 && lw != window) {
+      unsupported("{}: per-layer sliding windows cannot be written to GGUF", weights.source());
+    }
+    if (lw != 0) window = lw;
+  }
+  if (window > 0) w.set_u32(key("attention.sliding_window"), window);
+  if (c.bos_token_id) w.set_u32("tokenizer.ggml.bos_token_id", *c.bos_token_id);
+  if (!c.eos_token_ids.empty()) w.set_u32("tokenizer.ggml.eos_token_id", c.eos_token_ids[0]);
+
+  // llama3 frequency scaling travels as per-frequency divisors, as llama.cpp's converter writes it.
+  if (c.rope.type == RopeConfig::Type::kLlama3) {
+    RopeConfig plain = c.rope;
+    plain.type = RopeConfig::Type::kDefault;
+    const auto base = rope_inv_freq(plain, c.head_dim);
+    const auto scaled = rope_inv_freq(c.rope, c.head_dim);
+    Tensor factors = Tensor::zeros(DType::F32, {static_cast<int64_t>(base.size())});
+    for (size_t i = 0; i < base.size(); ++i) factors.data<float>()[i] = base[i] / scaled[i];
+    w.add_tensor("rope_freqs.weight", factors);
+  }
+  for (const auto& name : weights.names()) {
+    auto gname = gguf_names::to_gguf(name);
+    if (!gname) continue;
+    if (c.tie_word_embeddings && name == "lm_head.weight") continue;
+    Tensor t = *weights.find(name);
+    const bool matrix = t.ndim() == 2;
+    if (!matrix) {
+      t = t.to_f32();
+    } else if (opts.matrix_dtype && *opts.matrix_dtype != t.dtype()) {
+      t = t.to_f32().f32_to(*opts.matrix_dtype);
+    }
+    if (permute) {
+      if (name.find("self_attn.q_proj.") != std::string::npos) t = gguf_names::permute_qk(t, c.num_heads);
+      if (name.find("self_attn.k_proj.") != std::string::npos) {
+        t = gguf_names::permute_qk(t, c.num_kv_heads);
+      }
+    }
+    w.add_tensor(*gname, t);
+  }
+  w.write(path);
+}
+
+}  // namespace osprey

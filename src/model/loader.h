@@ -1,0 +1,33 @@
+// Opening a model: a Hugging Face folder (config.json + safetensors) or a GGUF file, to a config, its
+// weights and a ready TransformerModel. Loading maps the files and reads them once (with a progress
+// bar on a terminal) so that the first request does not pay for page faults.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "model/transformer.h"
+
+namespace osprey {
+
+struct LoadOptions {
+  bool prefetch = true;       // read every page at load time
+  bool progress = true;       // draw a progress bar (only on a terminal)
+};
+
+struct LoadedModel {
+  std::string path;
+  std::string format;  // "safetensors" or "gguf"
+  std::unique_ptr<TransformerModel> model;
+  double load_seconds = 0;
+};
+
+// Throws osprey::Error naming the path and the problem.
+LoadedModel load_model(const std::string& path, const LoadOptions& opts = {});
+
+// Only the config (no weights touched): for `osprey info` and tools.
+ModelConfig load_config(const std::string& path);
+
+bool is_gguf_path(const std::string& path);
+
+}  // namespace osprey
