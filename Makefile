@@ -1,0 +1,49 @@
+# Osprey: the two commands a newcomer needs are `make serve` and `make test`.
+# Every target installs what is missing (scripts/setup.sh), configures and builds first.
+PRESET ?= release
+BUILD := build/$(PRESET)
+JOBS ?= $(shell nproc)
+MODELS := build/models
+
+.PHONY: all setup configure build test test-asan bench serve fuzz format clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+configure: setup
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Unit and integration tests (label unit|integration), then the unit tests again under ASan/UBSan.
+test: build
+	@bash scripts/fetch-tokenizers.sh
+	@ctest --test-dir $(BUILD) -L 'unit|integration' --output-on-failure -j $(JOBS)
+
+test-asan: setup
+	@cmake --preset asan >/dev/null
+	@cmake --build build/asan -j $(JOBS)
+	@bash scripts/fetch-tokenizers.sh
+	@ctest --test-dir build/asan -L unit --output-on-failure -j $(JOBS)
+
+# Microbenchmarks and end-to-end figures (see bench/README.md); generated models live in build/models.
+bench: build
+	@bash scripts/bench.sh $(BUILD) $(MODELS)
+
+# Until the server lands, `make serve` generates from a small random-weight model.
+serve: build
+	@bash scripts/serve.sh $(BUILD) $(MODELS)
+
+fuzz: setup
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS)
+	@bash scripts/fuzz.sh build/fuzz
+
+format:
+	@git ls-files '*.cc' '*.h' '*.cu' '*.cuh' | xargs clang-format -i
+
+clean:
+	@rm -rf build
