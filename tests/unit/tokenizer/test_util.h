@@ -1,0 +1,44 @@
+// Shared helpers for the tokenizer tests: where the real tokenizers are cached and how to load
+// them.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "tokenizer/tokenizer.h"
+
+namespace osprey::test {
+
+// The cache scripts/fetch-tokenizers.sh fills: $OSPREY_TOKENIZER_CACHE or
+// ~/.cache/osprey/tokenizers.
+inline std::string tokenizer_cache() {
+  if (const char* c = std::getenv("OSPREY_TOKENIZER_CACHE"); c && *c) return c;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + "/.cache/osprey/tokenizers";
+}
+
+// Loads the cached tokenizer NAME (memoized: loading the large ones takes a while). Fails the test,
+// never skips it, when the cache is missing.
+inline std::shared_ptr<const Tokenizer> real_tokenizer(const std::string& name) {
+  static std::map<std::string, std::shared_ptr<const Tokenizer>> loaded;
+  if (auto it = loaded.find(name); it != loaded.end()) return it->second;
+  const std::string dir = tokenizer_cache() + "/" + name;
+  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
+    ADD_FAILURE() << "missing " << dir << "/tokenizer.json: run scripts/fetch-tokenizers.sh first";
+    return nullptr;
+  }
+  auto t = Tokenizer::from_dir(dir);
+  loaded[name] = t;
+  return t;
+}
+
+inline std::string fixture(const std::string& rel) {
+  return std::string(OSPREY_FIXTURES) + "/" + rel;
+}
+
+}  // namespace osprey::test
