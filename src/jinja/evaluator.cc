@@ -121,6 +121,8 @@ static void unpack(Evaluator& ev, const std::vector<std::string>& names, const V
     into.vars[names[0]] = v;
     return;
   }
+  if (!v.is_list() && !v.is_dict() && !v.is_string() && !v.is_undefined())
+    type_error("cannot unpack non-iterable " + v.py_type() + " object");
   List items = ev.iterate(v);
   if (items.size() < names.size())
     raise("ValueError", fmt::format("not enough values to unpack (expected {}, got {})", names.size(), items.size()));
@@ -153,10 +155,6 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
   }
   if (items.empty()) return exec_body(n.else_body, scope, out);
   const int64_t len = static_cast<int64_t>(items.size());
-  const Value* outer_loop = scope->lookup("loop");
-  const int64_t depth0 = outer_loop && outer_loop->is_dict() && outer_loop->dict_ref().find("depth0")
-                             ? outer_loop->dict_ref().find("depth0")->as_int() + 1
-                             : 0;
   for (int64_t i = 0; i < len; ++i) {
     step();
     auto iter = std::make_shared<Scope>();
@@ -169,8 +167,8 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
     loop.set(Value("first"), Value(i == 0));
     loop.set(Value("last"), Value(i == len - 1));
     loop.set(Value("length"), Value(len));
-    loop.set(Value("depth"), Value(depth0 + 1));
-    loop.set(Value("depth0"), Value(depth0));
+    loop.set(Value("depth"), Value(int64_t{1}));  // only recursive loops go deeper
+    loop.set(Value("depth0"), Value(int64_t{0}));
     loop.set(Value("previtem"), i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
     loop.set(Value("nextitem"), i + 1 < len ? items[i + 1] : Value::undefined("there is no next item"));
     loop.set(Value("cycle"), Value::function("cycle", [i](Evaluator&, Args& a) -> Value {

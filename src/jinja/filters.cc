@@ -162,7 +162,6 @@ Value f_indent(Evaluator& ev, const Value& v, Args& a) {
   std::string rv;
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string& line = lines[i].str();
-    if (i == lines.size() - 1 && line.empty() && i > 0) break;  // splitlines() drops a trailing empty line
     if (i > 0) {
       rv += '\n';
       if (blank || !line.empty()) rv += ind;
@@ -238,7 +237,11 @@ const std::unordered_map<std::string, FilterFn>& table() {
         {"title", [](Evaluator&, const Value& v, Args&) { return Value(jinja_title(str_of(v))); }},
         {"string", [](Evaluator&, const Value& v, Args&) { return v.is_string() ? v : Value(str_of(v)); }},
         {"safe", [](Evaluator&, const Value& v, Args&) { return Value::markup(str_of(v)); }},
-        {"attr", [](Evaluator& ev, const Value& v, Args& a) { return ev.getattr(v, arg_or(a, 0, "name", Value("")).to_str()); }},
+        {"attr", [](Evaluator&, const Value& v, Args& a) {  // Python attributes only, never items
+           const std::string name = arg_or(a, 0, "name", Value("")).to_str();
+           if (auto m = get_method(v, name)) return *m;
+           return Value::undefined(repr_string(v.type_name()) + " has no attribute " + repr_string(name));
+         }},
     };
     add_sequence_filters(m);
     return m;
