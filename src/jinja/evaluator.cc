@@ -140,6 +140,23 @@ void Evaluator::exec_set(const Node& target, const Value& v, const ScopePtr& sco
   unpack(*this, target.targets, v, *scope);
 }
 
+// Does `body` read the variable `name`? Jinja2 lets a macro take extra arguments only if it does.
+static bool references(const Node& n, const std::string& name);
+static bool references(const Body& body, const std::string& name) {
+  for (const auto& c : body)
+    if (references(*c, name)) return true;
+  return false;
+}
+static bool references(const Node& n, const std::string& name) {
+  if (n.kind == NodeKind::kName && n.name == name) return true;
+  for (const Node* c : {n.a.get(), n.b.get(), n.c.get(), n.d.get()})
+    if (c && references(*c, name)) return true;
+  for (const auto* v : {&n.items, &n.kwargs, &n.defaults})
+    for (const auto& c : *v)
+      if (c && references(*c, name)) return true;
+  return references(n.body, name) || references(n.else_body, name);
+}
+
 Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::string& out) {
   List all = iterate(eval(*n.a, scope));
   List items;
@@ -155,10 +172,17 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
   }
   if (items.empty()) return exec_body(n.else_body, scope, out);
   const int64_t len = static_cast<int64_t>(items.size());
+  // Building `loop` costs more than most loop bodies: skip it where the body never reads it.
+  const bool wants_loop = references(n.body, "loop");
   for (int64_t i = 0; i < len; ++i) {
     step();
     auto iter = std::make_shared<Scope>();
     iter->parent = scope;
+    unpack(*this, n.targets, items[i], *iter);
+    if (!wants_loop) {
+      if (exec_body(n.body, iter, out) == Flow::kBreak) break;
+      continue;
+    }
     Dict loop;
     loop.set(Value("index"), Value(i + 1));
     loop.set(Value("index0"), Value(i));
@@ -176,27 +200,9 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
                return a.pos[i % a.pos.size()];
              }));
     iter->vars["loop"] = Value::dict(std::move(loop));
-    unpack(*this, n.targets, items[i], *iter);
     if (exec_body(n.body, iter, out) == Flow::kBreak) break;
   }
   return Flow::kNormal;
-}
-
-// Does `body` read the variable `name`? Jinja2 lets a macro take extra arguments only if it does.
-static bool references(const Node& n, const std::string& name);
-static bool references(const Body& body, const std::string& name) {
-  for (const auto& c : body)
-    if (references(*c, name)) return true;
-  return false;
-}
-static bool references(const Node& n, const std::string& name) {
-  if (n.kind == NodeKind::kName && n.name == name) return true;
-  for (const Node* c : {n.a.get(), n.b.get(), n.c.get(), n.d.get()})
-    if (c && references(*c, name)) return true;
-  for (const auto* v : {&n.items, &n.kwargs, &n.defaults})
-    for (const auto& c : *v)
-      if (c && references(*c, name)) return true;
-  return references(n.body, name) || references(n.else_body, name);
 }
 
 Value Evaluator::make_macro(const Node& n, const ScopePtr& scope, const std::string& name) {
