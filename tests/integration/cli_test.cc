@@ -1,0 +1,135 @@
+// The `osprey` command as a user runs it: its documented interfaces (generate --json, logits,
+// info, random-model) against the transformers reference, and exit code 2 with a clear message for
+// bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "formats/safetensors.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kFixtures = std::string(OSPREY_FIXTURES) + "/hf-reference/";
+
+struct Result {
+  int code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+Result run(const std::string& args) {
+  const std::string err_file = ::testing::TempDir() + "/osprey-stderr.txt";
+  const std::string cmd = std::string(OSPREY_BINARY) + " " + args + " 2>" + err_file;
+  Result r{};
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+std::vector<int64_t> ref_ids(const std::string& model, const std::string& name) {
+  auto f = osprey::safetensors::File::open(kFixtures + model + "/reference.safetensors");
+  const auto t = f->tensor(*f->find(name));
+  return {t.data<int64_t>(), t.data<int64_t>() + t.numel()};
+}
+
+std::string join(const std::vector<int64_t>& v) {
+  std::string s;
+  for (auto x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+TEST(Cli, GenerateJsonMatchesTransformersGreedy) {
+  // Prompt 1 of llama-f32: transformers' first five greedy tokens (no EOS among them).
+  const auto prompt = ref_ids("llama-f32", "gen_prompt_1");
+  const auto expected = ref_ids("llama-f32", "gen_output_1");
+  Result r = run("generate --model " + kFixtures + "llama-f32 --prompt-ids " + join(prompt) +
+              " --max-tokens 5 --ignore-eos --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["token_ids"].get<std::vector<int64_t>>(),
+            std::vector<int64_t>(expected.begin(), expected.begin() + 5));
+}
+
+TEST(Cli, LogitsFileMatchesTransformers) {
+  const auto ids = ref_ids("qwen3-f32", "input_ids_2");
+  const std::string out = ::testing::TempDir() + "/logits.safetensors";
+  Result r = run("logits --model " + kFixtures + "qwen3-f32 --prompt-ids " + join(ids) + " --output " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ours = osprey::safetensors::File::open(out);
+  auto ref = osprey::safetensors::File::open(kFixtures + "qwen3-f32/reference.safetensors");
+  const auto a = ours->tensor(*ours->find("logits"));
+  const auto b = ref->tensor(*ref->find("logits_2"));
+  ASSERT_EQ(a.shape(), b.shape());
+  double max_ref = 0, max_diff = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(double(b.data<float>()[i])));
+    max_diff = std::max(max_diff, std::fabs(double(a.data<float>()[i]) - b.data<float>()[i]));
+  }
+  EXPECT_LE(max_diff, 1e-3 * max_ref);
+}
+
+TEST(Cli, InfoDescribesTheModel) {
+  Result r = run("info --json --model " + kFixtures + "mistral-swa-f32");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "MistralForCausalLM");
+  EXPECT_EQ(j["num_kv_heads"], 2);
+  EXPECT_EQ(j["vocab_size"], 512);
+}
+
+TEST(Cli, RandomModelAndItsGgufTwinGenerateTheSame) {
+  const std::string dir = ::testing::TempDir() + "/cli-random";
+  fs::remove_all(dir);
+  Result w = run("random-model --preset tiny --arch qwen2 --dtype f32 --output " + dir + " --gguf " + dir +
+              ".gguf --seed 3");
+  ASSERT_EQ(w.code, 0) << w.err;
+  Result a = run("generate --model " + dir + " --prompt-ids 5,6,7 --max-tokens 6 --ignore-eos --json");
+  Result b = run("generate --model " + dir + ".gguf --prompt-ids 5,6,7 --max-tokens 6 --ignore-eos --json");
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+  fs::remove_all(dir);
+  fs::remove(dir + ".gguf");
+}
+
+struct BadInput {
+  std::string args;
+  std::string message;
+};
+
+class CliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, ExitsTwoWithAClearMessage) {
+  Result r = run(GetParam().args);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find(GetParam().message), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliBadInput,
+    ::testing::Values(
+        BadInput{"generate --model /no/such/model --prompt-ids 1", "/no/such/model: no such file"},
+        BadInput{"generate --model " + kFixtures + "llama-f32 --prompt-ids 1,x", "not a comma-separated"},
+        BadInput{"generate --model " + kFixtures + "llama-f32 --prompt-ids 1,99999",
+                 "token id 99999 is outside the vocabulary"},
+        BadInput{"generate --model " + kFixtures + "llama-f32/config.json --prompt-ids 1",
+                 "not a Hugging Face model folder or a GGUF file"},
+        BadInput{"info --model " + kFixtures + "llama-f32/reference.json", "not a Hugging Face"},
+        BadInput{"generate --prompt-ids 1", "--model is required"},
+        BadInput{"random-model --preset huge --output /tmp/x", "unknown model preset 'huge'"}));
+
+}  // namespace
