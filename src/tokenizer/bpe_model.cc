@@ -27,6 +27,10 @@ void BpeModel::build_lookup(const StringIdMap& vocab) {
       if (byte_level_decode(tok, raw)) lookup_.emplace(raw, id);
     }
   }
+  set_byte_ids(vocab);
+}
+
+void BpeModel::set_byte_ids(const StringIdMap& vocab) {
   byte_ids_.assign(256, -1);
   for (int b = 0; b < 256; ++b) {
     if (auto it = vocab.find(fmt::format("<0x{:02X}>", b)); it != vocab.end())

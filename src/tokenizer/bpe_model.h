@@ -48,6 +48,8 @@ class BpeModel {
 
   // Lookups in the model's own vocabulary (token strings as written in the file).
   std::optional<int32_t> token_to_id(std::string_view token) const;
+  // Takes the <0xXX> byte-fallback ids from `vocab` (when the model's own vocabulary lacks them).
+  void set_byte_ids(const StringIdMap& vocab);
   const BpeOptions& options() const { return opt_; }
 
  private:
