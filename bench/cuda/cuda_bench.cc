@@ -1,0 +1,149 @@
+// osprey_cuda_bench: decode throughput of CudaModel on random bf16 weights generated on the GPU.
+// Llama-3.2-1B shape at batch 1 (against the HBM roofline: weight bytes per token over the copy
+// bandwidth measured here) and at 128 concurrent sequences, TinyLlama-1.1B shape at batch 1; each
+// with a 512-token prompt and 128 generated tokens. Prints one table; --json FILE writes the numbers.
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_model.h"
+#include "model/random_model.h"
+
+using namespace osprey;
+using namespace osprey::cuda;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Device-to-device copy bandwidth, bytes read plus written per second.
+double copy_bandwidth() {
+  const size_t bytes = size_t(2) << 30;
+  void *a = nullptr, *b = nullptr;
+  OSPREY_CUDA_CHECK(cudaMalloc(&a, bytes));
+  OSPREY_CUDA_CHECK(cudaMalloc(&b, bytes));
+  OSPREY_CUDA_CHECK(cudaMemset(a, 1, bytes));
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0), cudaEventCreate(&e1);
+  OSPREY_CUDA_CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+  const int reps = 10;
+  cudaEventRecord(e0);
+  for (int i = 0; i < reps; ++i) OSPREY_CUDA_CHECK(cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
+  cudaEventRecord(e1);
+  OSPREY_CUDA_CHECK(cudaEventSynchronize(e1));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, e0, e1);
+  cudaFree(a), cudaFree(b);
+  return 2.0 * bytes * reps / (ms / 1e3);
+}
+
+struct RunResult {
+  double prefill_tok_s = 0, decode_tok_s = 0, ms_per_step = 0;
+};
+
+// `batch` sequences of `prompt` random tokens, prefilled `prefill_group` sequences per forward, then
+// `out` greedy steps of the whole batch (the first step, which captures the graph, is not timed).
+RunResult run(CudaModel& m, int batch, int prompt, int out, int prefill_group, std::mt19937& rng) {
+  const int64_t V = m.config().vocab_size;
+  BlockAllocator alloc(m.num_blocks());
+  std::vector<std::vector<int32_t>> blocks;
+  for (int s = 0; s < batch; ++s) blocks.push_back(alloc.allocate((prompt + out + 15) / 16));
+  std::vector<int32_t> ids(batch);
+  RunResult r;
+  const auto t0 = Clock::now();
+  for (int s0 = 0; s0 < batch; s0 += prefill_group) {
+    CudaBatch b;
+    for (int s = s0; s < std::min(batch, s0 + prefill_group); ++s) {
+      for (int i = 0; i < prompt; ++i) b.tokens.push_back(int32_t(rng() % V));
+      b.seqs.push_back({0, prompt, blocks[s], false});
+    }
+    m.greedy_step(b, ids.data() + s0);
+  }
+  r.prefill_tok_s = double(batch) * prompt / seconds_since(t0);
+  auto step = [&](int k) {
+    CudaBatch d;
+    d.tokens = ids;
+    for (int s = 0; s < batch; ++s) d.seqs.push_back({prompt + k, 1, blocks[s], false});
+    m.greedy_step(d, ids.data());
+  };
+  step(0);  // captures this batch size's graph
+  const auto t1 = Clock::now();
+  for (int k = 1; k < out; ++k) step(k);
+  const double dt = seconds_since(t1);
+  r.ms_per_step = dt / (out - 1) * 1e3;
+  r.decode_tok_s = double(batch) * (out - 1) / dt;
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--json") json_path = argv[i + 1];
+  try {
+    if (!gpu_available()) {
+      std::printf("no CUDA GPU\n");
+      return 1;
+    }
+    cudaDeviceProp prop{};
+    OSPREY_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    const double bw = copy_bandwidth();
+    std::printf("device %s, %d SMs; copy bandwidth %.0f GB/s (read + write)\n", prop.name,
+                prop.multiProcessorCount, bw / 1e9);
+    nlohmann::json j = {{"device", prop.name}, {"copy_gbps", bw / 1e9}};
+    std::mt19937 rng(42);
+    const int prompt = 512, out = 128;
+    struct Row {
+      std::string what;
+      RunResult r;
+      double roofline;  // tok/s at the copy bandwidth, batch 1 only
+    };
+    std::vector<Row> rows;
+    for (const std::string preset : {"llama-3.2-1b", "tinyllama-1.1b"}) {
+      const ModelConfig c = model_preset(preset);
+      CudaModelOptions o;
+      o.max_batch_tokens = 4096;
+      o.max_seqs = 128;
+      o.max_seq_len = 1024;
+      o.num_blocks = 128 * ((prompt + out + 15) / 16) + 8;
+      const auto t0 = Clock::now();
+      auto m = CudaModel::random(c, 7, o);
+      std::printf("%s: %.2f GB of weights, set up in %.1f s\n", preset.c_str(), m->weight_bytes() / 1e9,
+                  seconds_since(t0));
+      const double roof = bw / double(m->weight_bytes());
+      const RunResult b1 = run(*m, 1, prompt, out, 1, rng);
+      rows.push_back({preset + " batch 1", b1, roof});
+      std::printf("  batch 1: prefill %.0f tok/s, decode %.1f tok/s (%.3f ms/token), %.1f%% of roofline %.0f\n",
+                  b1.prefill_tok_s, b1.decode_tok_s, b1.ms_per_step, 100 * b1.decode_tok_s / roof, roof);
+      j[preset]["batch1"] = {{"prefill_tok_s", b1.prefill_tok_s}, {"decode_tok_s", b1.decode_tok_s},
+                             {"roofline_tok_s", roof}, {"weight_bytes", m->weight_bytes()}};
+      if (preset == "llama-3.2-1b") {
+        const RunResult b = run(*m, 128, prompt, out, 8, rng);
+        rows.push_back({preset + " batch 128", b, 0});
+        std::printf("  batch 128: prefill %.0f tok/s, decode %.0f tok/s (%.3f ms/step)\n", b.prefill_tok_s,
+                    b.decode_tok_s, b.ms_per_step);
+        j[preset]["batch128"] = {{"prefill_tok_s", b.prefill_tok_s}, {"decode_tok_s", b.decode_tok_s}};
+      }
+    }
+    std::printf("\n%-28s %12s %12s %10s %10s\n", "run (prompt 512, out 128)", "prefill t/s", "decode t/s",
+                "ms/step", "roofline");
+    for (const auto& r : rows)
+      std::printf("%-28s %12.0f %12.1f %10.3f %9.1f%%\n", r.what.c_str(), r.r.prefill_tok_s, r.r.decode_tok_s,
+                  r.r.ms_per_step, r.roofline > 0 ? 100 * r.r.decode_tok_s / r.roofline : 0.0);
+    if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "osprey_cuda_bench: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One device call: the prebuilt CUDA tests and benchmark from .gpu-bin/ (built on the dev machine with
+# `scripts/gpu-check.sh --stage`), logs under $OUT, a short table last.
+#   scripts/gpu-check.sh --stage [build-dir]   # here: copy test_cuda and osprey_cuda_bench into .gpu-bin/
+#   scripts/gpu-check.sh                        # on the GPU machine (run tool, carry .gpu-bin)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "--stage" ]]; then
+  build="${2:-build/cuda}"
+  mkdir -p .gpu-bin
+  cp "$build/tests/test_cuda" "$build/osprey_cuda_bench" .gpu-bin/
+  strip .gpu-bin/* && ls -la .gpu-bin
+  exit 0
+fi
+OUT="${OUT:-/tmp/gpu-check}"
+# cuBLAS is linked shared: find the toolkit's (or PyTorch's) copy when the loader does not know it.
+if ! ldconfig -p | grep -q libcublas.so.13; then
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+    $(python3 -c 'import nvidia.cublas as m, os; print(os.path.dirname(m.__file__) + "/lib")' 2>/dev/null); do
+    if [[ -e "$d/libcublas.so.13" ]]; then export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; break; fi
+  done
+fi
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/nvidia-smi.txt"
+# The tests read fixtures at the path baked in at build time (/work/main/...): point it at this copy.
+if [[ ! -d /work/main/tests/fixtures ]]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
+timeout 150 .gpu-bin/test_cuda --gtest_brief=1 2>&1 | tee "$OUT/test_cuda.log"
+test_rc=${PIPESTATUS[0]}
+timeout 200 .gpu-bin/osprey_cuda_bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
+bench_rc=${PIPESTATUS[0]}
+echo
+echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cut -d, -f1)) =="
+grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
+echo "test_cuda rc=$test_rc bench rc=$bench_rc"
+sed -n '/^run (prompt/,$p' "$OUT/bench.log"

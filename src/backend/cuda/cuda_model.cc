@@ -1,0 +1,199 @@
+// CudaModel's forward pass: batch validation, the per-forward metadata (one host-to-device copy), the
+// layer loop, and decode graphs. Batch-1 bf16 decode takes the fused GEMV path (norm folded into the
+// projections, SwiGLU into gate/up, residual adds into o/down); larger batches use cuBLAS with the
+// residual add folded into the GEMM (beta = 1 on the f32 residual stream).
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_model_impl.h"
+#include "backend/cuda/gemm.h"
+#include "core/error.h"
+
+namespace osprey::cuda {
+
+int64_t CudaBatch::num_logit_rows() const {
+  int64_t n = 0;
+  for (const auto& s : seqs) n += s.all_logits ? s.num_tokens : 1;
+  return n;
+}
+
+namespace {
+
+// Decode graphs exist for powers of two (and max_seqs); a batch runs in the smallest that holds it.
+int bucket_for(int S, int max_seqs) {
+  int b = 1;
+  while (b < S) b <<= 1;
+  return std::min(b, max_seqs);
+}
+
+}  // namespace
+
+void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
+  const auto& c = config;
+  const int T = L.T, R = L.R;
+  const int32_t* tokens = meta + L.tokens();
+  const int32_t* positions = meta + L.positions();
+  const int32_t* slots = meta + L.slots();
+  const int32_t* seq_lens = meta + L.seq_lens();
+  const int32_t* rows = meta + L.logit_rows();
+  const int32_t* tables = meta + L.block_tables();
+  const auto* items = reinterpret_cast<const PrefillItem*>(meta + L.items());
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const bool gemv_path = bf16 && T == 1 && gemv_supported(static_cast<int>(H)) &&
+                         gemv_supported(static_cast<int>(Q)) && gemv_supported(static_cast<int>(F));
+  const int iH = static_cast<int>(H), iQ = static_cast<int>(Q), iF = static_cast<int>(F);
+  const int iQKV = static_cast<int>(Q + 2 * KV);
+
+  cuda::embed(tokens, T, embed, H, x, bf16, stream);
+  for (int l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& W = layers[l];
+    const AttnShape shape{c.num_heads, c.num_kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim)),
+                          c.layer_window[l]};
+    const PagedKV kv{kv_layer(l, false), kv_layer(l, true), tables, max_blocks};
+    if (gemv_path) {
+      gemv({x, W.attn_norm, eps, W.wqkv, nullptr, iQKV, iH, false, qkv, GemvOut::kBf16}, stream);
+    } else {
+      rms_norm(x, nullptr, T, H, W.attn_norm, eps, h, bf16, stream);
+      gemm(cublas, h, T, iH, W.wqkv, iQKV, qkv, bf16, false, false);
+    }
+    qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, inv_freq, positions, slots, T, shape, q, kv.k, kv.v, bf16,
+             stream);
+    if (decode)
+      attn_decode(q, kv, seq_lens, L.S, shape, splits, part_acc, part_ml, att, bf16, stream);
+    else
+      attn_prefill(q, kv, items, L.I, shape, att, bf16, stream);
+    if (gemv_path) {
+      gemv({att, nullptr, 0.0f, W.wo, W.bo, iH, iQ, false, x, GemvOut::kF32Accumulate}, stream);
+      gemv({x, W.ffn_norm, eps, W.wgu, W.bgu, 2 * iF, iH, true, act, GemvOut::kBf16}, stream);
+      gemv({act, nullptr, 0.0f, W.wdown, W.bdown, iH, iF, false, x, GemvOut::kF32Accumulate}, stream);
+    } else {
+      gemm(cublas, att, T, iQ, W.wo, iH, x, bf16, true, true);
+      if (W.bo) add_bias(x, W.bo, T, H, stream);
+      rms_norm(x, nullptr, T, H, W.ffn_norm, eps, h, bf16, stream);
+      gemm(cublas, h, T, iH, W.wgu, 2 * iF, gu, bf16, false, false);
+      silu_mul(gu, W.bgu, T, F, act, bf16, stream);
+      gemm(cublas, act, T, iF, W.wdown, iH, x, bf16, true, true);
+      if (W.bdown) add_bias(x, W.bdown, T, H, stream);
+    }
+  }
+  if (gemv_path) {
+    gemv({x, final_norm, eps, lm_head, nullptr, static_cast<int>(V), iH, false, logits, GemvOut::kF32}, stream);
+  } else {
+    rms_norm(x, rows, R, H, final_norm, eps, h, bf16, stream);
+    gemm(cublas, h, R, iH, lm_head, static_cast<int>(V), logits, bf16, true, false);
+  }
+  argmax_rows(logits, R, V, ids, stream);
+}
+
+void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
+  const int S = static_cast<int>(batch.seqs.size());
+  const int T = static_cast<int>(batch.tokens.size());
+  if (S == 0) invalid_input("CUDA forward: empty batch");
+  if (S > opts.max_seqs) invalid_input("CUDA forward: {} sequences, at most {}", S, opts.max_seqs);
+  if (T > opts.max_batch_tokens) invalid_input("CUDA forward: {} tokens, at most {}", T, opts.max_batch_tokens);
+  const int R = static_cast<int>(batch.num_logit_rows());
+  if (R > max_rows) invalid_input("CUDA forward: {} logit rows, at most {}", R, max_rows);
+  bool decode = true;
+  int64_t total = 0, max_ctx = 0;
+  for (const auto& s : batch.seqs) {
+    if (s.num_tokens <= 0 || s.start_pos < 0) invalid_input("CUDA forward: empty or negative sequence");
+    const int64_t end = s.start_pos + s.num_tokens;
+    if (end > opts.max_seq_len) invalid_input("CUDA forward: {} positions, at most {}", end, opts.max_seq_len);
+    const int64_t need = (end + kBlockSize - 1) / kBlockSize;
+    if (static_cast<int64_t>(s.block_table.size()) < need)
+      invalid_input("CUDA forward: block table of {} blocks for {} positions", s.block_table.size(), end);
+    for (int64_t b = 0; b < need; ++b)
+      if (s.block_table[b] < 1 || s.block_table[b] >= num_blocks)
+        invalid_input("CUDA forward: block id {} outside 1..{}", s.block_table[b], num_blocks - 1);
+    decode = decode && s.num_tokens == 1;
+    total += s.num_tokens;
+    max_ctx = std::max(max_ctx, end);
+  }
+  if (total != T) invalid_input("CUDA forward: batch has {} tokens but its sequences cover {}", T, total);
+  for (int32_t t : batch.tokens)
+    if (t < 0 || t >= V) invalid_input("CUDA forward: token id {} outside the vocabulary ({})", t, V);
+
+  const bool use_graph = decode && opts.cuda_graphs;
+  const int B = use_graph ? bucket_for(S, opts.max_seqs) : S;
+  const int per_item = prefill_item_tokens({config.num_heads, config.num_kv_heads, config.head_dim, 1.0f, 0});
+  int I = 0;
+  if (!decode)
+    for (const auto& s : batch.seqs) I += static_cast<int>((s.num_tokens + per_item - 1) / per_item);
+  const MetaLayout L = decode ? MetaLayout{B, B, B, 0, max_blocks} : MetaLayout{T, S, R, I, max_blocks};
+
+  int32_t* m = meta_host;
+  std::fill(m + L.block_tables(), m + L.items(), 0);  // unused entries point at the scratch block
+  int t = 0, r = 0, item = 0;
+  for (int i = 0; i < S; ++i) {
+    const CudaSeq& s = batch.seqs[i];
+    const int n = static_cast<int>(s.num_tokens), p0 = static_cast<int>(s.start_pos);
+    std::copy_n(s.block_table.data(), (p0 + n + kBlockSize - 1) / kBlockSize,
+                m + L.block_tables() + size_t(i) * max_blocks);
+    for (int k = 0; k < n; ++k) {
+      const int pos = p0 + k;
+      m[L.tokens() + t + k] = batch.tokens[t + k];
+      m[L.positions() + t + k] = pos;
+      m[L.slots() + t + k] = s.block_table[pos / kBlockSize] * kBlockSize + pos % kBlockSize;
+      if (s.all_logits || k == n - 1) m[L.logit_rows() + r++] = t + k;
+    }
+    m[L.seq_lens() + i] = p0 + n;
+    for (int k = 0; !decode && k < n; k += per_item) {
+      int32_t* it = m + L.items() + 4 * size_t(item++);
+      it[0] = i, it[1] = t + k, it[2] = std::min(per_item, n - k), it[3] = p0 + k;
+    }
+    t += n;
+  }
+  for (int i = S; i < B; ++i) {  // graph padding: one token at position 0 of the scratch block
+    m[L.tokens() + i] = 0;
+    m[L.positions() + i] = 0;
+    m[L.slots() + i] = i % kBlockSize;
+    m[L.seq_lens() + i] = 1;
+    m[L.logit_rows() + i] = i;
+  }
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(meta, meta_host, L.total() * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+
+  const int splits = use_graph ? max_splits : static_cast<int>((max_ctx + kDecodePartition - 1) / kDecodePartition);
+  if (!use_graph) {
+    body(L, decode, splits);
+    return;
+  }
+  auto it = graphs.find(B);
+  if (it != graphs.end()) {
+    OSPREY_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
+    return;
+  }
+  // First step of this size: run it directly (kernel attributes, cuBLAS heuristics), then capture.
+  body(L, true, splits);
+  cudaGraph_t graph = nullptr;
+  OSPREY_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    body(L, true, splits);
+  } catch (...) {
+    cudaStreamEndCapture(stream, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  OSPREY_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  OSPREY_CUDA_CHECK(e);
+  graphs[B] = exec;
+}
+
+void CudaModel::forward(const CudaBatch& batch, float* logits) {
+  impl_->run(batch, false);
+  const size_t n = size_t(batch.num_logit_rows()) * impl_->V;
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(logits, impl_->logits, n * 4, cudaMemcpyDeviceToHost, impl_->stream));
+  OSPREY_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+}
+
+void CudaModel::greedy_step(const CudaBatch& batch, int32_t* ids) {
+  impl_->run(batch, true);
+  const size_t n = size_t(batch.num_logit_rows());
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(ids, impl_->ids, n * 4, cudaMemcpyDeviceToHost, impl_->stream));
+  OSPREY_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+}
+
+}  // namespace osprey::cuda

@@ -1,0 +1,89 @@
+// CudaModel's state, shared by its two source files: cuda_model_setup.cc (memory plan, weight upload,
+// random init) and cuda_model.cc (the forward pass and its CUDA graphs).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <vector>
+
+#include "backend/cuda/cuda_model.h"
+#include "backend/cuda/kernels.h"
+
+namespace osprey::cuda {
+
+struct LayerWeights {
+  void *wqkv = nullptr, *wo = nullptr, *wgu = nullptr, *wdown = nullptr;  // activation dtype
+  float *attn_norm = nullptr, *ffn_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr;
+  float *bqkv = nullptr, *bo = nullptr, *bgu = nullptr, *bdown = nullptr;  // null when absent
+};
+
+// Offsets of the per-forward metadata (int32) in the device buffer. They depend only on the counts,
+// so a decode graph captured for a batch size finds its inputs at the same addresses on every replay.
+struct MetaLayout {
+  int T = 0, S = 0, R = 0, I = 0, max_blocks = 0;
+  size_t tokens() const { return 0; }
+  size_t positions() const { return T; }
+  size_t slots() const { return 2 * size_t(T); }
+  size_t seq_lens() const { return 3 * size_t(T); }
+  size_t logit_rows() const { return 3 * size_t(T) + S; }
+  size_t block_tables() const { return 3 * size_t(T) + S + R; }
+  size_t items() const { return block_tables() + size_t(S) * max_blocks; }
+  size_t total() const { return items() + 4 * size_t(I); }
+};
+
+struct CudaModel::Impl {
+  ModelConfig config;
+  CudaModelOptions opts;
+  bool bf16 = true;
+  size_t esz = 2;  // bytes per activation / weight element
+  int64_t H = 0, F = 0, Q = 0, KV = 0, V = 0;
+  int max_blocks = 0, max_splits = 0, max_rows = 0;
+  int64_t num_blocks = 0;
+  uint64_t weight_bytes = 0;
+
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  void* cublas_ws = nullptr;
+
+  // Device memory: one allocation each for weights, activations and the KV cache.
+  void* weights_mem = nullptr;
+  void* act_mem = nullptr;
+  void* kv_mem = nullptr;
+  void* embed = nullptr;
+  void* lm_head = nullptr;
+  float* final_norm = nullptr;
+  float* inv_freq = nullptr;
+  std::vector<LayerWeights> layers;
+
+  float* x = nullptr;       // residual stream [T][H], f32
+  void* h = nullptr;        // normalized rows [T][H]
+  void* qkv = nullptr;      // [T][Q + 2 KV]
+  void* q = nullptr;        // [T][Q] after RoPE
+  void* att = nullptr;      // [T][Q]
+  void* gu = nullptr;       // [T][2F], gate/up interleaved
+  void* act = nullptr;      // [T][F]
+  float* logits = nullptr;  // [R][V]
+  int32_t* ids = nullptr;   // [R]
+  float* part_acc = nullptr;
+  float* part_ml = nullptr;
+  int32_t* meta = nullptr;       // device
+  int32_t* meta_host = nullptr;  // pinned staging
+  size_t meta_capacity = 0;
+
+  std::map<int, cudaGraphExec_t> graphs;  // decode graphs by padded batch size
+
+  Impl(const ModelConfig& c, const CudaModelOptions& o);
+  ~Impl();
+  void plan_and_allocate(const std::vector<uint64_t>& layer_bytes, uint64_t head_bytes);
+  void upload(const WeightStore& w);
+  void randomize(uint64_t seed);
+  void* kv_layer(int l, bool v) const;
+
+  // forward machinery (cuda_model.cc)
+  void run(const CudaBatch& batch, bool want_ids);
+  void body(const MetaLayout& L, bool decode, int splits);
+};
+
+}  // namespace osprey::cuda

@@ -1,0 +1,334 @@
+// Paged attention. Decode: one CTA per (sequence, kv head, partition of the context) computes the
+// partition's softmax for every query head of the GQA group at once (K and V rows are read once for
+// the group), and a second kernel merges partitions (flash-decoding). Prefill: one CTA per (tile of new
+// tokens, kv head) streams 32-key tiles of the paged prefix through shared memory with an online
+// softmax; the tile's rows (tokens x group heads) share every K/V load.
+#include <cfloat>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "core/error.h"
+
+namespace osprey::cuda {
+namespace {
+
+constexpr int kDecodeWarps = 4;
+constexpr int kMaxGroup = 4;  // query heads per decode CTA; larger groups take several CTAs
+constexpr int kMaxHeadDim = 256;
+
+struct DecodeParams {
+  const void* q;
+  PagedKV kv;
+  const int32_t* seq_lens;
+  AttnShape s;
+  int splits;
+  float* part_acc;
+  float* part_ml;
+};
+
+__device__ __forceinline__ int64_t kv_offset(const PagedKV& kv, int seq, int pos, int kvh, int head,
+                                             int hd) {
+  const int64_t blk = kv.block_tables[static_cast<int64_t>(seq) * kv.max_blocks + pos / kBlockSize];
+  return ((blk * kBlockSize + pos % kBlockSize) * kvh + head) * hd;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodeParams p) {
+  constexpr int V = kVec<T>;
+  __shared__ float sc[kMaxGroup][kDecodePartition];
+  __shared__ float outs[kMaxGroup][kMaxHeadDim];
+  __shared__ float red_m[kMaxGroup], red_l[kMaxGroup];
+  const AttnShape& s = p.s;
+  const int split = blockIdx.x, seq = blockIdx.z;
+  const int G = s.heads / s.kv_heads, hgroups = (G + kMaxGroup - 1) / kMaxGroup;
+  const int kvhead = blockIdx.y / hgroups, hg = blockIdx.y % hgroups;
+  const int h0 = kvhead * G + hg * kMaxGroup, ng = min(kMaxGroup, G - hg * kMaxGroup);
+  const int hd = s.head_dim, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+  const int ctx = p.seq_lens[seq], pos = ctx - 1;
+  const int first = s.window > 0 ? max(0, pos - s.window + 1) : 0;
+  const int beg = first + split * kDecodePartition, end = min(ctx, beg + kDecodePartition);
+  const int64_t part = (static_cast<int64_t>(seq) * s.heads + h0) * p.splits + split;
+  if (beg >= end) {
+    if (tid < ng) {
+      p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = -FLT_MAX;
+      p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = 0.0f;
+    }
+    return;
+  }
+  for (int i = tid; i < kMaxGroup * kMaxHeadDim; i += blockDim.x) (&outs[0][0])[i] = 0.0f;
+
+  const int lpt = hd / V, tpw = 32 / lpt;  // lanes per key row, rows per warp pass
+  const int sub = lane % lpt, tw = lane / lpt;
+  const T* q = static_cast<const T*>(p.q);
+  float qr[kMaxGroup][V];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g < ng) {
+      load_vec(q + (static_cast<int64_t>(seq) * s.heads + h0 + g) * hd + sub * V, qr[g]);
+#pragma unroll
+      for (int e = 0; e < V; ++e) qr[g][e] *= s.scale;
+    }
+  }
+  const T* kc = static_cast<const T*>(p.kv.k);
+  const T* vc = static_cast<const T*>(p.kv.v);
+
+  // Scores of the partition.
+  for (int j0 = beg + warp * tpw; j0 < end; j0 += kDecodeWarps * tpw) {
+    const int j = j0 + tw;
+    const bool valid = j < end;
+    float kf[V];
+    if (valid)
+      load_vec(kc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, kf);
+    else
+#pragma unroll
+      for (int e = 0; e < V; ++e) kf[e] = 0.0f;
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      float d = 0;
+#pragma unroll
+      for (int e = 0; e < V; ++e) d += qr[g][e] * kf[e];
+      for (int o = lpt / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+      if (valid && sub == 0 && g < ng) sc[g][j - beg] = d;
+    }
+  }
+  __syncthreads();
+  const int n = end - beg;
+  for (int g = warp; g < ng; g += kDecodeWarps) {
+    float m = -FLT_MAX;
+    for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g][i]);
+    m = warp_max(m);
+    float l = 0;
+    for (int i = lane; i < n; i += 32) {
+      const float e = expf(sc[g][i] - m);
+      sc[g][i] = e;
+      l += e;
+    }
+    l = warp_sum(l);
+    if (lane == 0) red_m[g] = m, red_l[g] = l;
+  }
+  __syncthreads();
+
+  // Probability-weighted sum of V rows.
+  float acc[kMaxGroup][V] = {};
+  for (int j0 = beg + warp * tpw; j0 < end; j0 += kDecodeWarps * tpw) {
+    const int j = j0 + tw;
+    if (j < end) {
+      float vf[V];
+      load_vec(vc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, vf);
+#pragma unroll
+      for (int g = 0; g < kMaxGroup; ++g) {
+        const float pr = g < ng ? sc[g][j - beg] : 0.0f;
+#pragma unroll
+        for (int e = 0; e < V; ++e) acc[g][e] += pr * vf[e];
+      }
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g)
+#pragma unroll
+    for (int e = 0; e < V; ++e)
+      for (int o = lpt; o < 32; o <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+  if (tw == 0) {
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g)
+      if (g < ng)
+#pragma unroll
+        for (int e = 0; e < V; ++e) atomicAdd(&outs[g][sub * V + e], acc[g][e]);
+  }
+  __syncthreads();
+  for (int i = tid; i < ng * hd; i += blockDim.x) {
+    const int g = i / hd, d = i % hd;
+    p.part_acc[(part + static_cast<int64_t>(g) * p.splits) * hd + d] = outs[g][d];
+  }
+  if (tid < ng) {
+    p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = red_m[tid];
+    p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = red_l[tid];
+  }
+}
+
+template <typename T>
+__global__ void attn_combine_kernel(const float* part_acc, const float* part_ml, int heads, int hd, int splits,
+                                    T* out) {
+  const int h = blockIdx.x, seq = blockIdx.y;
+  const int64_t base = (static_cast<int64_t>(seq) * heads + h) * splits;
+  float M = -FLT_MAX;
+  for (int i = 0; i < splits; ++i)
+    if (part_ml[(base + i) * 2 + 1] > 0.0f) M = fmaxf(M, part_ml[(base + i) * 2]);
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float num = 0, den = 0;
+    for (int i = 0; i < splits; ++i) {
+      const float l = part_ml[(base + i) * 2 + 1];
+      if (l <= 0.0f) continue;
+      const float w = expf(part_ml[(base + i) * 2] - M);
+      den += w * l;
+      num += w * part_acc[(base + i) * hd + d];
+    }
+    out[(static_cast<int64_t>(seq) * heads + h) * hd + d] = from_f<T>(num / den);
+  }
+}
+
+constexpr int kPrefillWarps = 16;
+constexpr int kRowsPerWarp = 4;
+constexpr int kPrefillRows = kPrefillWarps * kRowsPerWarp;
+constexpr int kKeyTile = 32;
+constexpr int kMaxDimPerLane = kMaxHeadDim / 32;
+
+struct PrefillParams {
+  const void* q;
+  PagedKV kv;
+  const PrefillItem* items;
+  AttnShape s;
+  void* out;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(kPrefillWarps * 32) attn_prefill_kernel(PrefillParams p) {
+  extern __shared__ float smem[];
+  const AttnShape& s = p.s;
+  const int hd = s.head_dim, ld = hd + 1;  // padded rows: lane j reading row j hits distinct banks
+  float* Qs = smem;
+  float* Ks = Qs + kPrefillRows * ld;
+  float* Vs = Ks + kKeyTile * ld;
+  const PrefillItem it = p.items[blockIdx.x];
+  const int kvhead = blockIdx.y, G = s.heads / s.kv_heads, rows = it.ntok * G;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const T* q = static_cast<const T*>(p.q);
+  const T* kc = static_cast<const T*>(p.kv.k);
+  const T* vc = static_cast<const T*>(p.kv.v);
+  const int64_t qdim = static_cast<int64_t>(s.heads) * hd;
+
+  for (int i = tid; i < rows * hd; i += blockDim.x) {
+    const int r = i / hd, d = i % hd, t = r / G, g = r % G;
+    Qs[r * ld + d] = to_f(q[(it.tok0 + t) * qdim + (kvhead * G + g) * hd + d]) * s.scale;
+  }
+  float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][kMaxDimPerLane];
+#pragma unroll
+  for (int i = 0; i < kRowsPerWarp; ++i) {
+    m[i] = -FLT_MAX;
+    l[i] = 0;
+#pragma unroll
+    for (int k = 0; k < kMaxDimPerLane; ++k) acc[i][k] = 0;
+  }
+  const int kend = it.pos0 + it.ntok;
+  const int kbeg = s.window > 0 ? max(0, it.pos0 - s.window + 1) : 0;
+  for (int kb = kbeg; kb < kend; kb += kKeyTile) {
+    __syncthreads();  // the previous tile is consumed (and Qs written, on the first pass)
+    for (int i = tid; i < kKeyTile * hd; i += blockDim.x) {
+      const int j = i / hd, d = i % hd, pos = kb + j;
+      float kv = 0, vv = 0;
+      if (pos < kend) {
+        const int64_t off = kv_offset(p.kv, it.seq, pos, s.kv_heads, kvhead, hd) + d;
+        kv = to_f(kc[off]);
+        vv = to_f(vc[off]);
+      }
+      Ks[j * ld + d] = kv;
+      Vs[j * ld + d] = vv;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < kRowsPerWarp; ++i) {
+      const int r = warp * kRowsPerWarp + i;
+      if (r >= rows) break;
+      const int qpos = it.pos0 + r / G, key = kb + lane;
+      const bool valid = key < kend && key <= qpos && (s.window == 0 || key > qpos - s.window);
+      float sc = 0;
+      const float* qr = Qs + r * ld;
+      const float* kr = Ks + lane * ld;
+      for (int d = 0; d < hd; ++d) sc += qr[d] * kr[d];
+      sc = valid ? sc : -FLT_MAX;
+      const float mn = fmaxf(m[i], warp_max(sc));
+      if (mn == -FLT_MAX) continue;  // nothing visible yet for this row
+      const float corr = expf(m[i] - mn);
+      const float pj = valid ? expf(sc - mn) : 0.0f;
+      l[i] = l[i] * corr + warp_sum(pj);
+      m[i] = mn;
+#pragma unroll
+      for (int k = 0; k < kMaxDimPerLane; ++k) acc[i][k] *= corr;
+      for (int j = 0; j < kKeyTile; ++j) {
+        const float pr = __shfl_sync(0xffffffffu, pj, j);
+        const float* vr = Vs + j * ld;
+#pragma unroll
+        for (int k = 0; k < kMaxDimPerLane; ++k) {
+          const int d = lane + 32 * k;
+          if (d < hd) acc[i][k] += pr * vr[d];
+        }
+      }
+    }
+  }
+  T* out = static_cast<T*>(p.out);
+#pragma unroll
+  for (int i = 0; i < kRowsPerWarp; ++i) {
+    const int r = warp * kRowsPerWarp + i;
+    if (r >= rows) break;
+    const int t = r / G, g = r % G;
+    const float inv = 1.0f / l[i];
+#pragma unroll
+    for (int k = 0; k < kMaxDimPerLane; ++k) {
+      const int d = lane + 32 * k;
+      if (d < hd) out[(it.tok0 + t) * qdim + (kvhead * G + g) * hd + d] = from_f<T>(acc[i][k] * inv);
+    }
+  }
+}
+
+size_t prefill_smem(int hd) { return static_cast<size_t>(kPrefillRows + 2 * kKeyTile) * (hd + 1) * 4; }
+
+template <typename T>
+void launch_prefill(const PrefillParams& p, int n_items, cudaStream_t st) {
+  static const bool configured = [] {
+    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(attn_prefill_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(prefill_smem(kMaxHeadDim))));
+    return true;
+  }();
+  (void)configured;
+  attn_prefill_kernel<T><<<dim3(n_items, p.s.kv_heads), kPrefillWarps * 32, prefill_smem(p.s.head_dim), st>>>(p);
+  OSPREY_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+void check_attention_shape(const AttnShape& s, bool bf16) {
+  const int vec = bf16 ? 8 : 4, hd = s.head_dim;
+  const bool pow2 = hd > 0 && (hd & (hd - 1)) == 0;
+  if (!pow2 || hd < 2 * vec || hd > kMaxHeadDim || hd / vec > 32)
+    unsupported("CUDA attention: head_dim {} (needs a power of two in [{}, {}])", hd, 2 * vec,
+                std::min(kMaxHeadDim, 32 * vec));
+  if (s.kv_heads <= 0 || s.heads % s.kv_heads || s.heads / s.kv_heads > kPrefillRows)
+    unsupported("CUDA attention: {} heads over {} kv heads", s.heads, s.kv_heads);
+}
+
+int prefill_item_tokens(const AttnShape& s) { return std::max(1, kPrefillRows / (s.heads / s.kv_heads)); }
+
+void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S, const AttnShape& s,
+                 int splits, float* part_acc, float* part_ml, void* out, bool bf16, cudaStream_t st) {
+  if (S == 0) return;
+  const int G = s.heads / s.kv_heads;
+  const dim3 grid(splits, s.kv_heads * ceil_div(G, kMaxGroup), S);
+  const DecodeParams p{q, kv, seq_lens, s, splits, part_acc, part_ml};
+  const int cthreads = std::max(32, std::min(s.head_dim, 256));
+  if (bf16) {
+    attn_decode_kernel<cuda::bf16><<<grid, kDecodeWarps * 32, 0, st>>>(p);
+    OSPREY_CUDA_LAUNCHED();
+    attn_combine_kernel<<<dim3(s.heads, S), cthreads, 0, st>>>(part_acc, part_ml, s.heads, s.head_dim, splits,
+                                                               static_cast<cuda::bf16*>(out));
+  } else {
+    attn_decode_kernel<float><<<grid, kDecodeWarps * 32, 0, st>>>(p);
+    OSPREY_CUDA_LAUNCHED();
+    attn_combine_kernel<<<dim3(s.heads, S), cthreads, 0, st>>>(part_acc, part_ml, s.heads, s.head_dim, splits,
+                                                               static_cast<float*>(out));
+  }
+  OSPREY_CUDA_LAUNCHED();
+}
+
+void attn_prefill(const void* q, const PagedKV& kv, const PrefillItem* items, int n_items, const AttnShape& s,
+                  void* out, bool bf16, cudaStream_t st) {
+  if (n_items == 0) return;
+  const PrefillParams p{q, kv, items, s, out};
+  if (bf16)
+    launch_prefill<cuda::bf16>(p, n_items, st);
+  else
+    launch_prefill<float>(p, n_items, st);
+}
+
+}  // namespace osprey::cuda

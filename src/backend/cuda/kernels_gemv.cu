@@ -1,0 +1,128 @@
+// Batch-1 matrix-vector products over bf16 weights. A decode step at batch 1 reads every weight once, so
+// its speed is the rate at which the weights stream from HBM: each warp keeps several 16-byte loads per
+// lane in flight, the input row lives in shared memory (normalized there when it is the residual), and
+// the SwiGLU epilogue saves a kernel and a round trip of the FFN activation.
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "core/error.h"
+
+namespace osprey::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kMaxK = 24576;  // input row in shared memory as f32: 96 KiB
+
+template <bool kNormIn, bool kSwiglu>
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
+  extern __shared__ float xs[];
+  const int K = a.K;
+  if constexpr (kNormIn) {
+    const float* x = static_cast<const float*>(a.x);
+    float ss = 0;
+    for (int k = threadIdx.x; k < K; k += blockDim.x) ss += x[k] * x[k];
+    ss = block_sum(ss);
+    const float scale = 1.0f / sqrtf(ss / static_cast<float>(K) + a.eps);
+    for (int k = threadIdx.x; k < K; k += blockDim.x) xs[k] = a.norm_w[k] * (x[k] * scale);
+  } else {
+    const bf16* x = static_cast<const bf16*>(a.x);
+    for (int k = threadIdx.x; k < K; k += blockDim.x) xs[k] = to_f(x[k]);
+  }
+  __syncthreads();
+
+  constexpr int R = kSwiglu ? 2 : 1;      // weight rows per output
+  constexpr int U = kSwiglu ? 4 : 8;      // 16-byte loads in flight per lane and row
+  const int lane = threadIdx.x & 31;
+  const int nchunks = K / 8;
+  const int outputs = a.N / R;
+  const uint4* w = static_cast<const uint4*>(a.w);
+  for (int o = blockIdx.x * kWarps + (threadIdx.x >> 5); o < outputs; o += gridDim.x * kWarps) {
+    float acc[R] = {};
+    const uint4* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) rows[r] = w + static_cast<int64_t>(o * R + r) * nchunks;
+    for (int c0 = 0; c0 < nchunks; c0 += 32 * U) {
+      uint4 wv[R][U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * 32 + lane;
+#pragma unroll
+        for (int r = 0; r < R; ++r) wv[r][u] = c < nchunks ? __ldg(rows[r] + c) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * 32 + lane;
+        if (c >= nchunks) break;
+        const float4 x0 = *reinterpret_cast<const float4*>(xs + c * 8);
+        const float4 x1 = *reinterpret_cast<const float4*>(xs + c * 8 + 4);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          float wf[8];
+          unpack16(wv[r][u], wf, static_cast<const bf16*>(nullptr));
+          acc[r] += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y +
+                    wf[6] * x1.z + wf[7] * x1.w;
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
+    if (lane != 0) continue;
+    if constexpr (kSwiglu) {
+      float g = acc[0], u = acc[1];
+      if (a.bias) g += a.bias[2 * o], u += a.bias[2 * o + 1];
+      static_cast<bf16*>(a.y)[o] = from_f<bf16>(g / (1.0f + expf(-g)) * u);
+    } else {
+      const float v = acc[0] + (a.bias ? a.bias[o] : 0.0f);
+      if (a.out == GemvOut::kBf16)
+        static_cast<bf16*>(a.y)[o] = from_f<bf16>(v);
+      else if (a.out == GemvOut::kF32)
+        static_cast<float*>(a.y)[o] = v;
+      else
+        static_cast<float*>(a.y)[o] += v;
+    }
+  }
+}
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    OSPREY_CUDA_CHECK(cudaGetDevice(&dev));
+    OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+    return v;
+  }();
+  return n;
+}
+
+template <bool kNormIn, bool kSwiglu>
+void launch(const GemvArgs& a, cudaStream_t st) {
+  static const bool configured = [] {
+    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<kNormIn, kSwiglu>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxK * 4));
+    return true;
+  }();
+  (void)configured;
+  const int outputs = kSwiglu ? a.N / 2 : a.N;
+  const int groups = ceil_div(outputs, kWarps);
+  // Enough blocks to fill the GPU several times over; larger matrices loop within a block so the
+  // input row is staged once per block rather than once per row.
+  const int grid = std::min(groups, sm_count() * 8);
+  gemv_kernel<kNormIn, kSwiglu><<<grid, kWarps * 32, a.K * sizeof(float), st>>>(a);
+  OSPREY_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+bool gemv_supported(int K) { return K % 8 == 0 && K <= kMaxK; }
+
+void gemv(const GemvArgs& a, cudaStream_t st) {
+  if (!gemv_supported(a.K)) unsupported("gemv with K = {}", a.K);
+  if (a.swiglu && (a.N % 2 || !a.norm_w)) unsupported("gemv swiglu needs paired rows and a normed input");
+  if (a.swiglu)
+    launch<true, true>(a, st);
+  else if (a.norm_w)
+    launch<true, false>(a, st);
+  else
+    launch<false, false>(a, st);
+}
+
+}  // namespace osprey::cuda

@@ -1,0 +1,193 @@
+// Each CUDA kernel against a CPU reference on random inputs of awkward sizes, in bf16 and f32.
+#include <gtest/gtest.h>
+
+#if !OSPREY_HAVE_CUDA
+TEST(Cuda, BuiltWithoutCuda) { GTEST_SKIP() << "Osprey was built without the CUDA backend"; }
+#else
+#include <numeric>
+
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels.h"
+#include "cuda_test_util.h"
+#include "model/config.h"
+
+namespace osprey::cuda::test {
+namespace {
+
+class Kernels : public ::testing::TestWithParam<bool> {
+ protected:
+  bool bf16() const { return GetParam(); }
+  double tol() const { return bf16() ? 1e-2 : 1e-5; }
+  std::mt19937 rng{1234};
+};
+
+TEST_P(Kernels, RmsNormWithRowGather) {
+  OSPREY_REQUIRE_GPU();
+  const int n = 1000, rows = 5;
+  auto x = random_vec(rows * n, rng), w = random_vec(n, rng, 0.5f, 1.5f);
+  const std::vector<int32_t> pick = {4, 0, 2};
+  DeviceBuf dx(x.size() * 4), dw(n * 4), dr(12), dy(3 * n * 4);
+  upload_raw(dx, x), upload_raw(dw, w), upload_raw(dr, pick);
+  rms_norm(dx.as<float>(), dr.as<int32_t>(), 3, n, dw.as<float>(), 1e-5f, dy.p, bf16(), nullptr);
+  std::vector<float> ref(3 * n);
+  for (int r = 0; r < 3; ++r) {
+    const float* xr = x.data() + pick[r] * n;
+    double ss = 0;
+    for (int i = 0; i < n; ++i) ss += double(xr[i]) * xr[i];
+    const double s = 1.0 / std::sqrt(ss / n + 1e-5);
+    for (int i = 0; i < n; ++i) ref[r * n + i] = float(w[i] * xr[i] * s);
+  }
+  EXPECT_LE(rel_err(download(dy, ref.size(), bf16()), ref), tol());
+}
+
+TEST_P(Kernels, SiluMulWithBias) {
+  OSPREY_REQUIRE_GPU();
+  const int T = 3, F = 333;
+  auto gu = random_vec(T * 2 * F, rng, -4, 4), b = random_vec(2 * F, rng);
+  DeviceBuf dgu(gu.size() * 4), db(b.size() * 4), dout(T * F * 4);
+  upload(dgu, gu, bf16()), upload_raw(db, b);
+  silu_mul(dgu.p, db.as<float>(), T, F, dout.p, bf16(), nullptr);
+  std::vector<float> ref(T * F);
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < F; ++i) {
+      const double g = gu[t * 2 * F + 2 * i] + b[2 * i], u = gu[t * 2 * F + 2 * i + 1] + b[2 * i + 1];
+      ref[t * F + i] = float(g / (1 + std::exp(-g)) * u);
+    }
+  EXPECT_LE(rel_err(download(dout, ref.size(), bf16()), ref), tol());
+}
+
+// q/k/v epilogue: bias, per-head norms, RoPE with llama3 frequencies, cache slots.
+TEST_P(Kernels, QkvPostMatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  const int T = 5, heads = 4, kvh = 2, hd = 32, W = (heads + 2 * kvh) * hd;
+  RopeConfig rope;
+  rope.type = RopeConfig::Type::kLlama3, rope.theta = 500000, rope.factor = 8;
+  const auto inv = rope_inv_freq(rope, hd);
+  auto qkv = random_vec(T * W, rng), bias = random_vec(W, rng, -0.1f, 0.1f);
+  auto qn = random_vec(hd, rng, 0.5f, 1.5f), kn = random_vec(hd, rng, 0.5f, 1.5f);
+  const std::vector<int32_t> pos = {0, 7, 300, 4095, 12}, slots = {3, 17, 40, 1, 33};
+  const int nslots = 48;
+  DeviceBuf dqkv(qkv.size() * 4), db(W * 4), dqn(hd * 4), dkn(hd * 4), dinv(inv.size() * 4), dpos(T * 4),
+      dslot(T * 4), dq(T * heads * hd * 4), dk(nslots * kvh * hd * 4), dv(nslots * kvh * hd * 4);
+  upload(dqkv, qkv, bf16()), upload_raw(db, bias), upload_raw(dqn, qn), upload_raw(dkn, kn);
+  upload_raw(dinv, inv), upload_raw(dpos, pos), upload_raw(dslot, slots);
+  qkv_post(dqkv.p, db.as<float>(), dqn.as<float>(), dkn.as<float>(), 1e-6f, dinv.as<float>(), dpos.as<int32_t>(),
+           dslot.as<int32_t>(), T, {heads, kvh, hd, 1.0f, 0}, dq.p, dk.p, dv.p, bf16(), nullptr);
+  const auto q = download(dq, T * heads * hd, bf16()), k = download(dk, nslots * kvh * hd, bf16()),
+             v = download(dv, nslots * kvh * hd, bf16());
+  std::vector<float> rq, gq, rk, gk, rv, gv;
+  for (int t = 0; t < T; ++t)
+    for (int hh = 0; hh < heads + 2 * kvh; ++hh) {
+      std::vector<double> x(hd);
+      for (int d = 0; d < hd; ++d) x[d] = double(qkv[t * W + hh * hd + d]) + bias[hh * hd + d];
+      const bool isq = hh < heads, isk = !isq && hh < heads + kvh;
+      if (isq || isk) {
+        double ss = 0;
+        for (double e : x) ss += e * e;
+        const double s = 1 / std::sqrt(ss / hd + 1e-6);
+        for (int d = 0; d < hd; ++d) x[d] *= s * (isq ? qn[d] : kn[d]);
+        std::vector<double> y(hd);
+        for (int i = 0; i < hd / 2; ++i) {
+          const double a = double(float(pos[t]) * inv[i]), c = std::cos(a), sn = std::sin(a);
+          y[i] = x[i] * c - x[i + hd / 2] * sn;
+          y[i + hd / 2] = x[i + hd / 2] * c + x[i] * sn;
+        }
+        x = y;
+      }
+      for (int d = 0; d < hd; ++d) {
+        if (isq) {
+          rq.push_back(float(x[d])), gq.push_back(q[(t * heads + hh) * hd + d]);
+        } else if (isk) {
+          rk.push_back(float(x[d])), gk.push_back(k[(slots[t] * kvh + hh - heads) * hd + d]);
+        } else {
+          rv.push_back(float(x[d])), gv.push_back(v[(slots[t] * kvh + hh - heads - kvh) * hd + d]);
+        }
+      }
+    }
+  EXPECT_LE(rel_err(gq, rq), tol());
+  EXPECT_LE(rel_err(gk, rk), tol());
+  EXPECT_LE(rel_err(gv, rv), tol());
+}
+
+TEST_P(Kernels, GemmMatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  const int M = 7, K = 136, N = 301;
+  auto x = random_vec(M * K, rng), w = random_vec(N * K, rng), y0 = random_vec(M * N, rng);
+  DeviceBuf dx(x.size() * 4), dw(w.size() * 4), dy(y0.size() * 4);
+  upload(dx, x, bf16()), upload(dw, w, bf16()), upload_raw(dy, y0);
+  cublasHandle_t h;
+  OSPREY_CUBLAS_CHECK(cublasCreate(&h));
+  gemm(h, dx.p, M, K, dw.p, N, dy.p, bf16(), true, true);
+  std::vector<float> ref(M * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = y0[m * N + n];
+      for (int k = 0; k < K; ++k) s += double(x[m * K + k]) * w[n * K + k];
+      ref[m * N + n] = float(s);
+    }
+  EXPECT_LE(rel_err(download(dy, ref.size(), false), ref), bf16() ? 1e-3 : 1e-5);
+  cublasDestroy(h);
+}
+
+TEST_P(Kernels, ArgmaxPicksFirstMaximum) {
+  OSPREY_REQUIRE_GPU();
+  const int R = 3, V = 5003;
+  auto v = random_vec(R * V, rng);
+  v[0 * V + 17] = 5, v[0 * V + 4000] = 5;  // tie: the first wins
+  v[1 * V + 5002] = 9;
+  v[2 * V + 0] = 3;
+  DeviceBuf dv(v.size() * 4), di(R * 4);
+  upload_raw(dv, v);
+  argmax_rows(dv.as<float>(), R, V, di.as<int32_t>(), nullptr);
+  std::vector<int32_t> ids(R);
+  OSPREY_CUDA_CHECK(cudaMemcpy(ids.data(), di.p, R * 4, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(ids, (std::vector<int32_t>{17, 5002, 0}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, Kernels, ::testing::Values(true, false),
+                         [](const auto& i) { return i.param ? "bf16" : "f32"; });
+
+// The batch-1 GEMV (bf16 weights only): normed input, plain input with bias and accumulation, SwiGLU.
+TEST(Gemv, MatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  std::mt19937 rng(7);
+  for (int K : {64, 1000, 2056}) {
+    const int N = 2 * 203;
+    auto x = random_vec(K, rng), nw = random_vec(K, rng, 0.5f, 1.5f), w = random_vec(N * K, rng),
+         b = random_vec(N, rng), y0 = random_vec(N, rng);
+    DeviceBuf dx(K * 4), dxb(K * 2), dnw(K * 4), dw(N * K * 2), db(N * 4), dy(N * 4), dyb(N * 2);
+    upload_raw(dx, x), upload_raw(dnw, nw), upload(dw, w, true), upload_raw(db, b);
+    auto xb = x;
+    upload(dxb, xb, true);
+    double ss = 0;
+    for (float e : x) ss += double(e) * e;
+    const double s = 1 / std::sqrt(ss / K + 1e-5);
+    auto dot = [&](const std::vector<float>& in, int n, bool norm) {
+      double a = 0;
+      for (int k = 0; k < K; ++k) a += (norm ? in[k] * s * nw[k] : in[k]) * double(w[n * K + k]);
+      return a;
+    };
+    // Normed input, f32 out.
+    gemv({dx.p, dnw.as<float>(), 1e-5f, dw.p, nullptr, N, K, false, dy.p, GemvOut::kF32}, nullptr);
+    std::vector<float> ref(N);
+    for (int n = 0; n < N; ++n) ref[n] = float(dot(x, n, true));
+    EXPECT_LE(rel_err(download(dy, N, false), ref), 1e-4) << "K " << K;
+    // Plain bf16 input, bias, accumulate into f32.
+    upload_raw(dy, y0);
+    gemv({dxb.p, nullptr, 0.0f, dw.p, db.as<float>(), N, K, false, dy.p, GemvOut::kF32Accumulate}, nullptr);
+    for (int n = 0; n < N; ++n) ref[n] = float(y0[n] + b[n] + dot(xb, n, false));
+    EXPECT_LE(rel_err(download(dy, N, false), ref), 1e-4) << "K " << K;
+    // SwiGLU over interleaved rows, bf16 out.
+    gemv({dx.p, dnw.as<float>(), 1e-5f, dw.p, db.as<float>(), N, K, true, dyb.p, GemvOut::kBf16}, nullptr);
+    std::vector<float> sref(N / 2);
+    for (int i = 0; i < N / 2; ++i) {
+      const double g = dot(x, 2 * i, true) + b[2 * i], u = dot(x, 2 * i + 1, true) + b[2 * i + 1];
+      sref[i] = float(g / (1 + std::exp(-g)) * u);
+    }
+    EXPECT_LE(rel_err(download(dyb, N / 2, true), sref), 1e-2) << "K " << K;
+  }
+}
+
+}  // namespace
+}  // namespace osprey::cuda::test
+#endif
