@@ -1,7 +1,7 @@
 // Choosing the next token of a sequence from its logits, under its SamplingParams: logit bias,
-// min_tokens masking, repetition/frequency/presence penalties, temperature, top-k, top-p, min-p, and
-// a per-sequence random generator, so a seeded request samples the same tokens whatever else is in
-// the batch. Also the logprobs the OpenAI API reports (of the raw, unprocessed distribution).
+// min_tokens masking, repetition/frequency/presence penalties, temperature, top-k, top-p, min-p,
+// and a per-sequence random generator, so a seeded request samples the same tokens whatever else is
+// in the batch. Also the logprobs the OpenAI API reports (of the raw, unprocessed distribution).
 #pragma once
 
 #include <cstdint>
@@ -11,15 +11,17 @@
 #include <vector>
 
 #include "osprey/sampling_params.h"
+#include "sampling/rng.h"
 
 namespace osprey {
 
 // Per-sequence sampling state: the random generator and token counts for penalties.
 class SequenceSampler {
  public:
-  // `seed_stream` separates the n completions of one request (0..n-1) when a seed is given; without a
-  // seed the generator is seeded from std::random_device.
-  SequenceSampler(const SamplingParams& params, std::span<const int32_t> prompt, uint32_t seed_stream = 0);
+  // `seed_stream` separates the n completions of one request (0..n-1) when a seed is given; without
+  // a seed the generator is seeded from std::random_device.
+  SequenceSampler(const SamplingParams& params, std::span<const int32_t> prompt,
+                  uint32_t seed_stream = 0);
 
   struct Result {
     int32_t token;
@@ -27,8 +29,8 @@ class SequenceSampler {
     std::vector<std::pair<int32_t, float>> top_logprobs;  // params.logprobs entries, best first
   };
 
-  // Picks the next token from `logits` (vocab entries; modified in place as scratch). `stop_ids` are
-  // the ids masked while fewer than min_tokens have been generated (EOS and stop_token_ids).
+  // Picks the next token from `logits` (vocab entries; modified in place as scratch). `stop_ids`
+  // are the ids masked while fewer than min_tokens have been generated (EOS and stop_token_ids).
   Result sample(std::span<float> logits, std::span<const int32_t> stop_ids);
 
   // Records a token the sequence emitted (sample() does this itself; for tokens decided elsewhere).
@@ -37,7 +39,15 @@ class SequenceSampler {
   int64_t num_generated() const;
 
  private:
-  // (implementation-defined state: params, RNG, output token counts, prompt token set)
+  SamplingParams params_;
+  sampling::Xoshiro256 rng_;
+  int64_t num_generated_ = 0;
+  // Penalty state, kept only when a penalty is on: the distinct prompt tokens (sorted; repetition
+  // penalty) and the output token counts (a map: outputs are short next to a 152k-entry vocabulary,
+  // and a dense array per sequence would cost more memory than the KV of a short request).
+  bool track_output_ = false;
+  std::vector<int32_t> prompt_ids_;
+  std::unordered_map<int32_t, int32_t> output_counts_;
 };
 
 }  // namespace osprey
