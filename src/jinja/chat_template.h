@@ -1,6 +1,6 @@
-// Hugging Face chat templates: the context transformers' apply_chat_template builds (messages, tools,
-// add_generation_prompt, special tokens, raise_exception, strftime_now), rendered with its settings
-// (trim_blocks, lstrip_blocks, sandboxed, tojson without ASCII escaping).
+// Hugging Face chat templates: the context transformers' apply_chat_template builds (messages,
+// tools, add_generation_prompt, special tokens, raise_exception, strftime_now), rendered with its
+// settings (trim_blocks, lstrip_blocks, sandboxed, tojson without ASCII escaping).
 #pragma once
 
 #include <chrono>
@@ -37,7 +37,8 @@ class ChatTemplate {
   Template tmpl_;
 };
 
-std::string render_chat_template(std::string_view template_src, const nlohmann::ordered_json& messages,
+std::string render_chat_template(std::string_view template_src,
+                                 const nlohmann::ordered_json& messages,
                                  const ChatTemplateOptions& opts);
 std::string render_chat_template(std::string_view template_src, const nlohmann::json& messages,
                                  const ChatTemplateOptions& opts);

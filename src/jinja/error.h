@@ -33,6 +33,8 @@ class TemplateError : public Error {
 [[noreturn]] inline void raise(std::string type, std::string message) {
   throw TemplateError(std::move(type), std::move(message));
 }
-[[noreturn]] inline void type_error(std::string message) { raise("TypeError", std::move(message)); }
+[[noreturn]] inline void type_error(std::string message) {
+  raise("TypeError", std::move(message));
+}
 
 }  // namespace osprey::jinja

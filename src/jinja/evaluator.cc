@@ -27,7 +27,8 @@ struct DepthGuard {
 };
 
 void Evaluator::step() {
-  if (++steps_ > limits_.max_steps) raise("TemplateRuntimeError", "template evaluation exceeded the step limit");
+  if (++steps_ > limits_.max_steps)
+    raise("TemplateRuntimeError", "template evaluation exceeded the step limit");
 }
 
 void Evaluator::check_size(size_t n) const {
@@ -73,15 +74,20 @@ Evaluator::Flow Evaluator::exec(const Node& n, const ScopePtr& scope, std::strin
         return Flow::kNormal;
       case NodeKind::kIf:
         return exec_body(eval(*n.a, scope).truthy() ? n.body : n.else_body, scope, out);
-      case NodeKind::kFor: return exec_for(n, scope, out);
-      case NodeKind::kSet: exec_set(*n.a, eval(*n.b, scope), scope); return Flow::kNormal;
+      case NodeKind::kFor:
+        return exec_for(n, scope, out);
+      case NodeKind::kSet:
+        exec_set(*n.a, eval(*n.b, scope), scope);
+        return Flow::kNormal;
       case NodeKind::kSetBlock: {
         std::string captured;
         exec_body(n.body, scope, captured);
         exec_set(*n.a, apply_filters(n.items, Value(std::move(captured)), scope), scope);
         return Flow::kNormal;
       }
-      case NodeKind::kMacro: scope->vars[n.name] = make_macro(n, scope, n.name); return Flow::kNormal;
+      case NodeKind::kMacro:
+        scope->vars[n.name] = make_macro(n, scope, n.name);
+        return Flow::kNormal;
       case NodeKind::kCallBlock: {
         const Node& call = *n.a;
         Value fn = eval(*call.a, scope);
@@ -102,12 +108,16 @@ Evaluator::Flow Evaluator::exec(const Node& n, const ScopePtr& scope, std::strin
       case NodeKind::kWith: {
         auto inner = std::make_shared<Scope>();
         inner->parent = scope;
-        for (size_t i = 0; i < n.targets.size(); ++i) inner->vars[n.targets[i]] = eval(*n.items[i], scope);
+        for (size_t i = 0; i < n.targets.size(); ++i)
+          inner->vars[n.targets[i]] = eval(*n.items[i], scope);
         return exec_body(n.body, inner, out);
       }
-      case NodeKind::kBreak: return Flow::kBreak;
-      case NodeKind::kContinue: return Flow::kContinue;
-      default: raise("TemplateRuntimeError", "unexpected node in statement position");
+      case NodeKind::kBreak:
+        return Flow::kBreak;
+      case NodeKind::kContinue:
+        return Flow::kContinue;
+      default:
+        raise("TemplateRuntimeError", "unexpected node in statement position");
     }
   } catch (const TemplateError& e) {
     if (e.line() == 0 && n.line > 0) throw e.with_line(n.line);
@@ -116,7 +126,8 @@ Evaluator::Flow Evaluator::exec(const Node& n, const ScopePtr& scope, std::strin
 }
 
 // Unpacks `v` into `names` the way Python's `a, b = v` does.
-static void unpack(Evaluator& ev, const std::vector<std::string>& names, const Value& v, Scope& into) {
+static void unpack(Evaluator& ev, const std::vector<std::string>& names, const Value& v,
+                   Scope& into) {
   if (names.size() == 1) {
     into.vars[names[0]] = v;
     return;
@@ -125,15 +136,18 @@ static void unpack(Evaluator& ev, const std::vector<std::string>& names, const V
     type_error("cannot unpack non-iterable " + v.py_type() + " object");
   List items = ev.iterate(v);
   if (items.size() < names.size())
-    raise("ValueError", fmt::format("not enough values to unpack (expected {}, got {})", names.size(), items.size()));
-  if (items.size() > names.size()) raise("ValueError", fmt::format("too many values to unpack (expected {})", names.size()));
+    raise("ValueError", fmt::format("not enough values to unpack (expected {}, got {})",
+                                    names.size(), items.size()));
+  if (items.size() > names.size())
+    raise("ValueError", fmt::format("too many values to unpack (expected {})", names.size()));
   for (size_t i = 0; i < names.size(); ++i) into.vars[names[i]] = items[i];
 }
 
 void Evaluator::exec_set(const Node& target, const Value& v, const ScopePtr& scope) {
   if (target.kind == NodeKind::kGetattr) {
     Value obj = lookup(target.a->name, scope);
-    if (!obj.is_namespace()) raise("TemplateRuntimeError", "cannot assign attribute on non-namespace object");
+    if (!obj.is_namespace())
+      raise("TemplateRuntimeError", "cannot assign attribute on non-namespace object");
     obj.dict_ref().set(Value(target.name), v);
     return;
   }
@@ -193,8 +207,10 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
     loop.set(Value("length"), Value(len));
     loop.set(Value("depth"), Value(int64_t{1}));  // only recursive loops go deeper
     loop.set(Value("depth0"), Value(int64_t{0}));
-    loop.set(Value("previtem"), i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
-    loop.set(Value("nextitem"), i + 1 < len ? items[i + 1] : Value::undefined("there is no next item"));
+    loop.set(Value("previtem"),
+             i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
+    loop.set(Value("nextitem"),
+             i + 1 < len ? items[i + 1] : Value::undefined("there is no next item"));
     loop.set(Value("cycle"), Value::function("cycle", [i](Evaluator&, Args& a) -> Value {
                if (a.pos.empty()) type_error("no items for cycling given");
                return a.pos[i % a.pos.size()];
@@ -210,61 +226,67 @@ Value Evaluator::make_macro(const Node& n, const ScopePtr& scope, const std::str
   ScopePtr defining = scope;
   const bool uses_kwargs = references(n.body, "kwargs");
   const bool uses_varargs = references(n.body, "varargs");
-  return Value::function(name, [def, defining, name, uses_kwargs, uses_varargs](Evaluator& ev, Args& args) -> Value {
-    auto local = std::make_shared<Scope>();
-    local->parent = defining;
-    const size_t np = def->params.size();
-    if (args.pos.size() > np && !uses_varargs)
-      type_error("macro '" + name + "' takes not more than " + std::to_string(np) + " argument(s)");
-    List varargs;
-    for (size_t i = 0; i < args.pos.size(); ++i) {
-      if (i < np) {
-        local->vars[def->params[i]] = args.pos[i];
-      } else {
-        varargs.push_back(args.pos[i]);
-      }
-    }
-    Dict kwargs;
-    for (auto& [k, v] : args.kw) {
-      bool is_param = false;
-      for (size_t i = 0; i < np; ++i) {
-        if (def->params[i] != k) continue;
-        if (i < args.pos.size()) type_error("macro '" + name + "' got multiple values for argument '" + k + "'");
-        is_param = true;
-      }
-      if (is_param || k == "caller") {
-        local->vars[k] = v;
-      } else if (!uses_kwargs) {
-        type_error("macro '" + name + "' takes no keyword argument '" + k + "'");
-      } else {
-        kwargs.set(Value(k), v);
-      }
-    }
-    for (size_t i = 0; i < np; ++i) {
-      if (local->vars.count(def->params[i])) continue;
-      local->vars[def->params[i]] =
-          def->defaults[i] ? ev.eval(*def->defaults[i], local)
-                           : Value::undefined("parameter " + repr_string(def->params[i]) + " was not provided");
-    }
-    local->vars["varargs"] = Value::list(std::move(varargs), true);
-    local->vars["kwargs"] = Value::dict(std::move(kwargs));
-    std::string out;
-    ev.exec_body(def->body, local, out);
-    return Value(std::move(out));
-  });
+  return Value::function(
+      name, [def, defining, name, uses_kwargs, uses_varargs](Evaluator& ev, Args& args) -> Value {
+        auto local = std::make_shared<Scope>();
+        local->parent = defining;
+        const size_t np = def->params.size();
+        if (args.pos.size() > np && !uses_varargs)
+          type_error("macro '" + name + "' takes not more than " + std::to_string(np) +
+                     " argument(s)");
+        List varargs;
+        for (size_t i = 0; i < args.pos.size(); ++i) {
+          if (i < np) {
+            local->vars[def->params[i]] = args.pos[i];
+          } else {
+            varargs.push_back(args.pos[i]);
+          }
+        }
+        Dict kwargs;
+        for (auto& [k, v] : args.kw) {
+          bool is_param = false;
+          for (size_t i = 0; i < np; ++i) {
+            if (def->params[i] != k) continue;
+            if (i < args.pos.size())
+              type_error("macro '" + name + "' got multiple values for argument '" + k + "'");
+            is_param = true;
+          }
+          if (is_param || k == "caller") {
+            local->vars[k] = v;
+          } else if (!uses_kwargs) {
+            type_error("macro '" + name + "' takes no keyword argument '" + k + "'");
+          } else {
+            kwargs.set(Value(k), v);
+          }
+        }
+        for (size_t i = 0; i < np; ++i) {
+          if (local->vars.count(def->params[i])) continue;
+          local->vars[def->params[i]] =
+              def->defaults[i] ? ev.eval(*def->defaults[i], local)
+                               : Value::undefined("parameter " + repr_string(def->params[i]) +
+                                                  " was not provided");
+        }
+        local->vars["varargs"] = Value::list(std::move(varargs), true);
+        local->vars["kwargs"] = Value::dict(std::move(kwargs));
+        std::string out;
+        ev.exec_body(def->body, local, out);
+        return Value(std::move(out));
+      });
 }
 
 Value Evaluator::call(const Value& fn, Args& args) {
   if (fn.is_callable()) return fn.callable().fn(*this, args);
   if (fn.is_undefined()) {
-    raise(fn.undefined_info().security ? "SecurityError" : "UndefinedError", fn.undefined_info().message);
+    raise(fn.undefined_info().security ? "SecurityError" : "UndefinedError",
+          fn.undefined_info().message);
   }
   type_error("'" + fn.py_type() + "' object is not callable");
 }
 
 void Evaluator::eval_args(const Node& n, const ScopePtr& scope, Args& args) {
   for (const auto& a : n.items) args.pos.push_back(eval(*a, scope));
-  for (size_t i = 0; i < n.kwargs.size(); ++i) args.kw.emplace_back(n.kwnames[i], eval(*n.kwargs[i], scope));
+  for (size_t i = 0; i < n.kwargs.size(); ++i)
+    args.kw.emplace_back(n.kwnames[i], eval(*n.kwargs[i], scope));
 }
 
 Value Evaluator::apply_filters(const std::vector<NodePtr>& chain, Value v, const ScopePtr& scope) {
@@ -280,8 +302,10 @@ Value Evaluator::eval(const Node& n, const ScopePtr& scope) {
   DepthGuard g(*this);
   step();
   switch (n.kind) {
-    case NodeKind::kConst: return n.value;
-    case NodeKind::kName: return lookup(n.name, scope);
+    case NodeKind::kConst:
+      return n.value;
+    case NodeKind::kName:
+      return lookup(n.name, scope);
     case NodeKind::kList:
     case NodeKind::kTuple: {
       List items;
@@ -290,11 +314,14 @@ Value Evaluator::eval(const Node& n, const ScopePtr& scope) {
     }
     case NodeKind::kDict: {
       Dict d;
-      for (size_t i = 0; i + 1 < n.items.size(); i += 2) d.set(eval(*n.items[i], scope), eval(*n.items[i + 1], scope));
+      for (size_t i = 0; i + 1 < n.items.size(); i += 2)
+        d.set(eval(*n.items[i], scope), eval(*n.items[i + 1], scope));
       return Value::dict(std::move(d));
     }
-    case NodeKind::kGetattr: return getattr(eval(*n.a, scope), n.name);
-    case NodeKind::kGetitem: return getitem(eval(*n.a, scope), eval(*n.b, scope));
+    case NodeKind::kGetattr:
+      return getattr(eval(*n.a, scope), n.name);
+    case NodeKind::kGetitem:
+      return getitem(eval(*n.a, scope), eval(*n.b, scope));
     case NodeKind::kSlice: {
       Value obj = eval(*n.a, scope);
       Value start = n.b ? eval(*n.b, scope) : Value::none();
@@ -302,7 +329,8 @@ Value Evaluator::eval(const Node& n, const ScopePtr& scope) {
       Value stepv = n.d ? eval(*n.d, scope) : Value::none();
       return slice(obj, start, stop, stepv);
     }
-    case NodeKind::kCall: return eval_call(n, scope);
+    case NodeKind::kCall:
+      return eval_call(n, scope);
     case NodeKind::kFilter: {
       Value v = eval(*n.a, scope);
       Args args;
@@ -320,19 +348,24 @@ Value Evaluator::eval(const Node& n, const ScopePtr& scope) {
       Value v = eval(*n.a, scope);
       if (n.name == "not") return Value(!v.truthy());
       if (v.is_undefined()) raise("UndefinedError", v.undefined_info().message);
-      if (!v.is_number()) type_error("bad operand type for unary " + n.name + ": '" + v.py_type() + "'");
+      if (!v.is_number())
+        type_error("bad operand type for unary " + n.name + ": '" + v.py_type() + "'");
       if (n.name == "+") return v.is_float() ? v : Value(v.as_int());
       if (v.is_float()) return Value(-v.as_float());
       if (v.as_int() == INT64_MIN) raise("OverflowError", "integer overflow");
       return Value(-v.as_int());
     }
-    case NodeKind::kBinary: return eval_binary(n, scope);
-    case NodeKind::kCompare: return eval_compare(n, scope);
+    case NodeKind::kBinary:
+      return eval_binary(n, scope);
+    case NodeKind::kCompare:
+      return eval_compare(n, scope);
     case NodeKind::kCondExpr:
       if (eval(*n.a, scope).truthy()) return eval(*n.b, scope);
-      return n.c ? eval(*n.c, scope) : Value::undefined("the inline if-expression on line " + std::to_string(n.line) +
-                                                       " evaluated to false and no else section was defined.");
-    default: raise("TemplateRuntimeError", "unexpected node in expression position");
+      return n.c ? eval(*n.c, scope)
+                 : Value::undefined("the inline if-expression on line " + std::to_string(n.line) +
+                                    " evaluated to false and no else section was defined.");
+    default:
+      raise("TemplateRuntimeError", "unexpected node in expression position");
   }
 }
 

@@ -1,5 +1,5 @@
-// Walks the AST and renders it. One Evaluator per render: it holds the mutable state (scopes, output,
-// budgets) while the AST stays shared and read-only.
+// Walks the AST and renders it. One Evaluator per render: it holds the mutable state (scopes,
+// output, budgets) while the AST stays shared and read-only.
 #pragma once
 
 #include <ctime>
@@ -15,9 +15,9 @@ namespace osprey::jinja {
 
 // Bounds that keep hostile templates from running forever or exhausting memory.
 struct Limits {
-  size_t max_output = 64u << 20;       // bytes of rendered text (and of any one string built)
-  uint64_t max_steps = 50'000'000;     // statements + expressions evaluated
-  int max_depth = 1000;                // nested evaluation, macro recursion included
+  size_t max_output = 64u << 20;    // bytes of rendered text (and of any one string built)
+  uint64_t max_steps = 50'000'000;  // statements + expressions evaluated
+  int max_depth = 1000;             // nested evaluation, macro recursion included
 };
 
 struct Scope {

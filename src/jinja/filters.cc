@@ -11,16 +11,21 @@
 namespace osprey::jinja {
 namespace {
 
-std::string str_of(const Value& v) { return v.to_str(); }
+std::string str_of(const Value& v) {
+  return v.to_str();
+}
 
 Value f_tojson(Evaluator&, const Value& v, Args& a) {
   JsonOptions o;
   Value indent = arg_or(a, 0, "indent", Value::none());
-  if (indent.is_int()) o.indent = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(indent.as_int(), 64)));
-  else if (!indent.is_none() && !indent.is_undefined()) type_error("indent must be an integer");
+  if (indent.is_int())
+    o.indent = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(indent.as_int(), 64)));
+  else if (!indent.is_none() && !indent.is_undefined())
+    type_error("indent must be an integer");
   o.ensure_ascii = arg_or(a, 1, "ensure_ascii", Value(false)).truthy();
   Value seps = arg_or(a, 2, "separators", Value::none());
-  if (seps.is_list() && seps.items().size() == 2 && seps.items()[0].is_string() && seps.items()[1].is_string()) {
+  if (seps.is_list() && seps.items().size() == 2 && seps.items()[0].is_string() &&
+      seps.items()[1].is_string()) {
     o.item_sep = seps.items()[0].str();
     o.key_sep = seps.items()[1].str();
   }
@@ -30,12 +35,17 @@ Value f_tojson(Evaluator&, const Value& v, Args& a) {
 
 Value f_length(Evaluator&, const Value& v, Args&) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return Value(int64_t{0});
-    case Value::Kind::kString: return Value(static_cast<int64_t>(codepoint_count(v.str())));
-    case Value::Kind::kList: return Value(static_cast<int64_t>(v.items().size()));
+    case Value::Kind::kUndefined:
+      return Value(int64_t{0});
+    case Value::Kind::kString:
+      return Value(static_cast<int64_t>(codepoint_count(v.str())));
+    case Value::Kind::kList:
+      return Value(static_cast<int64_t>(v.items().size()));
     case Value::Kind::kDict:
-    case Value::Kind::kNamespace: return Value(static_cast<int64_t>(v.dict_ref().items.size()));
-    default: type_error("object of type '" + v.py_type() + "' has no len()");
+    case Value::Kind::kNamespace:
+      return Value(static_cast<int64_t>(v.dict_ref().items.size()));
+    default:
+      type_error("object of type '" + v.py_type() + "' has no len()");
   }
 }
 
@@ -132,7 +142,8 @@ Value f_round(Evaluator&, const Value& v, Args& a) {
     if (!v.is_float()) return Value(v.as_int());
     return Value(py_round(v.as_float(), precision));
   }
-  if (method != "ceil" && method != "floor") raise("FilterArgumentError", "method must be common, ceil or floor");
+  if (method != "ceil" && method != "floor")
+    raise("FilterArgumentError", "method must be common, ceil or floor");
   const double p = std::pow(10.0, static_cast<double>(precision));
   const double x = v.as_float() * p;
   return Value((method == "ceil" ? std::ceil(x) : std::floor(x)) / p);
@@ -146,7 +157,8 @@ std::string jinja_title(const std::string& s) {
   for (uint32_t c : cps) {
     std::string ch;
     append_utf8(ch, c);
-    const bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || c == ' ' || (c >= 9 && c <= 13);
+    const bool sep =
+        c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || c == ' ' || (c >= 9 && c <= 13);
     out += start ? to_upper(ch) : to_lower(ch);
     start = sep;
   }
@@ -157,7 +169,10 @@ Value f_indent(Evaluator& ev, const Value& v, Args& a) {
   Value w = arg_or(a, 0, "width", Value(int64_t{4}));
   const bool first = arg_or(a, 1, "first", Value(false)).truthy();
   const bool blank = arg_or(a, 2, "blank", Value(false)).truthy();
-  const std::string ind = w.is_string() ? w.str() : std::string(std::max<int64_t>(0, std::min<int64_t>(w.as_int(), 1 << 16)), ' ');
+  const std::string ind =
+      w.is_string()
+          ? w.str()
+          : std::string(std::max<int64_t>(0, std::min<int64_t>(w.as_int(), 1 << 16)), ' ');
   const List lines = py_split(str_of(v), Value("\n"), -1).items();
   std::string rv;
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -173,9 +188,13 @@ Value f_indent(Evaluator& ev, const Value& v, Args& a) {
   return Value(rv);
 }
 
-Value f_escape(Evaluator&, const Value& v, Args&) { return Value::markup(html_escape(v)); }
+Value f_escape(Evaluator&, const Value& v, Args&) {
+  return Value::markup(html_escape(v));
+}
 
-Value f_forceescape(Evaluator&, const Value& v, Args&) { return Value::markup(html_escape(Value(v.to_str()))); }
+Value f_forceescape(Evaluator&, const Value& v, Args&) {
+  return Value::markup(html_escape(Value(v.to_str())));
+}
 
 Value f_center(Evaluator& ev, const Value& v, Args& a) {
   const std::string s = str_of(v);
@@ -208,7 +227,9 @@ Value f_format(Evaluator& ev, const Value& v, Args& a) {
   return Value(percent_format(ev, str_of(v), Value::list(a.pos, true)));
 }
 
-Value f_string_fn(const Value& v, std::string (*f)(std::string_view)) { return Value(f(str_of(v))); }
+Value f_string_fn(const Value& v, std::string (*f)(std::string_view)) {
+  return Value(f(str_of(v)));
+}
 
 const std::unordered_map<std::string, FilterFn>& table() {
   static const std::unordered_map<std::string, FilterFn> t = [] {
@@ -230,17 +251,24 @@ const std::unordered_map<std::string, FilterFn>& table() {
         {"center", f_center},
         {"wordcount", f_wordcount},
         {"format", f_format},
-        {"trim", [](Evaluator&, const Value& v, Args& a) { return Value(py_strip(str_of(v), arg_or(a, 0, "chars", Value::none()), true, true)); }},
+        {"trim",
+         [](Evaluator&, const Value& v, Args& a) {
+           return Value(py_strip(str_of(v), arg_or(a, 0, "chars", Value::none()), true, true));
+         }},
         {"upper", [](Evaluator&, const Value& v, Args&) { return f_string_fn(v, to_upper); }},
         {"lower", [](Evaluator&, const Value& v, Args&) { return f_string_fn(v, to_lower); }},
-        {"capitalize", [](Evaluator&, const Value& v, Args&) { return f_string_fn(v, to_capitalize); }},
+        {"capitalize",
+         [](Evaluator&, const Value& v, Args&) { return f_string_fn(v, to_capitalize); }},
         {"title", [](Evaluator&, const Value& v, Args&) { return Value(jinja_title(str_of(v))); }},
-        {"string", [](Evaluator&, const Value& v, Args&) { return v.is_string() ? v : Value(str_of(v)); }},
+        {"string",
+         [](Evaluator&, const Value& v, Args&) { return v.is_string() ? v : Value(str_of(v)); }},
         {"safe", [](Evaluator&, const Value& v, Args&) { return Value::markup(str_of(v)); }},
-        {"attr", [](Evaluator&, const Value& v, Args& a) {  // Python attributes only, never items
+        {"attr",
+         [](Evaluator&, const Value& v, Args& a) {  // Python attributes only, never items
            const std::string name = arg_or(a, 0, "name", Value("")).to_str();
            if (auto m = get_method(v, name)) return *m;
-           return Value::undefined(repr_string(v.type_name()) + " has no attribute " + repr_string(name));
+           return Value::undefined(repr_string(v.type_name()) + " has no attribute " +
+                                   repr_string(name));
          }},
     };
     add_sequence_filters(m);
@@ -251,11 +279,14 @@ const std::unordered_map<std::string, FilterFn>& table() {
 
 }  // namespace
 
-bool has_filter(const std::string& name) { return table().count(name) != 0; }
+bool has_filter(const std::string& name) {
+  return table().count(name) != 0;
+}
 
 Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, Args& args) {
   auto it = table().find(name);
-  if (it == table().end()) raise("TemplateAssertionError", "No filter named " + repr_string(name) + ".");
+  if (it == table().end())
+    raise("TemplateAssertionError", "No filter named " + repr_string(name) + ".");
   return it->second(ev, v, args);
 }
 

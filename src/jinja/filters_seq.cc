@@ -18,8 +18,11 @@ Value get_path(Evaluator& ev, const Value& item, const Value& attribute) {
     size_t e = path.find('.', p);
     if (e == std::string::npos) e = path.size();
     const std::string part = path.substr(p, e - p);
-    const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return isdigit(static_cast<unsigned char>(c)); });
-    cur = digits ? ev.getitem(cur, Value(static_cast<int64_t>(std::stoll(part)))) : ev.getitem(cur, Value(part));
+    const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+      return isdigit(static_cast<unsigned char>(c));
+    });
+    cur = digits ? ev.getitem(cur, Value(static_cast<int64_t>(std::stoll(part))))
+                 : ev.getitem(cur, Value(part));
     p = e + 1;
   }
   return cur;
@@ -57,7 +60,9 @@ Value f_last(Evaluator& ev, const Value& v, Args&) {
   return items.back();
 }
 
-Value f_list(Evaluator& ev, const Value& v, Args&) { return Value::list(ev.iterate(v)); }
+Value f_list(Evaluator& ev, const Value& v, Args&) {
+  return Value::list(ev.iterate(v));
+}
 
 Value f_items(Evaluator&, const Value& v, Args&) {
   if (v.is_undefined()) return Value::list();
@@ -90,10 +95,12 @@ Value select_impl(Evaluator& ev, const Value& v, Args& a, bool attr, bool want) 
   std::string test;
   if (i < a.pos.size()) test = a.pos[i++].to_str();
   Args targs;
-  targs.pos.assign(a.pos.begin() + static_cast<std::ptrdiff_t>(std::min(i, a.pos.size())), a.pos.end());
+  targs.pos.assign(a.pos.begin() + static_cast<std::ptrdiff_t>(std::min(i, a.pos.size())),
+                   a.pos.end());
   targs.kw = a.kw;
   List out;
-  if (!v.truthy()) return Value::list();  // Jinja2 skips falsy input (None included) without iterating
+  if (!v.truthy())
+    return Value::list();  // Jinja2 skips falsy input (None included) without iterating
   for (const auto& x : ev.iterate(v)) {
     Value probe = attr ? get_path(ev, x, attribute) : x;
     const bool r = test.empty() ? probe.truthy() : apply_test(ev, test, probe, targs);
@@ -102,10 +109,18 @@ Value select_impl(Evaluator& ev, const Value& v, Args& a, bool attr, bool want) 
   return Value::list(std::move(out));
 }
 
-Value f_select(Evaluator& ev, const Value& v, Args& a) { return select_impl(ev, v, a, false, true); }
-Value f_reject(Evaluator& ev, const Value& v, Args& a) { return select_impl(ev, v, a, false, false); }
-Value f_selectattr(Evaluator& ev, const Value& v, Args& a) { return select_impl(ev, v, a, true, true); }
-Value f_rejectattr(Evaluator& ev, const Value& v, Args& a) { return select_impl(ev, v, a, true, false); }
+Value f_select(Evaluator& ev, const Value& v, Args& a) {
+  return select_impl(ev, v, a, false, true);
+}
+Value f_reject(Evaluator& ev, const Value& v, Args& a) {
+  return select_impl(ev, v, a, false, false);
+}
+Value f_selectattr(Evaluator& ev, const Value& v, Args& a) {
+  return select_impl(ev, v, a, true, true);
+}
+Value f_rejectattr(Evaluator& ev, const Value& v, Args& a) {
+  return select_impl(ev, v, a, true, false);
+}
 
 Value f_map(Evaluator& ev, const Value& v, Args& a) {
   List out;
@@ -132,7 +147,8 @@ Value f_map(Evaluator& ev, const Value& v, Args& a) {
 }
 
 // Stable sort by `key`, as Python's sorted().
-List sorted_by(Evaluator& ev, List items, bool reverse, const std::function<Value(const Value&)>& key) {
+List sorted_by(Evaluator& ev, List items, bool reverse,
+               const std::function<Value(const Value&)>& key) {
   std::vector<std::pair<Value, Value>> keyed;
   for (auto& x : items) keyed.emplace_back(key(x), std::move(x));
   (void)ev;
@@ -157,10 +173,13 @@ Value f_dictsort(Evaluator& ev, const Value& v, Args& a) {
   const bool cs = arg_or(a, 0, "case_sensitive", Value(false)).truthy();
   const std::string by = arg_or(a, 1, "by", Value("key")).to_str();
   const bool reverse = arg_or(a, 2, "reverse", Value(false)).truthy();
-  if (by != "key" && by != "value") raise("FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
+  if (by != "key" && by != "value")
+    raise("FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
   Args none;
   List items = f_items(ev, v, none).items();
-  return Value::list(sorted_by(ev, items, reverse, [&](const Value& x) { return fold(x.items()[by == "key" ? 0 : 1], cs); }));
+  return Value::list(sorted_by(ev, items, reverse, [&](const Value& x) {
+    return fold(x.items()[by == "key" ? 0 : 1], cs);
+  }));
 }
 
 Value f_unique(Evaluator& ev, const Value& v, Args& a) {
@@ -169,7 +188,8 @@ Value f_unique(Evaluator& ev, const Value& v, Args& a) {
   List out, seen;
   for (const auto& x : ev.iterate(v)) {
     Value k = fold(attribute ? get_path(ev, x, *attribute) : x, cs);
-    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, k); })) continue;
+    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, k); }))
+      continue;
     seen.push_back(k);
     out.push_back(x);
   }
@@ -193,13 +213,18 @@ Value min_max(Evaluator& ev, const Value& v, Args& a, bool want_max) {
   return best;
 }
 
-Value f_max(Evaluator& ev, const Value& v, Args& a) { return min_max(ev, v, a, true); }
-Value f_min(Evaluator& ev, const Value& v, Args& a) { return min_max(ev, v, a, false); }
+Value f_max(Evaluator& ev, const Value& v, Args& a) {
+  return min_max(ev, v, a, true);
+}
+Value f_min(Evaluator& ev, const Value& v, Args& a) {
+  return min_max(ev, v, a, false);
+}
 
 Value f_sum(Evaluator& ev, const Value& v, Args& a) {
   auto attribute = arg(a, 0, "attribute");
   Value total = arg_or(a, 1, "start", Value(int64_t{0}));
-  for (const auto& x : ev.iterate(v)) total = binary_op("+", total, attribute ? get_path(ev, x, *attribute) : x, ev);
+  for (const auto& x : ev.iterate(v))
+    total = binary_op("+", total, attribute ? get_path(ev, x, *attribute) : x, ev);
   return total;
 }
 

@@ -28,7 +28,8 @@ Value g_range(Evaluator&, Args& a) {
   const long double count = step > 0 ? (static_cast<long double>(stop) - start + step - 1) / step
                                      : (static_cast<long double>(start) - stop - step - 1) / -step;
   if (count > kMaxRange)
-    raise("OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+    raise("OverflowError",
+          "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   List out;
   for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
   return Value::list(std::move(out));
@@ -43,7 +44,8 @@ Dict from_args(Args& a, const char* fn) {
       d = src.dict_ref();
     } else if (src.is_list()) {
       for (const auto& pair : src.items()) {
-        if (!pair.is_list() || pair.items().size() != 2) raise("ValueError", "dictionary update sequence element has wrong length");
+        if (!pair.is_list() || pair.items().size() != 2)
+          raise("ValueError", "dictionary update sequence element has wrong length");
         d.set(pair.items()[0], pair.items()[1]);
       }
     } else {
@@ -65,16 +67,16 @@ Value g_cycler(Evaluator&, Args& a) {
   std::weak_ptr<Dict> self = obj.dict_ptr();  // weak: the dict holds these closures
   obj.dict_ref().set(Value("current"), st->items[0]);
   obj.dict_ref().set(Value("next"), Value::function("next", [st, self](Evaluator&, Args&) {
-    Value rv = st->items[st->pos];
-    st->pos = (st->pos + 1) % st->items.size();
-    if (auto d = self.lock()) d->set(Value("current"), st->items[st->pos]);
-    return rv;
-  }));
+                       Value rv = st->items[st->pos];
+                       st->pos = (st->pos + 1) % st->items.size();
+                       if (auto d = self.lock()) d->set(Value("current"), st->items[st->pos]);
+                       return rv;
+                     }));
   obj.dict_ref().set(Value("reset"), Value::function("reset", [st, self](Evaluator&, Args&) {
-    st->pos = 0;
-    if (auto d = self.lock()) d->set(Value("current"), st->items[0]);
-    return Value::none();
-  }));
+                       st->pos = 0;
+                       if (auto d = self.lock()) d->set(Value("current"), st->items[0]);
+                       return Value::none();
+                     }));
   return obj;
 }
 
@@ -95,8 +97,12 @@ Value g_joiner(Evaluator&, Args& a) {
 Value make_globals() {
   Dict g;
   g.set(Value("range"), Value::function("range", g_range));
-  g.set(Value("dict"), Value::function("dict", [](Evaluator&, Args& a) { return Value::dict(from_args(a, "dict")); }));
-  g.set(Value("namespace"), Value::function("namespace", [](Evaluator&, Args& a) { return Value::ns(from_args(a, "namespace")); }));
+  g.set(Value("dict"), Value::function("dict", [](Evaluator&, Args& a) {
+          return Value::dict(from_args(a, "dict"));
+        }));
+  g.set(Value("namespace"), Value::function("namespace", [](Evaluator&, Args& a) {
+          return Value::ns(from_args(a, "namespace"));
+        }));
   g.set(Value("cycler"), Value::function("cycler", g_cycler));
   g.set(Value("joiner"), Value::function("joiner", g_joiner));
   return Value::dict(std::move(g));

@@ -20,13 +20,27 @@ void put_string(std::string& out, std::string_view s, bool ascii) {
   const auto cps = ascii ? decode_utf8(s) : std::vector<uint32_t>{};
   auto one = [&](uint32_t c, std::string_view raw) {
     switch (c) {
-      case '"': out += "\\\""; return;
-      case '\\': out += "\\\\"; return;
-      case '\n': out += "\\n"; return;
-      case '\r': out += "\\r"; return;
-      case '\t': out += "\\t"; return;
-      case '\b': out += "\\b"; return;
-      case '\f': out += "\\f"; return;
+      case '"':
+        out += "\\\"";
+        return;
+      case '\\':
+        out += "\\\\";
+        return;
+      case '\n':
+        out += "\\n";
+        return;
+      case '\r':
+        out += "\\r";
+        return;
+      case '\t':
+        out += "\\t";
+        return;
+      case '\b':
+        out += "\\b";
+        return;
+      case '\f':
+        out += "\\f";
+        return;
     }
     if (c < 0x20) {
       put_u(c);
@@ -55,12 +69,18 @@ void put_string(std::string& out, std::string_view s, bool ascii) {
 
 std::string key_string(const Value& k) {
   switch (k.kind()) {
-    case Value::Kind::kString: return k.str();
-    case Value::Kind::kInt: return std::to_string(k.as_int());
-    case Value::Kind::kFloat: return format_float(k.as_float());
-    case Value::Kind::kBool: return k.as_bool() ? "true" : "false";
-    case Value::Kind::kNone: return "null";
-    default: type_error("keys must be str, int, float, bool or None, not " + k.py_type());
+    case Value::Kind::kString:
+      return k.str();
+    case Value::Kind::kInt:
+      return std::to_string(k.as_int());
+    case Value::Kind::kFloat:
+      return format_float(k.as_float());
+    case Value::Kind::kBool:
+      return k.as_bool() ? "true" : "false";
+    case Value::Kind::kNone:
+      return "null";
+    default:
+      type_error("keys must be str, int, float, bool or None, not " + k.py_type());
   }
 }
 
@@ -75,17 +95,28 @@ class Writer {
     if (level > 500) raise("ValueError", "Circular reference detected");
     if (out.size() > (64u << 20)) raise("MemoryError", "JSON output exceeds the size limit");
     switch (v.kind()) {
-      case Value::Kind::kNone: out += "null"; return;
-      case Value::Kind::kBool: out += v.as_bool() ? "true" : "false"; return;
-      case Value::Kind::kInt: out += std::to_string(v.as_int()); return;
+      case Value::Kind::kNone:
+        out += "null";
+        return;
+      case Value::Kind::kBool:
+        out += v.as_bool() ? "true" : "false";
+        return;
+      case Value::Kind::kInt:
+        out += std::to_string(v.as_int());
+        return;
       case Value::Kind::kFloat: {
         const double f = v.as_float();
-        if (std::isnan(f)) out += "NaN";
-        else if (std::isinf(f)) out += f > 0 ? "Infinity" : "-Infinity";
-        else out += format_float(f);
+        if (std::isnan(f))
+          out += "NaN";
+        else if (std::isinf(f))
+          out += f > 0 ? "Infinity" : "-Infinity";
+        else
+          out += format_float(f);
         return;
       }
-      case Value::Kind::kString: put_string(out, v.str(), o_.ensure_ascii); return;
+      case Value::Kind::kString:
+        put_string(out, v.str(), o_.ensure_ascii);
+        return;
       case Value::Kind::kList: {
         if (v.items().empty()) {
           out += "[]";
@@ -111,7 +142,8 @@ class Writer {
         std::vector<std::pair<std::string, const Value*>> entries;
         for (const auto& [k, x] : v.dict_ref().items) entries.emplace_back(key_string(k), &x);
         if (o_.sort_keys)
-          std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+          std::stable_sort(entries.begin(), entries.end(),
+                           [](const auto& a, const auto& b) { return a.first < b.first; });
         out += '{';
         bool first = true;
         for (const auto& [k, x] : entries) {
@@ -126,7 +158,8 @@ class Writer {
         out += '}';
         return;
       }
-      default: type_error("Object of type " + v.py_type() + " is not JSON serializable");
+      default:
+        type_error("Object of type " + v.py_type() + " is not JSON serializable");
     }
   }
 

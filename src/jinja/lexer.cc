@@ -8,17 +8,23 @@
 namespace osprey::jinja {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_ident_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ident_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 [[noreturn]] void syntax_error(const std::string& msg, int line) {
   throw TemplateError("TemplateSyntaxError", msg, line);
 }
 
-// Jinja2 normalizes all newlines to \n and drops one trailing newline (keep_trailing_newline=False).
+// Jinja2 normalizes all newlines to \n and drops one trailing newline
+// (keep_trailing_newline=False).
 std::string normalize(std::string_view src, bool keep_trailing_newline) {
   std::string out;
   out.reserve(src.size());
@@ -42,7 +48,8 @@ class Lexer {
     bool line_starting = true;  // the text that follows begins at the start of a line
     while (pos_ < s_.size()) {
       size_t start = find_tag(pos_);
-      std::string text = s_.substr(pos_, start == std::string::npos ? std::string::npos : start - pos_);
+      std::string text =
+          s_.substr(pos_, start == std::string::npos ? std::string::npos : start - pos_);
       if (start == std::string::npos) {
         emit_text(text);
         advance_to(s_.size());
@@ -124,7 +131,8 @@ class Lexer {
   bool raw_begin() {
     size_t p = pos_;
     while (p < s_.size() && is_space(s_[p])) ++p;
-    if (s_.compare(p, 3, "raw") != 0 || (p + 3 < s_.size() && is_ident_start(s_[p + 3]))) return false;
+    if (s_.compare(p, 3, "raw") != 0 || (p + 3 < s_.size() && is_ident_start(s_[p + 3])))
+      return false;
     p += 3;
     while (p < s_.size() && is_space(s_[p])) ++p;
     char sign = '\0';
@@ -218,7 +226,8 @@ class Lexer {
     size_t p = pos_;
     std::string digits;
     auto take_digits = [&] {
-      while (p < s_.size() && (is_digit(s_[p]) || (s_[p] == '_' && p + 1 < s_.size() && is_digit(s_[p + 1])))) {
+      while (p < s_.size() &&
+             (is_digit(s_[p]) || (s_[p] == '_' && p + 1 < s_.size() && is_digit(s_[p + 1])))) {
         if (s_[p] != '_') digits += s_[p];
         ++p;
       }
@@ -271,24 +280,52 @@ class Lexer {
         append_utf8(v, cp);
       };
       switch (e) {
-        case 'n': v += '\n'; break;
-        case 't': v += '\t'; break;
-        case 'r': v += '\r'; break;
-        case '\\': v += '\\'; break;
-        case '\'': v += '\''; break;
-        case '"': v += '"'; break;
-        case 'a': v += '\a'; break;
-        case 'b': v += '\b'; break;
-        case 'f': v += '\f'; break;
-        case 'v': v += '\v'; break;
-        case '\n': break;
-        case 'x': hex(2); break;
-        case 'u': hex(4); break;
-        case 'U': hex(8); break;
+        case 'n':
+          v += '\n';
+          break;
+        case 't':
+          v += '\t';
+          break;
+        case 'r':
+          v += '\r';
+          break;
+        case '\\':
+          v += '\\';
+          break;
+        case '\'':
+          v += '\'';
+          break;
+        case '"':
+          v += '"';
+          break;
+        case 'a':
+          v += '\a';
+          break;
+        case 'b':
+          v += '\b';
+          break;
+        case 'f':
+          v += '\f';
+          break;
+        case 'v':
+          v += '\v';
+          break;
+        case '\n':
+          break;
+        case 'x':
+          hex(2);
+          break;
+        case 'u':
+          hex(4);
+          break;
+        case 'U':
+          hex(8);
+          break;
         default:
           if (e >= '0' && e <= '7') {
             uint32_t cp = e - '0';
-            for (int k = 0; k < 2 && p < s_.size() && s_[p] >= '0' && s_[p] <= '7'; ++k) cp = cp * 8 + (s_[p++] - '0');
+            for (int k = 0; k < 2 && p < s_.size() && s_[p] >= '0' && s_[p] <= '7'; ++k)
+              cp = cp * 8 + (s_[p++] - '0');
             append_utf8(v, cp);
           } else {
             v += '\\';
@@ -301,8 +338,9 @@ class Lexer {
   }
 
   void op(int& depth) {
-    static const char* const kOps[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "/", "*", "%", "~", "(", ")", "[",
-                                       "]", "{", "}", ",", ".", ":", "|", "=", "<", ">", ";"};
+    static const char* const kOps[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "/",
+                                       "*",  "%",  "~",  "(",  ")",  "[",  "]", "{", "}",
+                                       ",",  ".",  ":",  "|",  "=",  "<",  ">", ";"};
     for (const char* o : kOps) {
       const size_t n = std::strlen(o);
       if (s_.compare(pos_, n, o) != 0) continue;

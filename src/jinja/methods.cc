@@ -1,5 +1,5 @@
-// Methods of str, dict and list that templates call (`s.strip()`, `d.items()`), bound to their object.
-// Mutating methods are refused the way Jinja2's ImmutableSandboxedEnvironment refuses them.
+// Methods of str, dict and list that templates call (`s.strip()`, `d.items()`), bound to their
+// object. Mutating methods are refused the way Jinja2's ImmutableSandboxedEnvironment refuses them.
 #include <set>
 
 #include "jinja/builtins.h"
@@ -9,13 +9,14 @@
 namespace osprey::jinja {
 namespace {
 
-Value bound(const Value& self, const std::string& name, std::function<Value(Evaluator&, const Value&, Args&)> f) {
+Value bound(const Value& self, const std::string& name,
+            std::function<Value(Evaluator&, const Value&, Args&)> f) {
   return Value::function(name, [self, f](Evaluator& ev, Args& a) { return f(ev, self, a); });
 }
 
 Value unsafe(const Value& obj, const std::string& name) {
-  return Value::undefined("access to attribute " + repr_string(name) + " of " + repr_string(obj.py_type()) +
-                              " object is unsafe.",
+  return Value::undefined("access to attribute " + repr_string(name) + " of " +
+                              repr_string(obj.py_type()) + " object is unsafe.",
                           true);
 }
 
@@ -23,14 +24,16 @@ const std::string& str_arg(const Args& a, size_t i, const char* name, const char
   static const std::string kEmpty;
   auto v = arg(a, i, name);
   if (!v) type_error(std::string(method) + "() missing required argument");
-  if (!v->is_string()) type_error(std::string(method) + "() argument must be str, not " + v->py_type());
+  if (!v->is_string())
+    type_error(std::string(method) + "() argument must be str, not " + v->py_type());
   return v->str();
 }
 
 int64_t int_arg(const Args& a, size_t i, const char* name, int64_t dflt) {
   auto v = arg(a, i, name);
   if (!v || v->is_none()) return dflt;
-  if (!v->is_int() && !v->is_bool()) type_error("'" + v->py_type() + "' object cannot be interpreted as an integer");
+  if (!v->is_int() && !v->is_bool())
+    type_error("'" + v->py_type() + "' object cannot be interpreted as an integer");
   return v->as_int();
 }
 
@@ -54,7 +57,8 @@ std::string str_format(const std::string& f, const Args& a) {
       const Value* v = nullptr;
       if (field.empty() || isdigit(static_cast<unsigned char>(field[0]))) {
         const size_t k = field.empty() ? auto_idx++ : std::stoul(field);
-        if (k >= a.pos.size()) raise("IndexError", "Replacement index " + std::to_string(k) + " out of range");
+        if (k >= a.pos.size())
+          raise("IndexError", "Replacement index " + std::to_string(k) + " out of range");
         v = &a.pos[k];
       } else {
         for (auto& [n, x] : a.kw)
@@ -73,34 +77,55 @@ std::string str_format(const std::string& f, const Args& a) {
 std::optional<Value> str_method(const Value& s, const std::string& name) {
   using F = std::function<Value(Evaluator&, const Value&, Args&)>;
   static const std::unordered_map<std::string, F> kMethods = {
-      {"strip", [](Evaluator&, const Value& s, Args& a) { return Value(py_strip(s.str(), arg_or(a, 0, "chars", Value::none()), true, true)); }},
-      {"lstrip", [](Evaluator&, const Value& s, Args& a) { return Value(py_strip(s.str(), arg_or(a, 0, "chars", Value::none()), true, false)); }},
-      {"rstrip", [](Evaluator&, const Value& s, Args& a) { return Value(py_strip(s.str(), arg_or(a, 0, "chars", Value::none()), false, true)); }},
-      {"split", [](Evaluator&, const Value& s, Args& a) { return py_split(s.str(), arg_or(a, 0, "sep", Value::none()), int_arg(a, 1, "maxsplit", -1)); }},
+      {"strip",
+       [](Evaluator&, const Value& s, Args& a) {
+         return Value(py_strip(s.str(), arg_or(a, 0, "chars", Value::none()), true, true));
+       }},
+      {"lstrip",
+       [](Evaluator&, const Value& s, Args& a) {
+         return Value(py_strip(s.str(), arg_or(a, 0, "chars", Value::none()), true, false));
+       }},
+      {"rstrip",
+       [](Evaluator&, const Value& s, Args& a) {
+         return Value(py_strip(s.str(), arg_or(a, 0, "chars", Value::none()), false, true));
+       }},
+      {"split",
+       [](Evaluator&, const Value& s, Args& a) {
+         return py_split(s.str(), arg_or(a, 0, "sep", Value::none()),
+                         int_arg(a, 1, "maxsplit", -1));
+       }},
       {"upper", [](Evaluator&, const Value& s, Args&) { return Value(to_upper(s.str())); }},
       {"lower", [](Evaluator&, const Value& s, Args&) { return Value(to_lower(s.str())); }},
       {"title", [](Evaluator&, const Value& s, Args&) { return Value(to_title(s.str())); }},
-      {"capitalize", [](Evaluator&, const Value& s, Args&) { return Value(to_capitalize(s.str())); }},
-      {"startswith", [](Evaluator&, const Value& s, Args& a) {
+      {"capitalize",
+       [](Evaluator&, const Value& s, Args&) { return Value(to_capitalize(s.str())); }},
+      {"startswith",
+       [](Evaluator&, const Value& s, Args& a) {
          Value p = arg_or(a, 0, "prefix", Value());
          List opts = p.is_tuple() ? p.items() : List{p};
          for (const auto& o : opts) {
-           if (!o.is_string()) type_error("startswith first arg must be str or a tuple of str, not " + o.py_type());
+           if (!o.is_string())
+             type_error("startswith first arg must be str or a tuple of str, not " + o.py_type());
            if (s.str().compare(0, o.str().size(), o.str()) == 0) return Value(true);
          }
          return Value(false);
        }},
-      {"endswith", [](Evaluator&, const Value& s, Args& a) {
+      {"endswith",
+       [](Evaluator&, const Value& s, Args& a) {
          Value p = arg_or(a, 0, "suffix", Value());
          List opts = p.is_tuple() ? p.items() : List{p};
          for (const auto& o : opts) {
-           if (!o.is_string()) type_error("endswith first arg must be str or a tuple of str, not " + o.py_type());
+           if (!o.is_string())
+             type_error("endswith first arg must be str or a tuple of str, not " + o.py_type());
            const std::string& x = s.str();
-           if (x.size() >= o.str().size() && x.compare(x.size() - o.str().size(), o.str().size(), o.str()) == 0) return Value(true);
+           if (x.size() >= o.str().size() &&
+               x.compare(x.size() - o.str().size(), o.str().size(), o.str()) == 0)
+             return Value(true);
          }
          return Value(false);
        }},
-      {"replace", [](Evaluator& ev, const Value& s, Args& a) {
+      {"replace",
+       [](Evaluator& ev, const Value& s, Args& a) {
          const std::string& from = str_arg(a, 0, "old", "replace");
          const std::string& to = str_arg(a, 1, "new", "replace");
          int64_t count = int_arg(a, 2, "count", -1);
@@ -126,26 +151,37 @@ std::optional<Value> str_method(const Value& s, const std::string& name) {
          out.append(x, pos);
          return Value(out);
        }},
-      {"find", [](Evaluator&, const Value& s, Args& a) {
+      {"find",
+       [](Evaluator&, const Value& s, Args& a) {
          const size_t f = s.str().find(str_arg(a, 0, "sub", "find"));
-         return Value(f == std::string::npos ? int64_t{-1} : static_cast<int64_t>(codepoint_count(s.str().substr(0, f))));
+         return Value(f == std::string::npos
+                          ? int64_t{-1}
+                          : static_cast<int64_t>(codepoint_count(s.str().substr(0, f))));
        }},
-      {"rfind", [](Evaluator&, const Value& s, Args& a) {
+      {"rfind",
+       [](Evaluator&, const Value& s, Args& a) {
          const size_t f = s.str().rfind(str_arg(a, 0, "sub", "rfind"));
-         return Value(f == std::string::npos ? int64_t{-1} : static_cast<int64_t>(codepoint_count(s.str().substr(0, f))));
+         return Value(f == std::string::npos
+                          ? int64_t{-1}
+                          : static_cast<int64_t>(codepoint_count(s.str().substr(0, f))));
        }},
-      {"count", [](Evaluator&, const Value& s, Args& a) {
+      {"count",
+       [](Evaluator&, const Value& s, Args& a) {
          const std::string& sub = str_arg(a, 0, "sub", "count");
          if (sub.empty()) return Value(static_cast<int64_t>(codepoint_count(s.str()) + 1));
          int64_t n = 0;
-         for (size_t p = s.str().find(sub); p != std::string::npos; p = s.str().find(sub, p + sub.size())) ++n;
+         for (size_t p = s.str().find(sub); p != std::string::npos;
+              p = s.str().find(sub, p + sub.size()))
+           ++n;
          return Value(n);
        }},
-      {"join", [](Evaluator& ev, const Value& s, Args& a) {
+      {"join",
+       [](Evaluator& ev, const Value& s, Args& a) {
          std::string out;
          bool first = true;
          for (const auto& x : ev.iterate(arg_or(a, 0, "iterable", Value()))) {
-           if (!x.is_string()) type_error("sequence item: expected str instance, " + x.py_type() + " found");
+           if (!x.is_string())
+             type_error("sequence item: expected str instance, " + x.py_type() + " found");
            if (!first) out += s.str();
            first = false;
            out += x.str();
@@ -154,7 +190,8 @@ std::optional<Value> str_method(const Value& s, const std::string& name) {
          return Value(out);
        }},
       {"format", [](Evaluator&, const Value& s, Args& a) { return Value(str_format(s.str(), a)); }},
-      {"splitlines", [](Evaluator&, const Value& s, Args&) {
+      {"splitlines",
+       [](Evaluator&, const Value& s, Args&) {
          List out;
          const std::string& x = s.str();
          size_t p = 0;
@@ -166,21 +203,30 @@ std::optional<Value> str_method(const Value& s, const std::string& name) {
          }
          return Value::list(std::move(out));
        }},
-      {"isdigit", [](Evaluator&, const Value& s, Args&) {
+      {"isdigit",
+       [](Evaluator&, const Value& s, Args&) {
          bool ok = !s.str().empty();
          for (char c : s.str()) ok = ok && isdigit(static_cast<unsigned char>(c));
          return Value(ok);
        }},
-      {"isspace", [](Evaluator&, const Value& s, Args&) {
+      {"isspace",
+       [](Evaluator&, const Value& s, Args&) {
          return Value(!s.str().empty() && py_strip(s.str(), Value::none(), true, true).empty());
        }},
-      {"isalpha", [](Evaluator&, const Value& s, Args&) {
+      {"isalpha",
+       [](Evaluator&, const Value& s, Args&) {
          bool ok = !s.str().empty();
          for (char c : s.str()) ok = ok && isalpha(static_cast<unsigned char>(c));
          return Value(ok);
        }},
-      {"isupper", [](Evaluator&, const Value& s, Args&) { return Value(to_upper(s.str()) == s.str() && to_lower(s.str()) != s.str()); }},
-      {"islower", [](Evaluator&, const Value& s, Args&) { return Value(to_lower(s.str()) == s.str() && to_upper(s.str()) != s.str()); }},
+      {"isupper",
+       [](Evaluator&, const Value& s, Args&) {
+         return Value(to_upper(s.str()) == s.str() && to_lower(s.str()) != s.str());
+       }},
+      {"islower",
+       [](Evaluator&, const Value& s, Args&) {
+         return Value(to_lower(s.str()) == s.str() && to_upper(s.str()) != s.str());
+       }},
   };
   auto it = kMethods.find(name);
   if (it == kMethods.end()) return std::nullopt;
@@ -215,12 +261,14 @@ std::optional<Value> dict_method(const Value& d, const std::string& name) {
       return arg_or(a, 1, "default", Value::none());
     });
   if (name == "copy")
-    return bound(d, name, [](Evaluator&, const Value& d, Args&) { return Value::dict(d.dict_ref()); });
+    return bound(d, name,
+                 [](Evaluator&, const Value& d, Args&) { return Value::dict(d.dict_ref()); });
   return std::nullopt;
 }
 
 std::optional<Value> list_method(const Value& l, const std::string& name) {
-  static const std::set<std::string> kUnsafe = {"append", "reverse", "insert", "sort", "extend", "remove"};
+  static const std::set<std::string> kUnsafe = {"append", "reverse", "insert",
+                                                "sort",   "extend",  "remove"};
   if (kUnsafe.count(name) && !l.is_tuple()) return unsafe(l, name);
   if (name == "pop" && !l.is_tuple())  // allowed by Jinja2's sandbox, mutates like Python
     return bound(l, name, [](Evaluator&, const Value& l, Args& a) {
@@ -228,7 +276,8 @@ std::optional<Value> list_method(const Value& l, const std::string& name) {
       if (items.empty()) raise("IndexError", "pop from empty list");
       int64_t i = int_arg(a, 0, "index", -1);
       if (i < 0) i += static_cast<int64_t>(items.size());
-      if (i < 0 || i >= static_cast<int64_t>(items.size())) raise("IndexError", "pop index out of range");
+      if (i < 0 || i >= static_cast<int64_t>(items.size()))
+        raise("IndexError", "pop index out of range");
       Value v = items[i];
       items.erase(items.begin() + i);
       return v;

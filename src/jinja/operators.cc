@@ -8,7 +8,8 @@
 namespace osprey::jinja {
 
 [[noreturn]] static void raise_undefined(const Value& v) {
-  raise(v.undefined_info().security ? "SecurityError" : "UndefinedError", v.undefined_info().message);
+  raise(v.undefined_info().security ? "SecurityError" : "UndefinedError",
+        v.undefined_info().message);
 }
 
 static Value no_attribute(const Value& obj, const std::string& name) {
@@ -40,7 +41,8 @@ Value Evaluator::getitem(const Value& obj, const Value& key) {
       if (auto i = norm_index(key.as_int(), obj.items().size())) return obj.items()[*i];
     } else {
       const auto offs = codepoint_offsets(obj.str());
-      if (auto i = norm_index(key.as_int(), offs.size() - 1)) return Value(obj.str().substr(offs[*i], offs[*i + 1] - offs[*i]));
+      if (auto i = norm_index(key.as_int(), offs.size() - 1))
+        return Value(obj.str().substr(offs[*i], offs[*i + 1] - offs[*i]));
     }
   }
   if (key.is_string()) {  // obj['name'] falls back to obj.name, as in Jinja2
@@ -53,8 +55,10 @@ Value Evaluator::getitem(const Value& obj, const Value& key) {
 
 List Evaluator::iterate(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return {};
-    case Value::Kind::kList: return v.items();
+    case Value::Kind::kUndefined:
+      return {};
+    case Value::Kind::kList:
+      return v.items();
     case Value::Kind::kDict: {
       List keys;
       for (auto& [k, _] : v.dict_ref().items) keys.push_back(k);
@@ -63,16 +67,19 @@ List Evaluator::iterate(const Value& v) {
     case Value::Kind::kString: {
       List chars;
       const auto offs = codepoint_offsets(v.str());
-      for (size_t i = 0; i + 1 < offs.size(); ++i) chars.emplace_back(v.str().substr(offs[i], offs[i + 1] - offs[i]));
+      for (size_t i = 0; i + 1 < offs.size(); ++i)
+        chars.emplace_back(v.str().substr(offs[i], offs[i + 1] - offs[i]));
       return chars;
     }
-    default: type_error("'" + v.py_type() + "' object is not iterable");
+    default:
+      type_error("'" + v.py_type() + "' object is not iterable");
   }
 }
 
 bool contains(const Value& container, const Value& item) {
   switch (container.kind()) {
-    case Value::Kind::kUndefined: return false;
+    case Value::Kind::kUndefined:
+      return false;
     case Value::Kind::kString:
       if (!item.is_string())
         type_error("'in <string>' requires string as left operand, not " + item.py_type());
@@ -81,14 +88,17 @@ bool contains(const Value& container, const Value& item) {
       for (const auto& x : container.items())
         if (equals(x, item)) return true;
       return false;
-    case Value::Kind::kDict: return container.dict_ref().find(item) != nullptr;
-    default: type_error("argument of type '" + container.py_type() + "' is not iterable");
+    case Value::Kind::kDict:
+      return container.dict_ref().find(item) != nullptr;
+    default:
+      type_error("argument of type '" + container.py_type() + "' is not iterable");
   }
 }
 
 static int64_t slice_bound(const Value& v, const char* what) {
   if (v.is_int() || v.is_bool()) return v.as_int();
-  type_error(std::string("slice indices must be integers or None, not ") + v.py_type() + " (" + what + ")");
+  type_error(std::string("slice indices must be integers or None, not ") + v.py_type() + " (" +
+             what + ")");
 }
 
 Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step) {
@@ -136,12 +146,23 @@ std::string html_escape(const Value& v) {
   std::string out;
   for (char c : v.to_str()) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -150,7 +171,8 @@ std::string html_escape(const Value& v) {
 [[noreturn]] static void unsupported(const std::string& op, const Value& a, const Value& b) {
   if (a.is_undefined()) raise_undefined(a);
   if (b.is_undefined()) raise_undefined(b);
-  type_error("unsupported operand type(s) for " + op + ": '" + a.py_type() + "' and '" + b.py_type() + "'");
+  type_error("unsupported operand type(s) for " + op + ": '" + a.py_type() + "' and '" +
+             b.py_type() + "'");
 }
 
 static Value int_result(bool overflow, int64_t r) {
@@ -204,9 +226,11 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, const Eva
       out.insert(out.end(), b.items().begin(), b.items().end());
       return Value::list(std::move(out), a.is_tuple());
     }
-    if (a.is_string() && !b.is_undefined()) type_error("can only concatenate str (not \"" + b.py_type() + "\") to str");
+    if (a.is_string() && !b.is_undefined())
+      type_error("can only concatenate str (not \"" + b.py_type() + "\") to str");
     if (a.is_list() && !b.is_undefined())
-      type_error("can only concatenate " + a.py_type() + " (not \"" + b.py_type() + "\") to " + a.py_type());
+      type_error("can only concatenate " + a.py_type() + " (not \"" + b.py_type() + "\") to " +
+                 a.py_type());
     unsupported("+", a, b);
   }
   if (op == "-") {
@@ -233,7 +257,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, const Eva
     return Value(a.as_float() / b.as_float());
   }
   if (op == "//" || op == "%") {
-    if (op == "%" && a.is_string()) return Value(percent_format(const_cast<Evaluator&>(ev), a.str(), b));
+    if (op == "%" && a.is_string())
+      return Value(percent_format(const_cast<Evaluator&>(ev), a.str(), b));
     if (!num) unsupported(op, a, b);
     if (flt) {
       if (b.as_float() == 0) raise("ZeroDivisionError", "float divmod()");
@@ -246,7 +271,9 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, const Eva
       if (div - fl > 0.5) fl += 1.0;
       return Value(fl);
     }
-    if (y == 0) raise("ZeroDivisionError", op == "%" ? "integer modulo by zero" : "integer division or modulo by zero");
+    if (y == 0)
+      raise("ZeroDivisionError",
+            op == "%" ? "integer modulo by zero" : "integer division or modulo by zero");
     if (x == INT64_MIN && y == -1) raise("OverflowError", "integer overflow");
     int64_t q = x / y, m = x % y;
     if (m != 0 && ((m < 0) != (y < 0))) {
@@ -258,15 +285,18 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, const Eva
   if (op == "**") {
     if (!num) unsupported("**", a, b);
     if (flt || y < 0) {
-      if (a.as_float() == 0 && b.as_float() < 0) raise("ZeroDivisionError", "0.0 cannot be raised to a negative power");
+      if (a.as_float() == 0 && b.as_float() < 0)
+        raise("ZeroDivisionError", "0.0 cannot be raised to a negative power");
       return Value(std::pow(a.as_float(), b.as_float()));
     }
     int64_t result = 1, base = x;
     for (int64_t e = y; e > 0; e >>= 1) {
       if (e & 1) {
-        if (__builtin_mul_overflow(result, base, &result)) raise("OverflowError", "integer overflow");
+        if (__builtin_mul_overflow(result, base, &result))
+          raise("OverflowError", "integer overflow");
       }
-      if (e > 1 && __builtin_mul_overflow(base, base, &base)) raise("OverflowError", "integer overflow");
+      if (e > 1 && __builtin_mul_overflow(base, base, &base))
+        raise("OverflowError", "integer overflow");
     }
     return Value(result);
   }

@@ -8,8 +8,8 @@
 
 namespace osprey::jinja {
 
-// Throws TemplateError("TemplateSyntaxError", ..., line) on malformed templates, including ones nested
-// deeper than a fixed bound (so that evaluation can never overflow the stack).
+// Throws TemplateError("TemplateSyntaxError", ..., line) on malformed templates, including ones
+// nested deeper than a fixed bound (so that evaluation can never overflow the stack).
 Body parse(std::string_view source, const LexOptions& opts = {});
 
 }  // namespace osprey::jinja

@@ -28,13 +28,16 @@ uint32_t lower_cp(uint32_t c) {
   if (c >= 0x400 && c <= 0x40F) return c + 80;
   return c;
 }
-bool is_cased(uint32_t c) { return upper_cp(c) != c || lower_cp(c) != c; }
+bool is_cased(uint32_t c) {
+  return upper_cp(c) != c || lower_cp(c) != c;
+}
 
 template <typename F>
 std::string map_cps(std::string_view s, F f) {
   if (is_ascii(s)) {
     std::string out(s);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(f(static_cast<unsigned char>(out[i]), i));
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = static_cast<char>(f(static_cast<unsigned char>(out[i]), i));
     return out;
   }
   std::string out;
@@ -43,12 +46,19 @@ std::string map_cps(std::string_view s, F f) {
   return out;
 }
 
-bool is_py_space(uint32_t c) { return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 || c == 0xA0 || c == 0x3000 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029; }
+bool is_py_space(uint32_t c) {
+  return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
+         c == 0xA0 || c == 0x3000 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029;
+}
 
 }  // namespace
 
-std::string to_upper(std::string_view s) { return map_cps(s, [](uint32_t c, size_t) { return upper_cp(c); }); }
-std::string to_lower(std::string_view s) { return map_cps(s, [](uint32_t c, size_t) { return lower_cp(c); }); }
+std::string to_upper(std::string_view s) {
+  return map_cps(s, [](uint32_t c, size_t) { return upper_cp(c); });
+}
+std::string to_lower(std::string_view s) {
+  return map_cps(s, [](uint32_t c, size_t) { return lower_cp(c); });
+}
 
 std::string to_capitalize(std::string_view s) {
   return map_cps(s, [](uint32_t c, size_t i) { return i == 0 ? upper_cp(c) : lower_cp(c); });
@@ -137,7 +147,8 @@ std::string percent_format(Evaluator& ev, const std::string& fmt, const Value& a
     }
     size_t j = i + 1;
     std::string spec = "%";
-    while (j < fmt.size() && std::string_view("-+ #0").find(fmt[j]) != std::string_view::npos) spec += fmt[j++];
+    while (j < fmt.size() && std::string_view("-+ #0").find(fmt[j]) != std::string_view::npos)
+      spec += fmt[j++];
     while (j < fmt.size() && isdigit(static_cast<unsigned char>(fmt[j]))) spec += fmt[j++];
     if (j < fmt.size() && fmt[j] == '.') {
       spec += fmt[j++];
@@ -161,7 +172,8 @@ std::string percent_format(Evaluator& ev, const std::string& fmt, const Value& a
         size_t width = 0;
         bool left = spec.find('-') != std::string::npos;
         for (char c : spec)
-          if (isdigit(static_cast<unsigned char>(c)) && spec.find('.') == std::string::npos) width = width * 10 + (c - '0');
+          if (isdigit(static_cast<unsigned char>(c)) && spec.find('.') == std::string::npos)
+            width = width * 10 + (c - '0');
         const size_t n = codepoint_count(s);
         if (width > n && !left) out.append(width - n, ' ');
         out += s;
@@ -174,11 +186,14 @@ std::string percent_format(Evaluator& ev, const std::string& fmt, const Value& a
       case 'X':
       case 'o':
       case 'c':
-        if (!v.is_number()) type_error(std::string("%") + conv + " format: a real number is required, not " + v.py_type());
+        if (!v.is_number())
+          type_error(std::string("%") + conv + " format: a real number is required, not " +
+                     v.py_type());
         if (conv == 'c') {
           append_utf8(out, static_cast<uint32_t>(v.as_int()));
         } else {
-          const long long x = v.is_float() ? static_cast<long long>(std::trunc(v.as_float())) : v.as_int();
+          const long long x =
+              v.is_float() ? static_cast<long long>(std::trunc(v.as_float())) : v.as_int();
           std::snprintf(buf, sizeof buf, (spec + "ll" + (conv == 'i' ? 'd' : conv)).c_str(), x);
           out += buf;
         }
@@ -193,11 +208,13 @@ std::string percent_format(Evaluator& ev, const std::string& fmt, const Value& a
         std::snprintf(buf, sizeof buf, (spec + conv).c_str(), v.as_float());
         out += buf;
         break;
-      default: raise("ValueError", std::string("unsupported format character '") + conv + "'");
+      default:
+        raise("ValueError", std::string("unsupported format character '") + conv + "'");
     }
     ev.check_size(out.size());
   }
-  if (next < vals.size() && args.is_tuple()) type_error("not all arguments converted during string formatting");
+  if (next < vals.size() && args.is_tuple())
+    type_error("not all arguments converted during string formatting");
   return out;
 }
 

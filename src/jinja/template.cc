@@ -12,9 +12,11 @@ namespace {
 void check_names(const Node& n) {
   if (n.kind == NodeKind::kIf || n.kind == NodeKind::kCondExpr) return;
   if (n.kind == NodeKind::kFilter && !has_filter(n.name))
-    throw TemplateError("TemplateAssertionError", "No filter named " + repr_string(n.name) + ".", n.line);
+    throw TemplateError("TemplateAssertionError", "No filter named " + repr_string(n.name) + ".",
+                        n.line);
   if (n.kind == NodeKind::kTest && !has_test(n.name))
-    throw TemplateError("TemplateAssertionError", "No test named " + repr_string(n.name) + ".", n.line);
+    throw TemplateError("TemplateAssertionError", "No test named " + repr_string(n.name) + ".",
+                        n.line);
   for (const Node* c : {n.a.get(), n.b.get(), n.c.get(), n.d.get()})
     if (c) check_names(*c);
   for (const auto* v : {&n.items, &n.kwargs, &n.defaults, &n.body, &n.else_body})

@@ -70,14 +70,21 @@ const UndefinedInfo& Value::undefined_info() const {
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::kUndefined:
-    case Kind::kNone: return false;
+    case Kind::kNone:
+      return false;
     case Kind::kBool:
-    case Kind::kInt: return i_ != 0;
-    case Kind::kFloat: return f_ != 0.0;
-    case Kind::kString: return !s_->empty();
-    case Kind::kList: return !list_->items.empty();
-    case Kind::kDict: return !dict_->items.empty();
-    default: return true;
+    case Kind::kInt:
+      return i_ != 0;
+    case Kind::kFloat:
+      return f_ != 0.0;
+    case Kind::kString:
+      return !s_->empty();
+    case Kind::kList:
+      return !list_->items.empty();
+    case Kind::kDict:
+      return !dict_->items.empty();
+    default:
+      return true;
   }
 }
 
@@ -167,42 +174,64 @@ static std::string dict_repr(const Dict& d) {
 
 std::string Value::to_str() const {
   switch (kind_) {
-    case Kind::kUndefined: return "";
-    case Kind::kString: return *s_;
-    default: return repr();
+    case Kind::kUndefined:
+      return "";
+    case Kind::kString:
+      return *s_;
+    default:
+      return repr();
   }
 }
 
 std::string Value::repr() const {
   switch (kind_) {
-    case Kind::kUndefined: return "Undefined";
-    case Kind::kNone: return "None";
-    case Kind::kBool: return i_ ? "True" : "False";
-    case Kind::kInt: return std::to_string(i_);
-    case Kind::kFloat: return format_float(f_);
-    case Kind::kString: return repr_string(*s_);
+    case Kind::kUndefined:
+      return "Undefined";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return i_ ? "True" : "False";
+    case Kind::kInt:
+      return std::to_string(i_);
+    case Kind::kFloat:
+      return format_float(f_);
+    case Kind::kString:
+      return repr_string(*s_);
     case Kind::kList:
       return list_->tuple ? join_repr(list_->items, "(", ")", true)
                           : join_repr(list_->items, "[", "]", false);
-    case Kind::kDict: return dict_repr(*dict_);
-    case Kind::kNamespace: return "<Namespace " + dict_repr(*dict_) + ">";
-    case Kind::kCallable: return "<function " + fn_->name + ">";
+    case Kind::kDict:
+      return dict_repr(*dict_);
+    case Kind::kNamespace:
+      return "<Namespace " + dict_repr(*dict_) + ">";
+    case Kind::kCallable:
+      return "<function " + fn_->name + ">";
   }
   return "";
 }
 
 std::string Value::py_type() const {
   switch (kind_) {
-    case Kind::kUndefined: return "Undefined";
-    case Kind::kNone: return "NoneType";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "str";
-    case Kind::kList: return list_->tuple ? "tuple" : "list";
-    case Kind::kDict: return "dict";
-    case Kind::kNamespace: return "Namespace";
-    case Kind::kCallable: return "function";
+    case Kind::kUndefined:
+      return "Undefined";
+    case Kind::kNone:
+      return "NoneType";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
+    case Kind::kList:
+      return list_->tuple ? "tuple" : "list";
+    case Kind::kDict:
+      return "dict";
+    case Kind::kNamespace:
+      return "Namespace";
+    case Kind::kCallable:
+      return "function";
   }
   return "object";
 }
@@ -216,13 +245,19 @@ bool Value::same_object(const Value& o) const {
   if (kind_ != o.kind_) return false;
   switch (kind_) {
     case Kind::kUndefined:
-    case Kind::kNone: return true;
-    case Kind::kList: return list_ == o.list_;
+    case Kind::kNone:
+      return true;
+    case Kind::kList:
+      return list_ == o.list_;
     case Kind::kDict:
-    case Kind::kNamespace: return dict_ == o.dict_;
-    case Kind::kCallable: return fn_ == o.fn_;
-    case Kind::kString: return s_ == o.s_ || *s_ == *o.s_;  // interned-ish, as CPython often is
-    default: return equals(*this, o);
+    case Kind::kNamespace:
+      return dict_ == o.dict_;
+    case Kind::kCallable:
+      return fn_ == o.fn_;
+    case Kind::kString:
+      return s_ == o.s_ || *s_ == *o.s_;  // interned-ish, as CPython often is
+    default:
+      return equals(*this, o);
   }
 }
 
@@ -234,8 +269,10 @@ bool equals(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return true;
-    case Value::Kind::kString: return a.str() == b.str();
+    case Value::Kind::kNone:
+      return true;
+    case Value::Kind::kString:
+      return a.str() == b.str();
     case Value::Kind::kList: {
       if (a.is_tuple() != b.is_tuple()) return false;
       const List& x = a.items();
@@ -255,7 +292,8 @@ bool equals(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return a.same_object(b);
+    default:
+      return a.same_object(b);
   }
 }
 

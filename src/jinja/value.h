@@ -54,11 +54,26 @@ struct UndefinedInfo {
 
 class Value {
  public:
-  enum class Kind { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kCallable };
+  enum class Kind {
+    kUndefined,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kDict,
+    kNamespace,
+    kCallable
+  };
 
   Value() = default;  // undefined
   static Value undefined(std::string message, bool security = false);
-  static Value none() { Value v; v.kind_ = Kind::kNone; return v; }
+  static Value none() {
+    Value v;
+    v.kind_ = Kind::kNone;
+    return v;
+  }
   Value(bool b) : kind_(Kind::kBool), i_(b) {}
   Value(int64_t i) : kind_(Kind::kInt), i_(i) {}
   Value(int i) : kind_(Kind::kInt), i_(i) {}
@@ -66,7 +81,8 @@ class Value {
   Value(std::string s) : kind_(Kind::kString), s_(std::make_shared<std::string>(std::move(s))) {}
   Value(const char* s) : Value(std::string(s)) {}
   Value(std::string_view s) : Value(std::string(s)) {}
-  // A string marked safe (Jinja2's Markup): `markup + str` HTML-escapes the str, as markupsafe does.
+  // A string marked safe (Jinja2's Markup): `markup + str` HTML-escapes the str, as markupsafe
+  // does.
   static Value markup(std::string s) {
     Value v(std::move(s));
     v.markup_ = true;
@@ -83,7 +99,9 @@ class Value {
   bool is_bool() const { return kind_ == Kind::kBool; }
   bool is_int() const { return kind_ == Kind::kInt; }
   bool is_float() const { return kind_ == Kind::kFloat; }
-  bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kFloat || kind_ == Kind::kBool; }
+  bool is_number() const {
+    return kind_ == Kind::kInt || kind_ == Kind::kFloat || kind_ == Kind::kBool;
+  }
   bool is_string() const { return kind_ == Kind::kString; }
   bool is_markup() const { return kind_ == Kind::kString && markup_; }
   bool is_list() const { return kind_ == Kind::kList; }
@@ -128,7 +146,7 @@ class Value {
 bool equals(const Value& a, const Value& b);
 // Python's a < b; throws TypeError for unorderable types.
 bool less(const Value& a, const Value& b);
-std::string format_float(double f);   // Python's repr(float)
+std::string format_float(double f);           // Python's repr(float)
 std::string repr_string(std::string_view s);  // Python's repr(str)
 
 }  // namespace osprey::jinja

@@ -1,5 +1,5 @@
-// Evaluator semantics that differ from what a C++ programmer would guess: Python's rendering of values,
-// Jinja2's scoping and Undefined, and the chat-template glue.
+// Evaluator semantics that differ from what a C++ programmer would guess: Python's rendering of
+// values, Jinja2's scoping and Undefined, and the chat-template glue.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -23,21 +23,30 @@ TEST(JinjaValues, PythonRendering) {
 }
 
 TEST(JinjaValues, DictsKeepInsertionOrder) {
-  EXPECT_EQ(render("{{ d|tojson }} {% for k in d %}{{ k }}{% endfor %}", R"({"d": {"z": 1, "a": 2, "m": 3}})"),
+  EXPECT_EQ(render("{{ d|tojson }} {% for k in d %}{{ k }}{% endfor %}",
+                   R"({"d": {"z": 1, "a": 2, "m": 3}})"),
             R"({"z": 1, "a": 2, "m": 3} zam)");
 }
 
 TEST(JinjaScoping, LoopDoesNotLeak) {
-  EXPECT_EQ(render("{% set x = 1 %}{% for i in [5, 6] %}{% set x = i %}{{ x }}{% endfor %}{{ x }}{{ i }}"), "561");
-  EXPECT_EQ(render("{% set ns = namespace(x=1) %}{% for i in [5, 6] %}{% set ns.x = i %}{% endfor %}{{ ns.x }}"), "6");
+  EXPECT_EQ(
+      render(
+          "{% set x = 1 %}{% for i in [5, 6] %}{% set x = i %}{{ x }}{% endfor %}{{ x }}{{ i }}"),
+      "561");
+  EXPECT_EQ(render("{% set ns = namespace(x=1) %}{% for i in [5, 6] %}{% set ns.x = i %}{% endfor "
+                   "%}{{ ns.x }}"),
+            "6");
   EXPECT_EQ(render("{% if true %}{% set y = 2 %}{% endif %}{{ y }}"), "2");
   EXPECT_EQ(render("{% macro m() %}{% set z = 3 %}{{ z }}{% endmacro %}{{ m() }}{{ z }}"), "3");
 }
 
 TEST(JinjaUndefined, BehavesLikeJinja2Default) {
-  EXPECT_EQ(render("[{{ nope }}]{% for x in nope %}x{% endfor %}{{ nope is defined }}{{ nope|length }}"), "[]False0");
+  EXPECT_EQ(
+      render("[{{ nope }}]{% for x in nope %}x{% endfor %}{{ nope is defined }}{{ nope|length }}"),
+      "[]False0");
   EXPECT_EQ(render_error("{{ nope.attr }}"), "UndefinedError: 'nope' is undefined");
-  EXPECT_EQ(render_error("{{ d.a.b }}", R"({"d": {}})"), "UndefinedError: 'dict object' has no attribute 'a'");
+  EXPECT_EQ(render_error("{{ d.a.b }}", R"({"d": {}})"),
+            "UndefinedError: 'dict object' has no attribute 'a'");
   EXPECT_EQ(render_error("{{ nope + 1 }}"), "UndefinedError: 'nope' is undefined");
   EXPECT_EQ(render("{{ d.a }}|{{ d['a'] }}|{{ l[5] }}", R"({"d": {}, "l": []})"), "||");
 }
@@ -66,7 +75,8 @@ TEST(JinjaErrors, ErrorsAreOspreyErrors) {
 TEST(ChatTemplateGlue, ContextAndHelpers) {
   ChatTemplate t(
       "{{ bos_token }}{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}"
-      "{% if add_generation_prompt %}A:{% endif %}{{ tools|length }}{{ custom }}{{ strftime_now('%Y-%m-%d') }}{{ eos_token }}");
+      "{% if add_generation_prompt %}A:{% endif %}{{ tools|length }}{{ custom }}{{ "
+      "strftime_now('%Y-%m-%d') }}{{ eos_token }}");
   ChatTemplateOptions o;
   o.bos_token = "<s>";
   o.eos_token = "</s>";
@@ -76,7 +86,9 @@ TEST(ChatTemplateGlue, ContextAndHelpers) {
   o.clock = testing::fixed_clock;
   const auto msgs = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])");
   EXPECT_EQ(t.render(msgs, o), "<s>user:hi;A:1!2026-11-26</s>");
-  EXPECT_EQ(render_chat_template("{{ messages[0].content }}", nlohmann::json::parse(R"([{"content": "x"}])"), o), "x");
+  EXPECT_EQ(render_chat_template("{{ messages[0].content }}",
+                                 nlohmann::json::parse(R"([{"content": "x"}])"), o),
+            "x");
 }
 
 TEST(ChatTemplateGlue, RaiseExceptionCarriesMessage) {
@@ -92,14 +104,16 @@ TEST(ChatTemplateGlue, RaiseExceptionCarriesMessage) {
 
 TEST(ChatTemplateGlue, ConcurrentRendersShareOneParse) {
   const ChatTemplate t(
-      "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{{ m.content|upper }}{% endfor %}"
+      "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{{ "
+      "m.content|upper }}{% endfor %}"
       "{{ ns.n }}");
   std::vector<std::thread> threads;
   std::vector<int> ok(8, 0);
   for (int k = 0; k < 8; ++k) {
     threads.emplace_back([&, k] {
       const std::string id = std::to_string(k);
-      const auto msgs = nlohmann::ordered_json::array({{{"content", std::string("a").append(id)}}, {{"content", "b"}}});
+      const auto msgs = nlohmann::ordered_json::array(
+          {{{"content", std::string("a").append(id)}}, {{"content", "b"}}});
       const std::string expected = std::string("A").append(id).append("B2");
       for (int i = 0; i < 200; ++i) ok[k] += t.render(msgs, {}) == expected;
     });

@@ -36,20 +36,26 @@ TEST(JinjaHostile, UnboundedRecursion) {
 TEST(JinjaHostile, HugeLoopsHitTheBudget) {
   Limits small;
   small.max_steps = 1'000'000;
-  EXPECT_EQ(render_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "{}", small),
+  EXPECT_EQ(render_error(
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                "{}", small),
             "TemplateRuntimeError: template evaluation exceeded the step limit");
-  EXPECT_EQ(render_error("{{ range(10000000)|length }}"),
-            "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+  EXPECT_EQ(
+      render_error("{{ range(10000000)|length }}"),
+      "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
 }
 
 TEST(JinjaHostile, HugeStringsHitTheSizeLimit) {
   Limits small;
   small.max_output = 1 << 20;
-  EXPECT_EQ(render_error("{{ 'a' * 100000000 }}", "{}", small), "MemoryError: string or output exceeds the size limit");
-  EXPECT_NE(render_error("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+  EXPECT_EQ(render_error("{{ 'a' * 100000000 }}", "{}", small),
+            "MemoryError: string or output exceeds the size limit");
+  EXPECT_NE(render_error("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = "
+                         "ns.s ~ ns.s %}{% endfor %}",
                          "{}", small),
             "");
-  EXPECT_NE(render_error("{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", "{}", small), "");
+  EXPECT_NE(render_error("{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", "{}", small),
+            "");
   EXPECT_NE(render_error("{{ [1, 2] * 1000000000 }}", "{}", small), "");
 }
 
@@ -59,7 +65,8 @@ TEST(JinjaHostile, ArithmeticEdges) {
   EXPECT_NE(render_error("{{ (-9223372036854775807 - 1) // -1 }}"), "");
   EXPECT_NE(render_error("{{ 99999999999999999999 }}"), "");
   EXPECT_EQ(render_error("{{ 1 % 0 }}"), "ZeroDivisionError: integer modulo by zero");
-  EXPECT_EQ(render_error("{{ '%d'|format('x') }}"), "TypeError: %d format: a real number is required, not str");
+  EXPECT_EQ(render_error("{{ '%d'|format('x') }}"),
+            "TypeError: %d format: a real number is required, not str");
 }
 
 TEST(JinjaHostile, GarbageBytes) {

@@ -38,7 +38,7 @@ TEST(JinjaLexer, TrimAndLstripBlocks) {
   EXPECT_EQ(render("  {% if true %}\n  x\n  {% endif %}\ny"), "  x\ny");
   EXPECT_EQ(render("a {% if true %}b{% endif %}"), "a b");  // not at line start: kept
   EXPECT_EQ(render("  {{ 1 }}\n"), "  1");                  // lstrip is for blocks only
-  EXPECT_EQ(render("{# c #}\nx"), "x");                       // trim_blocks applies to comments
+  EXPECT_EQ(render("{# c #}\nx"), "x");                     // trim_blocks applies to comments
   EXPECT_EQ(render("a  {%- if true %}b{% endif -%}  \n c"), "abc");
   EXPECT_EQ(render("  {%+ if true %}x{% endif %}"), "  x");
   EXPECT_EQ(render("{% if true +%}\nx{% endif %}"), "\nx");
@@ -53,14 +53,17 @@ TEST(JinjaLexer, StringEscapes) {
   EXPECT_EQ(render(R"({{ 'a\'b' }}{{ "\u00e9" }}{{ '\x41\n' }}{{ '\d' }})"), "a'béA\n\\d");
 }
 
-TEST(JinjaLexer, DictBracesInsideOutput) { EXPECT_EQ(render("{{ {'a': {'b': 1}} }}"), "{'a': {'b': 1}}"); }
+TEST(JinjaLexer, DictBracesInsideOutput) {
+  EXPECT_EQ(render("{{ {'a': {'b': 1}} }}"), "{'a': {'b': 1}}");
+}
 
 TEST(JinjaParser, Precedence) {
   EXPECT_EQ(render("{{ 1 + 2 * 3 }}"), "7");
   EXPECT_EQ(render("{{ 2 ** 3 ** 2 }}"), "64");  // left-associative in Jinja2
   EXPECT_EQ(render("{{ -2 ** 2 }}"), "4");
   EXPECT_EQ(render("{{ 1 ~ (2 + 3) }}"), "15");
-  EXPECT_EQ(render_error("{{ 1 ~ 2 + 3 }}"), "TypeError: can only concatenate str (not \"int\") to str");  // as Jinja2
+  EXPECT_EQ(render_error("{{ 1 ~ 2 + 3 }}"),
+            "TypeError: can only concatenate str (not \"int\") to str");  // as Jinja2
   EXPECT_EQ(render("{{ not 1 == 2 }}"), "True");
   EXPECT_EQ(render("{{ 'a' if false else 'b' if true else 'c' }}"), "b");
   EXPECT_EQ(render("{{ [1,2,3]|length + 1 }}"), "4");
@@ -80,10 +83,28 @@ TEST(JinjaParser, SyntaxErrorsCarryLines) {
 }
 
 TEST(JinjaParser, RejectsMalformed) {
-  for (const char* t : {"{{", "{%", "{#", "{{ x", "{% if x %}", "{% for x in %}{% endfor %}", "{% raw %}abc",
-                        "{{ 'abc }}", "{% endfor %}", "{% else %}", "{{ ) }}", "{{ [1, 2 }}", "{% set %}",
-                        "{% macro %}{% endmacro %}", "{{ x is }}", "{% break %}", "{{ 1 2 }}", "{{ a.  }}",
-                        "{% for %}", "{{ x|  }}", "{% if x %}{% elif %}{% endif %}", "{% call x %}{% endcall %}"}) {
+  for (const char* t : {"{{",
+                        "{%",
+                        "{#",
+                        "{{ x",
+                        "{% if x %}",
+                        "{% for x in %}{% endfor %}",
+                        "{% raw %}abc",
+                        "{{ 'abc }}",
+                        "{% endfor %}",
+                        "{% else %}",
+                        "{{ ) }}",
+                        "{{ [1, 2 }}",
+                        "{% set %}",
+                        "{% macro %}{% endmacro %}",
+                        "{{ x is }}",
+                        "{% break %}",
+                        "{{ 1 2 }}",
+                        "{{ a.  }}",
+                        "{% for %}",
+                        "{{ x|  }}",
+                        "{% if x %}{% elif %}{% endif %}",
+                        "{% call x %}{% endcall %}"}) {
     EXPECT_THROW(Template{t}, TemplateError) << t;
   }
 }

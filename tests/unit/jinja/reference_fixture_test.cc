@@ -13,7 +13,8 @@ namespace {
 using nlohmann::ordered_json;
 
 TEST(ChatTemplateReference, AllTemplatesAllCases) {
-  const auto ref = ordered_json::parse(testing::read_file(OSPREY_FIXTURES "/chat-templates/reference.json"));
+  const auto ref =
+      ordered_json::parse(testing::read_file(OSPREY_FIXTURES "/chat-templates/reference.json"));
   const auto& meta = ref["meta"];
   int passed = 0, total = 0;
   for (const auto& [name, entry] : ref["templates"].items()) {
@@ -34,13 +35,16 @@ TEST(ChatTemplateReference, AllTemplatesAllCases) {
       opts.eos_token = "<EOS>";
       opts.clock = testing::fixed_clock;
       if (case_name == "tools") opts.tools = meta["tools"];
-      const std::string where = name + " [" + case_name + (opts.add_generation_prompt ? ", gen]" : "]");
+      const std::string where =
+          name + " [" + case_name + (opts.add_generation_prompt ? ", gen]" : "]");
       try {
         const std::string out = tmpl->render(meta["cases"][case_name], opts);
         if (r.contains("error")) {
           ADD_FAILURE() << where << ": expected error " << r["error"] << ", got text";
         } else if (out != r["text"].get<std::string>()) {
-          ADD_FAILURE() << where << ": mismatch\n--- expected\n" << r["text"].get<std::string>() << "\n--- got\n" << out;
+          ADD_FAILURE() << where << ": mismatch\n--- expected\n"
+                        << r["text"].get<std::string>() << "\n--- got\n"
+                        << out;
         } else {
           ++passed;
         }
@@ -50,8 +54,10 @@ TEST(ChatTemplateReference, AllTemplatesAllCases) {
         } else {
           const std::string expected = r["error"];
           const std::string got = e.type() + ": " + e.message();
-          if (got == expected) ++passed;
-          else ADD_FAILURE() << where << ": expected error '" << expected << "', got '" << got << "'";
+          if (got == expected)
+            ++passed;
+          else
+            ADD_FAILURE() << where << ": expected error '" << expected << "', got '" << got << "'";
         }
       }
     }

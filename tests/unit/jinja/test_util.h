@@ -16,7 +16,8 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// The reference renders' fixed clock: 2026-11-26 09:30:00, local time (strftime_now uses local time).
+// The reference renders' fixed clock: 2026-11-26 09:30:00, local time (strftime_now uses local
+// time).
 inline std::chrono::system_clock::time_point fixed_clock() {
   std::tm tm{};
   tm.tm_year = 2026 - 1900;

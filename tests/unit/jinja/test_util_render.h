@@ -9,12 +9,14 @@
 
 namespace osprey::jinja::testing {
 
-inline std::string render(const std::string& tmpl, const std::string& ctx_json = "{}", const Limits& limits = {}) {
+inline std::string render(const std::string& tmpl, const std::string& ctx_json = "{}",
+                          const Limits& limits = {}) {
   return Template(tmpl).render(from_json(nlohmann::ordered_json::parse(ctx_json)), limits);
 }
 
 // "Type: message" of the error rendering raises, or "" when it renders.
-inline std::string render_error(const std::string& tmpl, const std::string& ctx_json = "{}", const Limits& limits = {}) {
+inline std::string render_error(const std::string& tmpl, const std::string& ctx_json = "{}",
+                                const Limits& limits = {}) {
   try {
     render(tmpl, ctx_json, limits);
   } catch (const TemplateError& e) {
