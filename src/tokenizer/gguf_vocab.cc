@@ -225,6 +225,12 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
 std::shared_ptr<const Tokenizer> Tokenizer::from_path(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return from_dir(path);
+  if (!std::filesystem::exists(path, ec)) {
+    fail(ErrorKind::kIo,
+         "{}: no such file or folder (expected a model folder with tokenizer.json, "
+         "a tokenizer.json or a .gguf file)",
+         path);
+  }
   if (path.ends_with(".json")) return from_file(path);
   return from_gguf(*gguf::File::open(path));
 }
