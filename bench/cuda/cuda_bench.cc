@@ -15,6 +15,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_model.h"
+#include "backend/cuda/kernels.h"
 #include "model/random_model.h"
 
 using namespace osprey;
@@ -44,6 +45,94 @@ double copy_bandwidth() {
   cudaEventElapsedTime(&ms, e0, e1);
   cudaFree(a), cudaFree(b);
   return 2.0 * bytes * reps / (ms / 1e3);
+}
+
+// Where a batch-1 Llama-3.2-1B decode step goes: the GEMVs alone (16 layers of distinct weights, then
+// the LM head) and the decode attention alone (16 layers at a 600-token context), timed with events.
+void batch1_breakdown(nlohmann::json& j) {
+  const ModelConfig c = model_preset("llama-3.2-1b");
+  const int H = 2048, F = 8192, Q = 2048, KV = 512, V = 128256, L = 16;
+  const size_t layer = size_t(Q + 2 * KV) * H + size_t(H) * Q + 2 * size_t(F) * H + size_t(H) * F;
+  void *w = nullptr, *lm = nullptr, *x16 = nullptr, *y16 = nullptr;
+  float *x = nullptr, *nw = nullptr, *logits = nullptr;
+  OSPREY_CUDA_CHECK(cudaMalloc(&w, layer * L * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&lm, size_t(V) * H * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&x16, F * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&y16, 2 * F * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&x, H * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&nw, H * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&logits, V * 4));
+  fill_random(w, int64_t(layer) * L, true, 1, 0.03f, 0, nullptr);
+  fill_random(lm, int64_t(V) * H, true, 2, 0.03f, 0, nullptr);
+  fill_random(x16, F, true, 3, 1, 0, nullptr);
+  fill_random(x, H, false, 4, 1, 0, nullptr);
+  fill_random(nw, H, false, 5, 0.1f, 1, nullptr);
+  cudaStream_t st;
+  OSPREY_CUDA_CHECK(cudaStreamCreate(&st));
+  auto gemvs = [&] {
+    for (int l = 0; l < L; ++l) {
+      char* b = static_cast<char*>(w) + layer * l * 2;
+      gemv({x, nw, 1e-5f, b, nullptr, Q + 2 * KV, H, false, y16, GemvOut::kBf16}, st);
+      b += size_t(Q + 2 * KV) * H * 2;
+      gemv({x16, nullptr, 0, b, nullptr, H, Q, false, x, GemvOut::kF32Accumulate}, st);
+      b += size_t(H) * Q * 2;
+      gemv({x, nw, 1e-5f, b, nullptr, 2 * F, H, true, y16, GemvOut::kBf16}, st);
+      b += 2 * size_t(F) * H * 2;
+      gemv({x16, nullptr, 0, b, nullptr, H, F, false, x, GemvOut::kF32Accumulate}, st);
+    }
+    gemv({x, nw, 1e-5f, lm, nullptr, V, H, false, logits, GemvOut::kF32}, st);
+  };
+  // Attention: one sequence, 600 positions in blocks 1..38, 8 kv heads of 64.
+  const int ctx = 600, blocks = 40, splits = 4;
+  void *kc = nullptr, *vc = nullptr, *q = nullptr, *out = nullptr;
+  int32_t *bt = nullptr, *lens = nullptr;
+  float *pacc = nullptr, *pml = nullptr;
+  OSPREY_CUDA_CHECK(cudaMalloc(&kc, size_t(blocks) * 16 * KV * 2 * L));
+  OSPREY_CUDA_CHECK(cudaMalloc(&vc, size_t(blocks) * 16 * KV * 2 * L));
+  OSPREY_CUDA_CHECK(cudaMalloc(&q, Q * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&out, Q * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&bt, 64 * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&lens, 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&pacc, 32 * splits * 64 * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&pml, 32 * splits * 2 * 4));
+  std::vector<int32_t> table(64);
+  for (int i = 0; i < 64; ++i) table[i] = 1 + i % (blocks - 1);
+  OSPREY_CUDA_CHECK(cudaMemcpy(bt, table.data(), 64 * 4, cudaMemcpyHostToDevice));
+  OSPREY_CUDA_CHECK(cudaMemcpy(lens, &ctx, 4, cudaMemcpyHostToDevice));
+  fill_random(kc, int64_t(blocks) * 16 * KV * L, true, 6, 1, 0, nullptr);
+  fill_random(vc, int64_t(blocks) * 16 * KV * L, true, 7, 1, 0, nullptr);
+  fill_random(q, Q, true, 8, 1, 0, nullptr);
+  auto attn = [&] {
+    for (int l = 0; l < L; ++l) {
+      const size_t off = size_t(blocks) * 16 * KV * 2 * l;
+      attn_decode(q, {static_cast<char*>(kc) + off, static_cast<char*>(vc) + off, bt, 64}, lens, 1,
+                  {32, 8, 64, 0.125f, 0}, splits, pacc, pml, out, true, st);
+    }
+  };
+  auto time_ms = [&](auto&& fn) {
+    fn();
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0), cudaEventCreate(&e1);
+    const int reps = 20;
+    cudaEventRecord(e0, st);
+    for (int i = 0; i < reps; ++i) fn();
+    cudaEventRecord(e1, st);
+    OSPREY_CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    return ms / reps;
+  };
+  const double g = time_ms(gemvs), a = time_ms(attn);
+  const double bytes = double(layer) * L * 2 + double(V) * H * 2;
+  std::printf("  breakdown (llama-3.2-1b, batch 1): GEMVs %.3f ms/token (%.0f GB/s), attention %.3f ms/token\n", g,
+              bytes / (g / 1e3) / 1e9, a);
+  j["breakdown"] = {{"gemv_ms", g}, {"gemv_gbps", bytes / (g / 1e3) / 1e9}, {"attention_ms", a}};
+  for (void* p : {w, lm, x16, y16, static_cast<void*>(x), static_cast<void*>(nw), static_cast<void*>(logits), kc, vc,
+                  q, out, static_cast<void*>(bt), static_cast<void*>(lens), static_cast<void*>(pacc),
+                  static_cast<void*>(pml)})
+    cudaFree(p);
+  cudaStreamDestroy(st);
+  (void)c;
 }
 
 struct RunResult {
@@ -101,6 +190,7 @@ int main(int argc, char** argv) {
     std::printf("device %s, %d SMs; copy bandwidth %.0f GB/s (read + write)\n", prop.name,
                 prop.multiProcessorCount, bw / 1e9);
     nlohmann::json j = {{"device", prop.name}, {"copy_gbps", bw / 1e9}};
+    batch1_breakdown(j);
     std::mt19937 rng(42);
     const int prompt = 512, out = 128;
     struct Row {

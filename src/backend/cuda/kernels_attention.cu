@@ -13,7 +13,8 @@
 namespace osprey::cuda {
 namespace {
 
-constexpr int kDecodeWarps = 4;
+constexpr int kDecodeWarps = 8;
+constexpr int kDecodeUnroll = 4;  // K/V rows in flight per lane: the loop is latency-bound at batch 1
 constexpr int kMaxGroup = 4;  // query heads per decode CTA; larger groups take several CTAs
 constexpr int kMaxHeadDim = 256;
 
@@ -46,6 +47,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodePa
   const int h0 = kvhead * G + hg * kMaxGroup, ng = min(kMaxGroup, G - hg * kMaxGroup);
   const int hd = s.head_dim, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
+  pdl_trigger();
+  pdl_wait();
   const int ctx = p.seq_lens[seq], pos = ctx - 1;
   const int first = s.window > 0 ? max(0, pos - s.window + 1) : 0;
   const int beg = first + split * kDecodePartition, end = min(ctx, beg + kDecodePartition);
@@ -75,22 +78,29 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodePa
   const T* vc = static_cast<const T*>(p.kv.v);
 
   // Scores of the partition.
-  for (int j0 = beg + warp * tpw; j0 < end; j0 += kDecodeWarps * tpw) {
-    const int j = j0 + tw;
-    const bool valid = j < end;
-    float kf[V];
-    if (valid)
-      load_vec(kc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, kf);
-    else
+  const int step = kDecodeWarps * tpw;
+  for (int j0 = beg + warp * tpw; j0 < end; j0 += step * kDecodeUnroll) {
+    float kf[kDecodeUnroll][V];
 #pragma unroll
-      for (int e = 0; e < V; ++e) kf[e] = 0.0f;
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int j = j0 + u * step + tw;
+      if (j < end)
+        load_vec(kc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, kf[u]);
+      else
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g) {
-      float d = 0;
+        for (int e = 0; e < V; ++e) kf[u][e] = 0.0f;
+    }
 #pragma unroll
-      for (int e = 0; e < V; ++e) d += qr[g][e] * kf[e];
-      for (int o = lpt / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
-      if (valid && sub == 0 && g < ng) sc[g][j - beg] = d;
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int j = j0 + u * step + tw;
+#pragma unroll
+      for (int g = 0; g < kMaxGroup; ++g) {
+        float d = 0;
+#pragma unroll
+        for (int e = 0; e < V; ++e) d += qr[g][e] * kf[u][e];
+        for (int o = lpt / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+        if (j < end && sub == 0 && g < ng) sc[g][j - beg] = d;
+      }
     }
   }
   __syncthreads();
@@ -112,16 +122,23 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodePa
 
   // Probability-weighted sum of V rows.
   float acc[kMaxGroup][V] = {};
-  for (int j0 = beg + warp * tpw; j0 < end; j0 += kDecodeWarps * tpw) {
-    const int j = j0 + tw;
-    if (j < end) {
-      float vf[V];
-      load_vec(vc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, vf);
+  for (int j0 = beg + warp * tpw; j0 < end; j0 += step * kDecodeUnroll) {
+    float vf[kDecodeUnroll][V];
+#pragma unroll
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int j = j0 + u * step + tw;
+      if (j < end)
+        load_vec(vc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, vf[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int j = j0 + u * step + tw;
+      if (j >= end) continue;
 #pragma unroll
       for (int g = 0; g < kMaxGroup; ++g) {
         const float pr = g < ng ? sc[g][j - beg] : 0.0f;
 #pragma unroll
-        for (int e = 0; e < V; ++e) acc[g][e] += pr * vf[e];
+        for (int e = 0; e < V; ++e) acc[g][e] += pr * vf[u][e];
       }
     }
   }
@@ -151,6 +168,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodePa
 template <typename T>
 __global__ void attn_combine_kernel(const float* part_acc, const float* part_ml, int heads, int hd, int splits,
                                     T* out) {
+  pdl_trigger();
+  pdl_wait();
   const int h = blockIdx.x, seq = blockIdx.y;
   const int64_t base = (static_cast<int64_t>(seq) * heads + h) * splits;
   float M = -FLT_MAX;
@@ -307,16 +326,18 @@ void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int 
   const dim3 grid(splits, s.kv_heads * ceil_div(G, kMaxGroup), S);
   const DecodeParams p{q, kv, seq_lens, s, splits, part_acc, part_ml};
   const int cthreads = std::max(32, std::min(s.head_dim, 256));
+  const float* pa = part_acc;
+  const float* pm = part_ml;
   if (bf16) {
-    attn_decode_kernel<cuda::bf16><<<grid, kDecodeWarps * 32, 0, st>>>(p);
+    launch_pdl(attn_decode_kernel<cuda::bf16>, grid, kDecodeWarps * 32, 0, st, p);
     OSPREY_CUDA_LAUNCHED();
-    attn_combine_kernel<<<dim3(s.heads, S), cthreads, 0, st>>>(part_acc, part_ml, s.heads, s.head_dim, splits,
-                                                               static_cast<cuda::bf16*>(out));
+    launch_pdl(attn_combine_kernel<cuda::bf16>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads, s.head_dim,
+               splits, static_cast<cuda::bf16*>(out));
   } else {
-    attn_decode_kernel<float><<<grid, kDecodeWarps * 32, 0, st>>>(p);
+    launch_pdl(attn_decode_kernel<float>, grid, kDecodeWarps * 32, 0, st, p);
     OSPREY_CUDA_LAUNCHED();
-    attn_combine_kernel<<<dim3(s.heads, S), cthreads, 0, st>>>(part_acc, part_ml, s.heads, s.head_dim, splits,
-                                                               static_cast<float*>(out));
+    launch_pdl(attn_combine_kernel<float>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads, s.head_dim, splits,
+               static_cast<float*>(out));
   }
   OSPREY_CUDA_LAUNCHED();
 }

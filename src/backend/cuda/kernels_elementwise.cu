@@ -12,6 +12,7 @@ namespace {
 
 template <typename T>
 __global__ void embed_kernel(const int32_t* ids, const T* table, int64_t H, float* x) {
+  pdl_trigger();
   const int t = blockIdx.x;
   const T* row = table + static_cast<int64_t>(ids[t]) * H;
   for (int64_t i = threadIdx.x; i < H; i += blockDim.x) x[t * H + i] = to_f(row[i]);
@@ -39,6 +40,8 @@ __global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_
                                 float eps, const float* inv_freq, const int32_t* positions,
                                 const int32_t* slots, int heads, int kvh, int hd, T* q_out, T* kc, T* vc) {
   __shared__ float buf[kPostWarps][kMaxHeadDim];
+  pdl_trigger();
+  pdl_wait();
   const int t = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int hh = blockIdx.y * kPostWarps + warp;
   const int total = heads + 2 * kvh;
@@ -177,14 +180,13 @@ void qkv_post(const void* qkv, const float* bias, const float* q_norm, const flo
   const dim3 grid(T, ceil_div(s.heads + 2 * s.kv_heads, kPostWarps));
   if (bf16) {
     using B = cuda::bf16;
-    qkv_post_kernel<<<grid, 32 * kPostWarps, 0, st>>>(
-        static_cast<const B*>(qkv), bias, q_norm, k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads,
-        s.head_dim, static_cast<B*>(q_out), static_cast<B*>(k_cache), static_cast<B*>(v_cache));
+    launch_pdl(qkv_post_kernel<B>, grid, 32 * kPostWarps, 0, st, static_cast<const B*>(qkv), bias, q_norm,
+               k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads, s.head_dim, static_cast<B*>(q_out),
+               static_cast<B*>(k_cache), static_cast<B*>(v_cache));
   } else {
-    qkv_post_kernel<<<grid, 32 * kPostWarps, 0, st>>>(
-        static_cast<const float*>(qkv), bias, q_norm, k_norm, eps, inv_freq, positions, slots, s.heads,
-        s.kv_heads, s.head_dim, static_cast<float*>(q_out), static_cast<float*>(k_cache),
-        static_cast<float*>(v_cache));
+    launch_pdl(qkv_post_kernel<float>, grid, 32 * kPostWarps, 0, st, static_cast<const float*>(qkv), bias,
+               q_norm, k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads, s.head_dim,
+               static_cast<float*>(q_out), static_cast<float*>(k_cache), static_cast<float*>(v_cache));
   }
   OSPREY_CUDA_LAUNCHED();
 }

@@ -17,6 +17,26 @@ template <bool kNormIn, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ float xs[];
   const int K = a.K;
+  constexpr int R = kSwiglu ? 2 : 1;  // weight rows per output
+  constexpr int U = kSwiglu ? 4 : 8;  // 16-byte loads in flight per lane and row
+  const int lane = threadIdx.x & 31;
+  const int nchunks = K / 8;
+  const int outputs = a.N / R;
+  const uint4* w = static_cast<const uint4*>(a.w);
+  // Weights depend on no earlier kernel: start streaming the first row's chunks before waiting for
+  // the input (PDL), so their latency overlaps the previous kernel and the input staging below.
+  const int o0 = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  uint4 pre[R][U];
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int c = u * 32 + lane;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      pre[r][u] = o0 < outputs && c < nchunks ? __ldg(w + static_cast<int64_t>(o0 * R + r) * nchunks + c)
+                                              : make_uint4(0, 0, 0, 0);
+  }
+  pdl_trigger();
+  pdl_wait();
   if constexpr (kNormIn) {
     const float* x = static_cast<const float*>(a.x);
     float ss = 0;
@@ -30,24 +50,27 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
   }
   __syncthreads();
 
-  constexpr int R = kSwiglu ? 2 : 1;      // weight rows per output
-  constexpr int U = kSwiglu ? 4 : 8;      // 16-byte loads in flight per lane and row
-  const int lane = threadIdx.x & 31;
-  const int nchunks = K / 8;
-  const int outputs = a.N / R;
-  const uint4* w = static_cast<const uint4*>(a.w);
-  for (int o = blockIdx.x * kWarps + (threadIdx.x >> 5); o < outputs; o += gridDim.x * kWarps) {
+  bool first = true;
+  for (int o = o0; o < outputs; o += gridDim.x * kWarps) {
     float acc[R] = {};
     const uint4* rows[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) rows[r] = w + static_cast<int64_t>(o * R + r) * nchunks;
     for (int c0 = 0; c0 < nchunks; c0 += 32 * U) {
       uint4 wv[R][U];
+      if (first) {
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int c = c0 + u * 32 + lane;
+        for (int u = 0; u < U; ++u)
 #pragma unroll
-        for (int r = 0; r < R; ++r) wv[r][u] = c < nchunks ? __ldg(rows[r] + c) : make_uint4(0, 0, 0, 0);
+          for (int r = 0; r < R; ++r) wv[r][u] = pre[r][u];
+        first = false;
+      } else {
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const int c = c0 + u * 32 + lane;
+#pragma unroll
+          for (int r = 0; r < R; ++r) wv[r][u] = c < nchunks ? __ldg(rows[r] + c) : make_uint4(0, 0, 0, 0);
+        }
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -106,11 +129,21 @@ void launch(const GemvArgs& a, cudaStream_t st) {
   // Enough blocks to fill the GPU several times over; larger matrices loop within a block so the
   // input row is staged once per block rather than once per row.
   const int grid = std::min(groups, sm_count() * 8);
-  gemv_kernel<kNormIn, kSwiglu><<<grid, kWarps * 32, a.K * sizeof(float), st>>>(a);
+  launch_pdl(gemv_kernel<kNormIn, kSwiglu>, grid, kWarps * 32, a.K * sizeof(float), st, a);
   OSPREY_CUDA_LAUNCHED();
 }
 
 }  // namespace
+
+bool pdl_supported() {
+  static const bool yes = [] {
+    int dev = 0, major = 0;
+    OSPREY_CUDA_CHECK(cudaGetDevice(&dev));
+    OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    return major >= 9;
+  }();
+  return yes;
+}
 
 bool gemv_supported(int K) { return K % 8 == 0 && K <= kMaxK; }
 
