@@ -51,15 +51,14 @@ struct TruncationConfig {
 
 // Scratch reused across calls so that sampling allocates nothing after warm-up.
 struct SampleScratch {
-  std::vector<float> values;   // top-k selection
   std::vector<float> weights;  // exp((x - max) / T) over the vocabulary
-  std::vector<int32_t> order;  // kept tokens, descending probability then id
-  std::vector<float> order_w;  // their weights
+  std::vector<uint64_t> keys;  // candidates: weight bits << 32 | ~id, so key order = draw order
 };
 
 // Draws from softmax(logits / T) truncated by top-k, then top-p (on the top-k renormalized
 // distribution), then min-p, with `u` in [0, 1): inverse CDF over the kept tokens in descending
-// probability order, ties by id. Only as much of that order is sorted as the draw needs.
+// probability order, ties by id. That order is never sorted in full: top-k, the top-p boundary and
+// the draw are each found by selection on the cumulative mass (expected O(V)).
 int32_t sample_truncated(std::span<const float> logits, const TruncationConfig& cfg, double u,
                          SampleScratch& scratch);
 

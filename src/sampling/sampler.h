@@ -1,7 +1,7 @@
 // Choosing the next token of a sequence from its logits, under its SamplingParams: logit bias,
-// min_tokens masking, repetition/frequency/presence penalties, temperature, top-k, top-p, min-p, and
-// a per-sequence random generator, so a seeded request samples the same tokens whatever else is in
-// the batch. Also the logprobs the OpenAI API reports (of the raw, unprocessed distribution).
+// min_tokens masking, repetition/frequency/presence penalties, temperature, top-k, top-p, min-p,
+// and a per-sequence random generator, so a seeded request samples the same tokens whatever else is
+// in the batch. Also the logprobs the OpenAI API reports (of the raw, unprocessed distribution).
 #pragma once
 
 #include <cstdint>
@@ -18,9 +18,10 @@ namespace osprey {
 // Per-sequence sampling state: the random generator and token counts for penalties.
 class SequenceSampler {
  public:
-  // `seed_stream` separates the n completions of one request (0..n-1) when a seed is given; without a
-  // seed the generator is seeded from std::random_device.
-  SequenceSampler(const SamplingParams& params, std::span<const int32_t> prompt, uint32_t seed_stream = 0);
+  // `seed_stream` separates the n completions of one request (0..n-1) when a seed is given; without
+  // a seed the generator is seeded from std::random_device.
+  SequenceSampler(const SamplingParams& params, std::span<const int32_t> prompt,
+                  uint32_t seed_stream = 0);
 
   struct Result {
     int32_t token;
@@ -28,8 +29,8 @@ class SequenceSampler {
     std::vector<std::pair<int32_t, float>> top_logprobs;  // params.logprobs entries, best first
   };
 
-  // Picks the next token from `logits` (vocab entries; modified in place as scratch). `stop_ids` are
-  // the ids masked while fewer than min_tokens have been generated (EOS and stop_token_ids).
+  // Picks the next token from `logits` (vocab entries; modified in place as scratch). `stop_ids`
+  // are the ids masked while fewer than min_tokens have been generated (EOS and stop_token_ids).
   Result sample(std::span<float> logits, std::span<const int32_t> stop_ids);
 
   // Records a token the sequence emitted (sample() does this itself; for tokens decided elsewhere).
