@@ -81,8 +81,13 @@ class KVCacheManager {
   //   caller frees `seq` to hand them back (they stay cached).
   // - allocate() makes the copy-on-write replacement before appending new blocks.
   // - commit() registers a full block only if no other block holds the same hash; a duplicate keeps
-  //   its hash (later blocks chain from it) but is not findable: no dedup, as in vLLM.
+  //   its hash (later blocks chain from it) but is not findable. Neither block table changes: no
+  //   dedup (vLLM doesn't either).
   // - Copies from take_pending_copies() must run before either block is written or freed again.
+  // - A block_table() span stays valid until that sequence is next allocated, forked into or freed.
+  // - Broken preconditions (lookup_prefix or fork into a sequence holding blocks, negative counts,
+  //   committing more tokens than given or held) throw osprey::Error (kInternal); a bad pool size
+  //   or block size throws kInvalidInput.
 
  private:
   struct SeqState {
