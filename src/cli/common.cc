@@ -36,3 +36,27 @@ void add_threads_option(CLI::App* cmd, int& threads) {
 void apply_threads(int threads) { ThreadPool::set_global_threads(threads); }
 
 }  // namespace osprey::cli
+
+#include "osprey/engine.h"
+
+namespace osprey::cli {
+
+void add_engine_options(CLI::App* cmd, EngineConfig& c) {
+  cmd->add_option("--max-num-seqs", c.max_num_seqs, "Sequences running at once")->check(CLI::Range(1, 65536));
+  cmd->add_option("--max-num-batched-tokens", c.max_num_batched_tokens, "Token budget of one step")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  cmd->add_option("--max-model-len", c.max_model_len, "Context length (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-waiting", c.max_waiting, "Waiting requests beyond which new ones are refused")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_flag("!--no-prefix-caching", c.enable_prefix_caching, "Disable prefix caching");
+  cmd->add_flag("!--no-chunked-prefill", c.chunked_prefill, "Prefill whole prompts in one step");
+  cmd->add_option("--kv-cache-memory", c.kv_cache_memory,
+                  "KV cache size: bytes, or a fraction (0,1] of the available memory");
+  cmd->add_option("--block-size", c.block_size, "Tokens per KV block")->check(CLI::Range(1, 1024));
+  cmd->add_option("--policy", c.policy, "Scheduling: fcfs or priority")
+      ->check(CLI::IsMember({"fcfs", "priority"}));
+  add_threads_option(cmd, c.threads);
+}
+
+}  // namespace osprey::cli

@@ -17,3 +17,16 @@ void add_threads_option(CLI::App* cmd, int& threads);
 void apply_threads(int threads);
 
 }  // namespace osprey::cli
+
+namespace osprey {
+struct EngineConfig;
+}
+
+namespace osprey::cli {
+
+// The engine options every engine command shares (generate, bench offline, serve): --max-num-seqs,
+// --max-num-batched-tokens, --max-model-len, --no-prefix-caching, --no-chunked-prefill,
+// --kv-cache-memory, --block-size, --policy, --max-waiting, --threads.
+void add_engine_options(CLI::App* cmd, EngineConfig& config);
+
+}  // namespace osprey::cli

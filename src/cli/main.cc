@@ -4,8 +4,10 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 
 int main(int argc, char** argv) {
+  osprey::log::init_from_env();
   CLI::App app{"Osprey: an LLM inference and serving engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", OSPREY_VERSION);
@@ -14,6 +16,7 @@ int main(int argc, char** argv) {
   osprey::cli::add_generate_command(app, action);
   osprey::cli::add_logits_command(app, action);
   osprey::cli::add_random_model_command(app, action);
+  osprey::cli::add_bench_command(app, action);
   osprey::cli::add_tokenize_commands(app, action);
   osprey::cli::add_chat_template_command(app, action);
   try {

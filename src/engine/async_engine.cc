@@ -1,0 +1,179 @@
+#include "osprey/async_engine.h"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace osprey {
+
+namespace {
+
+struct Command {
+  enum Kind { kAdd, kAbort } kind;
+  std::string id;
+  Prompt prompt;
+  SamplingParams params;
+  int priority = 0;
+  AsyncEngine::Callback callback;
+};
+
+RequestOutput error_output(const std::string& id, const std::string& message) {
+  RequestOutput o;
+  o.request_id = id;
+  o.finished = true;
+  o.error = message;
+  return o;
+}
+
+}  // namespace
+
+struct AsyncEngine::Impl {
+  LLMEngine engine;
+  std::thread thread;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Command> commands;
+  bool stopping = false;   // destructor: abort everything and exit
+  bool draining = false;   // refuse new requests
+  std::chrono::steady_clock::time_point drain_deadline;
+  EngineStats stats;
+  std::map<std::string, Callback> callbacks;  // engine thread only
+
+  explicit Impl(const EngineConfig& c) : engine(c) {}
+
+  void loop() {
+    for (;;) {
+      std::deque<Command> batch;
+      bool stop, drain;
+      std::chrono::steady_clock::time_point deadline;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !commands.empty() || engine.has_unfinished(); });
+        batch.swap(commands);
+        stop = stopping;
+        drain = draining;
+        deadline = drain_deadline;
+      }
+      for (auto& cmd : batch) {
+        if (cmd.kind == Command::kAbort) {
+          engine.abort(cmd.id);
+          continue;
+        }
+        if (drain || stop) {
+          cmd.callback(error_output(cmd.id, "the server is shutting down"));
+          continue;
+        }
+        try {
+          engine.add_request(cmd.id, cmd.prompt, cmd.params, cmd.priority);
+          callbacks[cmd.id] = std::move(cmd.callback);
+        } catch (const std::exception& e) {
+          cmd.callback(error_output(cmd.id, e.what()));
+        }
+      }
+      if (stop || (drain && std::chrono::steady_clock::now() >= deadline)) {
+        for (auto& [id, cb] : callbacks) engine.abort(id);
+      }
+      if (engine.has_unfinished()) {
+        std::vector<RequestOutput> outs;
+        try {
+          outs = engine.step();
+        } catch (const std::exception& e) {
+          // A failed step fails every request in it rather than the process.
+          for (auto& [id, cb] : callbacks) {
+            engine.abort(id);
+            cb(error_output(id, std::string("engine error: ") + e.what()));
+          }
+          callbacks.clear();
+          while (engine.has_unfinished()) engine.step();
+        }
+        for (auto& out : outs) {
+          auto it = callbacks.find(out.request_id);
+          if (it == callbacks.end()) continue;
+          it->second(out);
+          if (out.finished) callbacks.erase(it);
+        }
+      }
+      {
+        std::lock_guard lock(mu);
+        stats = engine.stats();
+        if (stopping && !engine.has_unfinished() && commands.empty()) return;
+      }
+    }
+  }
+};
+
+AsyncEngine::AsyncEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>(config)) {
+  impl_->thread = std::thread([this] { impl_->loop(); });
+}
+
+AsyncEngine::~AsyncEngine() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  impl_->thread.join();
+}
+
+void AsyncEngine::add_request(const std::string& id, const Prompt& prompt, const SamplingParams& params,
+                              int priority, Callback on_output) {
+  params.validate(impl_->engine.vocab_size());
+  Prompt p = prompt;
+  if (p.text) {
+    auto tok = impl_->engine.tokenizer();
+    if (!tok) invalid_input("this model has no tokenizer: give the prompt as token ids");
+    p.token_ids = tok->encode(*p.text, true);  // tokenize here, off the engine thread
+    p.text.reset();
+  }
+  if (p.token_ids.empty()) invalid_input("the prompt is empty");
+  if (static_cast<int64_t>(p.token_ids.size()) >= impl_->engine.max_model_len()) {
+    invalid_input("the prompt has {} tokens; the maximum context is {}", p.token_ids.size(),
+                  impl_->engine.max_model_len());
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->commands.push_back({Command::kAdd, id, std::move(p), params, priority, std::move(on_output)});
+  }
+  impl_->cv.notify_all();
+}
+
+void AsyncEngine::abort(const std::string& id) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->commands.push_back({Command::kAbort, id, {}, {}, 0, {}});
+  }
+  impl_->cv.notify_all();
+}
+
+void AsyncEngine::drain(std::chrono::steady_clock::duration deadline) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->draining = true;
+    impl_->drain_deadline = std::chrono::steady_clock::now() + deadline;
+  }
+  impl_->cv.notify_all();
+  // Wait until the engine is idle (the loop aborts what is left at the deadline).
+  for (;;) {
+    {
+      std::lock_guard lock(impl_->mu);
+      if (impl_->stats.num_running == 0 && impl_->stats.num_waiting == 0 && impl_->commands.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+EngineStats AsyncEngine::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+std::shared_ptr<const Tokenizer> AsyncEngine::tokenizer() const { return impl_->engine.tokenizer(); }
+int64_t AsyncEngine::max_model_len() const { return impl_->engine.max_model_len(); }
+int64_t AsyncEngine::vocab_size() const { return impl_->engine.vocab_size(); }
+
+}  // namespace osprey

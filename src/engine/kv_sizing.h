@@ -1,0 +1,18 @@
+// How many KV blocks the engine allocates, from --kv-cache-memory and the memory available.
+#pragma once
+
+#include <cstdint>
+
+#include "model/config.h"
+#include "osprey/engine.h"
+
+namespace osprey::engine {
+
+// MemAvailable from /proc/meminfo, in bytes (0 if unknown).
+int64_t available_memory_bytes();
+
+// Throws Error(kInvalidInput) when the budget holds less than one full-length sequence... or less
+// than one block.
+int32_t kv_cache_blocks(const EngineConfig& config, const ModelConfig& model, int64_t max_model_len);
+
+}  // namespace osprey::engine

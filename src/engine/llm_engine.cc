@@ -1,0 +1,351 @@
+// The engine step: schedule -> run the model -> sample -> update the scheduler -> detokenize, check
+// stops -> emit outputs. Everything else here is request bookkeeping.
+#include "osprey/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "core/thread_pool.h"
+#include "engine/kv_sizing.h"
+#include "engine/request_state.h"
+#include "kv/kv_cache_manager.h"
+#include "kv/paged_kv_cache.h"
+#include "model/loader.h"
+#include "sched/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace osprey {
+
+using engine::Completion;
+using engine::RequestState;
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Random-weight checkpoints have no tokenizer; they run on token ids alone. A tokenizer that is there
+// but broken is an error.
+std::shared_ptr<const Tokenizer> try_load_tokenizer(const std::string& path) {
+  if (std::filesystem::is_directory(path)) {
+    if (!std::filesystem::exists(std::filesystem::path(path) / "tokenizer.json")) return nullptr;
+    return Tokenizer::from_dir(path);
+  }
+  auto file = gguf::File::open(path);
+  if (!file->find("tokenizer.ggml.model")) return nullptr;
+  return Tokenizer::from_gguf(*file);
+}
+
+}  // namespace
+
+struct LLMEngine::Impl {
+  EngineConfig config;
+  LoadedModel model;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::unique_ptr<kv::KVCacheManager> kv;
+  std::unique_ptr<PagedKVCache> kv_store;
+  std::unique_ptr<sched::Scheduler> scheduler;
+  std::map<std::string, std::unique_ptr<RequestState>> requests;
+  std::map<kv::SeqId, std::pair<RequestState*, Completion*>> by_seq;
+  std::vector<int32_t> eos_ids;
+  int64_t max_model_len = 0;
+  kv::SeqId next_seq = 1;
+  int64_t prompt_tokens = 0, generation_tokens = 0;
+  std::vector<float> logits;
+
+  Completion* new_completion(RequestState& r, int index);
+  void fork_completions(RequestState& r, const float* row);
+  void sample_into(RequestState& r, Completion& c, const float* row);
+  void check_stop(RequestState& r, Completion& c, int32_t token);
+  void finish(RequestState& r, Completion& c, const std::string& reason);
+  std::vector<RequestOutput> collect_outputs();
+};
+
+LLMEngine::LLMEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.config = config;
+  ThreadPool::set_global_threads(config.threads);
+  m.model = load_model(config.model, {.prefetch = true, .progress = config.progress});
+  m.tokenizer = try_load_tokenizer(config.model);
+  const ModelConfig& mc = m.model.model->config();
+  m.max_model_len = config.max_model_len > 0 ? std::min(config.max_model_len, mc.max_position_embeddings)
+                                             : mc.max_position_embeddings;
+  m.eos_ids = mc.eos_token_ids;
+  if (m.tokenizer) {
+    for (int32_t id : m.tokenizer->stop_ids()) {
+      if (std::find(m.eos_ids.begin(), m.eos_ids.end(), id) == m.eos_ids.end()) m.eos_ids.push_back(id);
+    }
+  }
+  if (config.block_size <= 0 || config.block_size > 1024) invalid_input("block_size must be in [1, 1024]");
+  const int32_t blocks = engine::kv_cache_blocks(config, mc, m.max_model_len);
+  m.kv = std::make_unique<kv::KVCacheManager>(blocks, config.block_size, config.enable_prefix_caching);
+  m.kv_store = std::make_unique<PagedKVCache>(mc.num_layers, mc.kv_dim(), blocks, config.block_size);
+  sched::SchedulerConfig sc;
+  sc.max_num_seqs = config.max_num_seqs;
+  sc.max_num_batched_tokens = config.max_num_batched_tokens;
+  sc.max_model_len = m.max_model_len;
+  sc.max_waiting = config.max_waiting;
+  sc.chunked_prefill = config.chunked_prefill;
+  if (config.policy == "priority") {
+    sc.policy = sched::Policy::kPriority;
+  } else if (config.policy != "fcfs") {
+    invalid_input("scheduling policy must be 'fcfs' or 'priority', not '{}'", config.policy);
+  }
+  m.scheduler = std::make_unique<sched::Scheduler>(sc, *m.kv);
+}
+
+LLMEngine::~LLMEngine() = default;
+
+Completion* LLMEngine::Impl::new_completion(RequestState& r, int index) {
+  auto c = std::make_unique<Completion>();
+  c->seq.id = next_seq++;
+  c->seq.priority = r.priority;
+  c->sampler = std::make_unique<SequenceSampler>(r.params, r.prompt, static_cast<uint32_t>(index));
+  if (tokenizer) {
+    c->detok = std::make_unique<IncrementalDetokenizer>(tokenizer, r.params.skip_special_tokens);
+  }
+  c->stops = std::make_unique<StopStrings>(r.params.stop, r.params.include_stop_str_in_output);
+  c->out.index = index;
+  Completion* raw = c.get();
+  by_seq[raw->seq.id] = {&r, raw};
+  r.completions.push_back(std::move(c));
+  return raw;
+}
+
+void LLMEngine::add_request(const std::string& id, const Prompt& prompt, const SamplingParams& params,
+                            int priority) {
+  Impl& m = *impl_;
+  if (m.requests.count(id)) invalid_input("request id '{}' is already in use", id);
+  params.validate(m.model.model->config().vocab_size);
+  if (!params.stop.empty() && !m.tokenizer) {
+    invalid_input("stop strings need a tokenizer, and this model has none");
+  }
+  auto r = std::make_unique<RequestState>();
+  r->id = id;
+  r->params = params;
+  r->priority = priority;
+  if (prompt.text) {
+    if (!m.tokenizer) invalid_input("this model has no tokenizer: give the prompt as token ids");
+    r->prompt = m.tokenizer->encode(*prompt.text, /*add_special_tokens=*/true);
+  } else {
+    r->prompt = prompt.token_ids;
+  }
+  if (r->prompt.empty()) invalid_input("the prompt is empty");
+  const int64_t vocab = m.model.model->config().vocab_size;
+  for (int32_t t : r->prompt) {
+    if (t < 0 || t >= vocab) invalid_input("prompt token id {} is outside the vocabulary (size {})", t, vocab);
+  }
+  if (static_cast<int64_t>(r->prompt.size()) >= m.max_model_len) {
+    invalid_input("the prompt has {} tokens; the maximum context is {} (prompt plus at least one new token)",
+                  r->prompt.size(), m.max_model_len);
+  }
+  r->arrival_time = now_seconds();
+  Completion* first = m.new_completion(*r, 0);
+  first->seq.tokens = r->prompt;
+  first->seq.num_prompt_tokens = static_cast<int64_t>(r->prompt.size());
+  try {
+    m.scheduler->add(&first->seq);
+  } catch (...) {
+    m.by_seq.erase(first->seq.id);
+    throw;
+  }
+  m.prompt_tokens += static_cast<int64_t>(r->prompt.size());
+  m.requests[id] = std::move(r);
+}
+
+void LLMEngine::abort(const std::string& id) {
+  Impl& m = *impl_;
+  auto it = m.requests.find(id);
+  if (it == m.requests.end()) return;
+  RequestState& r = *it->second;
+  for (auto& c : r.completions) {
+    if (!c->finished) m.finish(r, *c, "abort");
+  }
+  r.aborted = true;
+}
+
+void LLMEngine::Impl::finish(RequestState& r, Completion& c, const std::string& reason) {
+  c.finished = true;
+  c.out.finish_reason = reason;
+  if (reason != "abort") {
+    // Text held back as a possible stop string start, and any incomplete character, is final now.
+    std::string tail = c.detok ? c.detok->finish() : std::string();
+    auto res = c.stops->push(tail);
+    c.out.text += res.emit + c.stops->flush();
+    c.out.delta_text += res.emit;
+  }
+  scheduler->finish(&c.seq);
+  r.changed = true;
+  if (r.finished()) r.finished_time = now_seconds();
+}
+
+void LLMEngine::Impl::check_stop(RequestState& r, Completion& c, int32_t token) {
+  const SamplingParams& p = r.params;
+  // Text first: a stop string may end the completion inside this token's text.
+  if (c.detok) {
+    auto res = c.stops->push(c.detok->push(token));
+    c.out.text += res.emit;
+    c.out.delta_text += res.emit;
+    if (res.stopped) {
+      c.out.stop_reason = res.which;
+      c.stops = std::make_unique<StopStrings>(std::vector<std::string>{}, false);
+      return finish(r, c, "stop");
+    }
+  }
+  const int64_t generated = static_cast<int64_t>(c.out.token_ids.size());
+  if (generated >= p.min_tokens) {
+    const bool is_eos = std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end();
+    const bool is_stop_id =
+        std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
+    if ((is_eos && !p.ignore_eos) || is_stop_id) {
+      c.out.stop_reason = std::to_string(token);
+      return finish(r, c, "stop");
+    }
+  }
+  if (generated >= p.max_tokens || c.seq.num_tokens() >= max_model_len) finish(r, c, "length");
+}
+
+void LLMEngine::Impl::sample_into(RequestState& r, Completion& c, const float* row) {
+  const int64_t vocab = model.model->config().vocab_size;
+  thread_local std::vector<float> scratch;
+  scratch.assign(row, row + vocab);
+  std::vector<int32_t> stop_ids = eos_ids;
+  stop_ids.insert(stop_ids.end(), r.params.stop_token_ids.begin(), r.params.stop_token_ids.end());
+  const auto res = c.sampler->sample(scratch, stop_ids);
+  c.seq.tokens.push_back(res.token);
+  c.out.token_ids.push_back(res.token);
+  if (r.params.logprobs) c.out.logprobs.push_back({res.token, res.logprob, res.top_logprobs});
+  ++generation_tokens;
+  if (r.first_token_time == 0) r.first_token_time = now_seconds();
+  r.changed = true;
+  check_stop(r, c, res.token);
+}
+
+// n > 1: once the first completion has computed the prompt, the others share its blocks (the KV
+// manager copies a shared block on the first write) and sample from the same logits.
+void LLMEngine::Impl::fork_completions(RequestState& r, const float* row) {
+  r.forked = true;
+  Completion& first = *r.completions[0];
+  for (int i = 1; i < r.params.n; ++i) {
+    Completion* c = new_completion(r, i);
+    c->seq.tokens = first.seq.tokens;
+    c->seq.num_prompt_tokens = first.seq.num_prompt_tokens;
+    c->seq.num_computed = first.seq.num_computed;
+    kv->fork(first.seq.id, c->seq.id);
+    scheduler->add_running(&c->seq);
+    sample_into(r, *c, row);
+  }
+}
+
+std::vector<RequestOutput> LLMEngine::step() {
+  Impl& m = *impl_;
+  sched::SchedulerOutput plan = m.scheduler->schedule();
+  if (!plan.empty()) {
+    for (auto [src, dst] : m.kv->take_pending_copies()) m.kv_store->copy_block(src, dst);
+    ForwardBatch batch;
+    m.kv_store->clear_bindings();
+    for (size_t i = 0; i < plan.scheduled.size(); ++i) {
+      const auto& s = plan.scheduled[i];
+      const auto& toks = s.seq->tokens;
+      batch.tokens.insert(batch.tokens.end(), toks.begin() + s.seq->num_computed,
+                          toks.begin() + s.seq->num_computed + s.num_tokens);
+      batch.seqs.push_back({static_cast<int>(i), s.seq->num_computed, s.num_tokens, false});
+      m.kv_store->bind(static_cast<int>(i), m.kv->block_table(s.seq->id));
+    }
+    for (const auto& s : plan.scheduled) {
+      auto [r, c] = m.by_seq.at(s.seq->id);
+      if (!r->admitted && c == r->completions[0].get()) {
+        r->admitted = true;
+        r->cached_prompt_tokens = s.seq->num_computed;  // what the prefix cache supplied
+      }
+    }
+    const int64_t vocab = m.model.model->config().vocab_size;
+    m.logits.resize(plan.scheduled.size() * vocab);
+    m.model.model->forward(batch, *m.kv_store, m.logits.data());
+    m.scheduler->update(plan);
+    for (size_t i = 0; i < plan.scheduled.size(); ++i) {
+      sched::Sequence* seq = plan.scheduled[i].seq;
+      if (seq->num_computed < seq->num_tokens()) continue;  // mid-prompt chunk: nothing to sample
+      auto [r, c] = m.by_seq.at(seq->id);
+      if (c->finished) continue;
+      const float* row = m.logits.data() + i * vocab;
+      // Fork before the first completion samples, so the others start from the prompt alone.
+      if (!r->forked && r->params.n > 1 && c == r->completions[0].get()) m.fork_completions(*r, row);
+      m.sample_into(*r, *c, row);
+    }
+  }
+  return m.collect_outputs();
+}
+
+std::vector<RequestOutput> LLMEngine::Impl::collect_outputs() {
+  std::vector<RequestOutput> outs;
+  for (auto it = requests.begin(); it != requests.end();) {
+    RequestState& r = *it->second;
+    if (!r.changed) {
+      ++it;
+      continue;
+    }
+    r.changed = false;
+    RequestOutput o;
+    o.request_id = r.id;
+    o.prompt_token_ids = r.prompt;
+    o.finished = r.finished();
+    o.error = r.error;
+    o.num_cached_prompt_tokens = r.cached_prompt_tokens;
+    o.arrival_time = r.arrival_time;
+    o.first_token_time = r.first_token_time;
+    o.finished_time = r.finished_time;
+    for (auto& c : r.completions) {
+      CompletionOutput co = c->out;
+      co.num_new_tokens = c->out.token_ids.size() - c->reported_tokens;
+      c->reported_tokens = c->out.token_ids.size();
+      c->out.delta_text.clear();
+      o.outputs.push_back(std::move(co));
+    }
+    outs.push_back(std::move(o));
+    if (r.finished()) {
+      for (auto& c : r.completions) by_seq.erase(c->seq.id);
+      it = requests.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return outs;
+}
+
+bool LLMEngine::has_unfinished() const { return !impl_->requests.empty(); }
+std::shared_ptr<const Tokenizer> LLMEngine::tokenizer() const { return impl_->tokenizer; }
+int64_t LLMEngine::vocab_size() const { return impl_->model.model->config().vocab_size; }
+int64_t LLMEngine::max_model_len() const { return impl_->max_model_len; }
+const EngineConfig& LLMEngine::config() const { return impl_->config; }
+
+EngineStats LLMEngine::stats() const {
+  const Impl& m = *impl_;
+  EngineStats s;
+  s.num_running = m.scheduler->num_running();
+  s.num_waiting = m.scheduler->num_waiting();
+  s.kv_usage = m.kv->usage();
+  s.num_blocks = m.kv->num_blocks();
+  const auto ps = m.kv->stats();
+  s.prefix_queries = ps.queries;
+  s.prefix_hits = ps.hits;
+  s.num_preemptions = m.scheduler->num_preemptions();
+  s.prompt_tokens = m.prompt_tokens;
+  s.generation_tokens = m.generation_tokens;
+  for (const auto& [id, rc] : m.by_seq) {
+    const Completion* c = rc.second;
+    if (c->seq.status != sched::SeqStatus::kRunning) continue;
+    s.kv_tokens += c->seq.num_computed;
+    s.kv_token_slots += static_cast<int64_t>(m.kv->block_table(id).size()) * m.config.block_size;
+  }
+  return s;
+}
+
+}  // namespace osprey

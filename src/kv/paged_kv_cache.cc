@@ -1,0 +1,58 @@
+#include "kv/paged_kv_cache.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace osprey {
+
+PagedKVCache::PagedKVCache(int num_layers, int64_t kv_dim, int32_t num_blocks, int32_t block_size)
+    : num_layers_(num_layers), kv_dim_(kv_dim), num_blocks_(num_blocks), block_size_(block_size) {
+  if (num_blocks <= 0 || block_size <= 0) {
+    invalid_input("KV cache needs at least one block (got {} blocks of {} tokens)", num_blocks, block_size);
+  }
+  const size_t per_layer = static_cast<size_t>(num_blocks) * block_size * kv_dim;
+  k_.resize(num_layers);
+  v_.resize(num_layers);
+  for (int l = 0; l < num_layers; ++l) {
+    k_[l].resize(per_layer);
+    v_[l].resize(per_layer);
+  }
+}
+
+int64_t PagedKVCache::bytes_per_block(int num_layers, int64_t kv_dim, int32_t block_size) {
+  return int64_t{2} * num_layers * block_size * kv_dim * static_cast<int64_t>(sizeof(float));
+}
+
+void PagedKVCache::bind(int slot, std::span<const kv::BlockId> table) {
+  if (static_cast<int>(tables_.size()) <= slot) tables_.resize(slot + 1);
+  tables_[slot] = table;
+}
+
+void PagedKVCache::block_pointers(int slot, int layer, int64_t num_tokens, std::vector<float*>& k,
+                                  std::vector<float*>& v) {
+  OSPREY_CHECK(slot >= 0 && slot < static_cast<int>(tables_.size()), "unbound KV slot {}", slot);
+  const auto& table = tables_[slot];
+  const int64_t need = (num_tokens + block_size_ - 1) / block_size_;
+  OSPREY_CHECK(static_cast<int64_t>(table.size()) >= need,
+               "slot {} has {} blocks, {} tokens need {}", slot, table.size(), num_tokens, need);
+  k.resize(need);
+  v.resize(need);
+  const size_t block_elems = static_cast<size_t>(block_size_) * kv_dim_;
+  for (int64_t b = 0; b < need; ++b) {
+    k[b] = k_[layer].data() + table[b] * block_elems;
+    v[b] = v_[layer].data() + table[b] * block_elems;
+  }
+}
+
+void PagedKVCache::copy_block(kv::BlockId src, kv::BlockId dst) {
+  const size_t block_elems = static_cast<size_t>(block_size_) * kv_dim_;
+  for (int l = 0; l < num_layers_; ++l) {
+    std::memcpy(k_[l].data() + dst * block_elems, k_[l].data() + src * block_elems,
+                block_elems * sizeof(float));
+    std::memcpy(v_[l].data() + dst * block_elems, v_[l].data() + src * block_elems,
+                block_elems * sizeof(float));
+  }
+}
+
+}  // namespace osprey

@@ -1,0 +1,44 @@
+// PagedKVCache: the KV storage of the serving engine — per layer, K and V arrays of
+// [num_blocks][block_size][kv_heads * head_dim] floats, indexed by the block ids the KVCacheManager
+// hands out. Before each forward pass the model runner binds each batch slot to its sequence's block
+// table; attention then reads and writes through KVCache::block_pointers.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "kv/kv_cache.h"
+#include "kv/kv_cache_manager.h"
+
+namespace osprey {
+
+class PagedKVCache final : public KVCache {
+ public:
+  PagedKVCache(int num_layers, int64_t kv_dim, int32_t num_blocks, int32_t block_size);
+
+  // Bytes one block takes over all layers (K and V): the unit --kv-cache-memory is divided by.
+  static int64_t bytes_per_block(int num_layers, int64_t kv_dim, int32_t block_size);
+
+  int block_size() const override { return block_size_; }
+  int32_t num_blocks() const { return num_blocks_; }
+  void block_pointers(int slot, int layer, int64_t num_tokens, std::vector<float*>& k,
+                      std::vector<float*>& v) override;
+
+  // Binds batch slot `slot` to a block table for the next forward pass (the span must stay valid).
+  void bind(int slot, std::span<const kv::BlockId> table);
+  void clear_bindings() { tables_.clear(); }
+  // Copy-on-write: copies block `src` to `dst` in every layer.
+  void copy_block(kv::BlockId src, kv::BlockId dst);
+
+ private:
+  int num_layers_;
+  int64_t kv_dim_;
+  int32_t num_blocks_;
+  int32_t block_size_;
+  std::vector<std::vector<float>> k_, v_;  // per layer
+  std::vector<std::span<const kv::BlockId>> tables_;
+};
+
+}  // namespace osprey
