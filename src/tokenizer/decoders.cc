@@ -184,6 +184,7 @@ class Sequence : public Decoder {
 
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, std::string_view where) {
   if (j.is_null()) return nullptr;
+  const NestingGuard guard(where, "decoder");
   const std::string type = json_type(j, where, "decoder");
   if (type == "ByteLevel") return std::make_unique<ByteLevel>();
   if (type == "ByteFallback") return std::make_unique<ByteFallback>();

@@ -13,6 +13,27 @@
 
 namespace osprey::tok {
 
+// Bounds the nesting of Sequence components, so that hostile input cannot overflow the stack.
+class NestingGuard {
+ public:
+  NestingGuard(std::string_view where, std::string_view what) {
+    if (++depth() > kMaxDepth) {
+      --depth();
+      invalid_input("{}: {} nested more than {} levels deep", where, what, kMaxDepth);
+    }
+  }
+  ~NestingGuard() { --depth(); }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+
+ private:
+  static constexpr int kMaxDepth = 32;
+  static int& depth() {
+    thread_local int d = 0;
+    return d;
+  }
+};
+
 // The "type" field of a component object.
 inline std::string json_type(const nlohmann::json& j, std::string_view where,
                              std::string_view what) {

@@ -156,6 +156,7 @@ class Sequence : public Normalizer {
 
 std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, std::string_view where) {
   if (j.is_null()) return nullptr;
+  const NestingGuard guard(where, "normalizer");
   const std::string type = json_type(j, where, "normalizer");
   if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UnicodeForm::kNFC);
   if (type == "NFD") return std::make_unique<UnicodeNormalizer>(UnicodeForm::kNFD);

@@ -85,6 +85,7 @@ std::unique_ptr<PostProcessor> make_affix_processor(std::vector<int32_t> prefix,
 std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j,
                                                    std::string_view where) {
   if (j.is_null()) return nullptr;
+  const NestingGuard guard(where, "post_processor");
   const std::string type = json_type(j, where, "post_processor");
   try {
     // ByteLevel only trims offsets, which Osprey does not report.

@@ -288,6 +288,7 @@ std::unique_ptr<PreTokenizer> make_sequence(std::vector<std::unique_ptr<PreToken
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, std::string_view where,
                                                  PreTokenizerInfo& info) {
   if (j.is_null()) return nullptr;
+  const NestingGuard guard(where, "pre_tokenizer");
   const std::string type = json_type(j, where, "pre_tokenizer");
   if (info.byte_level) {
     // Byte-level vocabularies are kept as raw bytes, so a stage after ByteLevel would see bytes

@@ -60,6 +60,10 @@ std::vector<std::pair<std::string, std::string>> parse_merges(const nlohmann::js
   return merges;
 }
 
+// Ids index dense tables; no real vocabulary comes near this, and hostile files must not make
+// encode allocate gigabytes.
+constexpr int64_t kMaxId = int64_t{1} << 24;
+
 std::string optional_string(const nlohmann::json& j, std::string_view key) {
   const auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -94,7 +98,7 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const nlohmann::json& j,
   tok::StringIdMap vocab;
   vocab.reserve(vit->size());
   for (const auto& [k, v] : vit->items()) {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= kMaxId) {
       invalid_input("{}: vocab entry '{}' has no valid id", where, k);
     }
     vocab.emplace(k, v.get<int32_t>());
@@ -121,8 +125,11 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const nlohmann::json& j,
       if (!a.contains("id") || !a["id"].is_number_integer()) {
         invalid_input("{}: added token '{}' has no id", where, x.content);
       }
-      x.id = a["id"].get<int32_t>();
-      if (x.id < 0) invalid_input("{}: added token '{}' has a negative id", where, x.content);
+      if (!a["id"].is_number_integer() || a["id"].get<int64_t>() < 0 ||
+          a["id"].get<int64_t>() >= kMaxId) {
+        invalid_input("{}: added token '{}' has an id outside [0, {})", where, x.content, kMaxId);
+      }
+      x.id = static_cast<int32_t>(a["id"].get<int64_t>());
       x.special = a.value("special", false);
       x.normalized = a.value("normalized", !x.special);
       x.lstrip = a.value("lstrip", false);
