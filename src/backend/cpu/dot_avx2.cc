@@ -3,6 +3,8 @@
 // fixed order, so the result for a row never depends on the batch it is in.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "backend/cpu/dot.h"
 #include "core/dtype.h"
 
@@ -79,10 +81,64 @@ void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// A register tile of MR activation rows x NR weight rows: MR*NR accumulators, each reducing one
+// output element in steps of 8 (then a fixed horizontal sum and a scalar tail). The order per element
+// is the same for every MR and NR, so results never depend on the batch.
+template <typename W, __m256 (*Load)(const W*), float (*Scalar)(W), int MR, int NR>
+void micro(const float* x, int64_t k, const uint8_t* w, size_t row_bytes, const float* bias,
+           float* y, int64_t ldy) {
+  const W* wr[NR];
+  for (int j = 0; j < NR; ++j) wr[j] = reinterpret_cast<const W*>(w + j * row_bytes);
+  __m256 acc[MR][NR];
+  for (int r = 0; r < MR; ++r) {
+    for (int j = 0; j < NR; ++j) acc[r][j] = _mm256_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    __m256 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = Load(wr[j] + i);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 xv = _mm256_loadu_ps(x + r * k + i);
+      for (int j = 0; j < NR; ++j) acc[r][j] = _mm256_fmadd_ps(xv, wv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int j = 0; j < NR; ++j) {
+      float s = hsum(acc[r][j]);
+      for (int64_t t = i; t < k; ++t) s += x[r * k + t] * Scalar(wr[j][t]);
+      y[r * ldy + j] = s + (bias ? bias[j] : 0.0f);
+    }
+  }
+}
+
+template <typename W, __m256 (*Load)(const W*), float (*Scalar)(W)>
+void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0, int64_t n1,
+          const float* bias, float* y, int64_t ldy) {
+  constexpr int kMR = 4, kNR = 3;
+  using Fn = void (*)(const float*, int64_t, const uint8_t*, size_t, const float*, float*, int64_t);
+  static constexpr Fn table[kMR][kNR] = {
+      {micro<W, Load, Scalar, 1, 1>, micro<W, Load, Scalar, 1, 2>, micro<W, Load, Scalar, 1, 3>},
+      {micro<W, Load, Scalar, 2, 1>, micro<W, Load, Scalar, 2, 2>, micro<W, Load, Scalar, 2, 3>},
+      {micro<W, Load, Scalar, 3, 1>, micro<W, Load, Scalar, 3, 2>, micro<W, Load, Scalar, 3, 3>},
+      {micro<W, Load, Scalar, 4, 1>, micro<W, Load, Scalar, 4, 2>, micro<W, Load, Scalar, 4, 3>},
+  };
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t i = 0; i < m; i += kMR) {
+    const int mr = static_cast<int>(std::min<int64_t>(kMR, m - i));
+    for (int64_t j = n0; j < n1; j += kNR) {
+      const int nr = static_cast<int>(std::min<int64_t>(kNR, n1 - j));
+      table[mr - 1][nr - 1](x + i * k, k, wb + j * row_bytes, row_bytes, bias ? bias + j : nullptr,
+                            y + i * ldy + j, ldy);
+    }
+  }
+}
+
 }  // namespace
 
 const DotKernels& avx2_kernels() {
-  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy};
+  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy,
+                            gemm<float, load_f32, id_f32>, gemm<uint16_t, load_f16, f16_to_f32>,
+                            gemm<uint16_t, load_bf16, bf16_to_f32>};
   return k;
 }
 

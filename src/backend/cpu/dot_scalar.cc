@@ -42,10 +42,22 @@ void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+template <typename W, float (*Dot)(const float*, const W*, int64_t)>
+void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0, int64_t n1,
+          const float* bias, float* y, int64_t ldy) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = n0; j < n1; ++j) {
+      const W* wr = reinterpret_cast<const W*>(static_cast<const uint8_t*>(w) + j * row_bytes);
+      y[i * ldy + j] = Dot(x + i * k, wr, k) + (bias ? bias[j] : 0.0f);
+    }
+  }
+}
+
 }  // namespace
 
 const DotKernels& scalar_kernels() {
-  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy};
+  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy,
+                            gemm<float, dot_f32>, gemm<uint16_t, dot_f16>, gemm<uint16_t, dot_bf16>};
   return k;
 }
 

@@ -25,7 +25,7 @@ const detail::DotKernels& kernels() {
 }
 
 // Weight rows per tile: a tile stays in L2 while every activation row streams past it.
-constexpr int64_t kRowTile = 16;
+constexpr int64_t kRowTile = 24;
 
 }  // namespace
 
@@ -39,25 +39,29 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const size_t row_bytes = dtype_bytes(w.dtype(), k);
   const auto* base = static_cast<const uint8_t*>(w.raw());
   const auto& kn = kernels();
-  auto row_dot = [&](const float* xr, int64_t j) -> float {
-    const void* wr = base + j * row_bytes;
-    switch (w.dtype()) {
-      case DType::F32: return kn.f32(xr, static_cast<const float*>(wr), k);
-      case DType::F16: return kn.f16(xr, static_cast<const uint16_t*>(wr), k);
-      case DType::BF16: return kn.bf16(xr, static_cast<const uint16_t*>(wr), k);
-      case DType::Q8_0: return kn.q8_0(xr, wr, k);
-      default: fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
-    }
-  };
+  detail::GemmTile tile = nullptr;
+  switch (w.dtype()) {
+    case DType::F32: tile = kn.gemm_f32; break;
+    case DType::F16: tile = kn.gemm_f16; break;
+    case DType::BF16: tile = kn.gemm_bf16; break;
+    case DType::Q8_0: break;
+    default: fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
+  }
+  // Each thread takes whole tiles of weight rows; within a tile, activation rows stream past the
+  // weights, which stay in cache.
   ThreadPool::global().parallel_for(
       n,
       [&](int64_t n0, int64_t n1) {
         for (int64_t t0 = n0; t0 < n1; t0 += kRowTile) {
           const int64_t t1 = std::min(n1, t0 + kRowTile);
+          if (tile) {
+            tile(x, m, k, base, row_bytes, t0, t1, bias, y, n);
+            continue;
+          }
           for (int64_t i = 0; i < m; ++i) {
-            const float* xr = x + i * k;
-            float* yr = y + i * n;
-            for (int64_t j = t0; j < t1; ++j) yr[j] = row_dot(xr, j) + (bias ? bias[j] : 0.0f);
+            for (int64_t j = t0; j < t1; ++j) {
+              y[i * n + j] = kn.q8_0(x + i * k, base + j * row_bytes, k) + (bias ? bias[j] : 0.0f);
+            }
           }
         }
       },
