@@ -31,7 +31,8 @@ class AsyncEngine {
                    int priority, Callback on_output);
   void abort(const std::string& id);
 
-  // Stops taking requests, lets the running ones finish until `deadline`, then aborts the rest.
+  // Stops taking requests (add_request throws from now on), lets the accepted ones finish until
+  // `deadline`, then aborts the rest; returns when every accepted request has its final output.
   void drain(std::chrono::steady_clock::duration deadline);
 
   EngineStats stats() const;  // as of the last step

@@ -39,10 +39,16 @@ struct AsyncEngine::Impl {
   std::condition_variable cv;
   std::deque<Command> commands;
   bool stopping = false;   // destructor: abort everything and exit
-  bool draining = false;   // refuse new requests
+  bool draining = false;   // add_request refuses new requests; queued ones still run
   std::chrono::steady_clock::time_point drain_deadline;
   EngineStats stats;
+  int64_t inflight = 0;  // accepted by add_request and not yet given their final output
   std::map<std::string, Callback> callbacks;  // engine thread only
+
+  void delivered_final() {
+    std::lock_guard lock(mu);
+    --inflight;
+  }
 
   explicit Impl(const EngineConfig& c) : engine(c) {}
 
@@ -64,8 +70,9 @@ struct AsyncEngine::Impl {
           engine.abort(cmd.id);
           continue;
         }
-        if (drain || stop) {
-          cmd.callback(error_output(cmd.id, "the server is shutting down"));
+        if (stop) {
+          cmd.callback(error_output(cmd.id, "the engine is shutting down"));
+          delivered_final();
           continue;
         }
         try {
@@ -73,6 +80,7 @@ struct AsyncEngine::Impl {
           callbacks[cmd.id] = std::move(cmd.callback);
         } catch (const std::exception& e) {
           cmd.callback(error_output(cmd.id, e.what()));
+          delivered_final();
         }
       }
       if (stop || (drain && std::chrono::steady_clock::now() >= deadline)) {
@@ -87,6 +95,7 @@ struct AsyncEngine::Impl {
           for (auto& [id, cb] : callbacks) {
             engine.abort(id);
             cb(error_output(id, std::string("engine error: ") + e.what()));
+            delivered_final();
           }
           callbacks.clear();
           while (engine.has_unfinished()) engine.step();
@@ -95,7 +104,10 @@ struct AsyncEngine::Impl {
           auto it = callbacks.find(out.request_id);
           if (it == callbacks.end()) continue;
           it->second(out);
-          if (out.finished) callbacks.erase(it);
+          if (out.finished) {
+            callbacks.erase(it);
+            delivered_final();
+          }
         }
       }
       {
@@ -137,6 +149,8 @@ void AsyncEngine::add_request(const std::string& id, const Prompt& prompt, const
   }
   {
     std::lock_guard lock(impl_->mu);
+    if (impl_->draining || impl_->stopping) invalid_input("the server is shutting down");
+    ++impl_->inflight;
     impl_->commands.push_back({Command::kAdd, id, std::move(p), params, priority, std::move(on_output)});
   }
   impl_->cv.notify_all();
@@ -161,7 +175,7 @@ void AsyncEngine::drain(std::chrono::steady_clock::duration deadline) {
   for (;;) {
     {
       std::lock_guard lock(impl_->mu);
-      if (impl_->stats.num_running == 0 && impl_->stats.num_waiting == 0 && impl_->commands.empty()) break;
+      if (impl_->inflight == 0) break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
