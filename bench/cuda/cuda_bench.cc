@@ -1,7 +1,8 @@
 // osprey_cuda_bench: decode throughput of CudaModel on random bf16 weights generated on the GPU.
 // Llama-3.2-1B shape at batch 1 (against the HBM roofline: weight bytes per token over the copy
 // bandwidth measured here) and at 128 concurrent sequences, TinyLlama-1.1B shape at batch 1; each
-// with a 512-token prompt and 128 generated tokens. Prints one table; --json FILE writes the numbers.
+// with a 512-token prompt and 128 generated tokens. Prints one table; --json FILE writes the
+// numbers.
 #include <cuda_runtime.h>
 
 #include <chrono>
@@ -24,7 +25,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 // Device-to-device copy bandwidth, bytes read plus written per second.
 double copy_bandwidth() {
@@ -38,7 +41,9 @@ double copy_bandwidth() {
   OSPREY_CUDA_CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
   const int reps = 10;
   cudaEventRecord(e0);
-  for (int i = 0; i < reps; ++i) OSPREY_CUDA_CHECK(cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
+  for (int i = 0; i < reps; ++i)
+    OSPREY_CUDA_CHECK(
+        cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
   cudaEventRecord(e1);
   OSPREY_CUDA_CHECK(cudaEventSynchronize(e1));
   float ms = 0;
@@ -47,8 +52,9 @@ double copy_bandwidth() {
   return 2.0 * bytes * reps / (ms / 1e3);
 }
 
-// Where a batch-1 Llama-3.2-1B decode step goes: the GEMVs alone (16 layers of distinct weights, then
-// the LM head) and the decode attention alone (16 layers at a 600-token context), timed with events.
+// Where a batch-1 Llama-3.2-1B decode step goes: the GEMVs alone (16 layers of distinct weights,
+// then the LM head) and the decode attention alone (16 layers at a 600-token context), timed with
+// events.
 void batch1_breakdown(nlohmann::json& j) {
   const ModelConfig c = model_preset("llama-3.2-1b");
   const int H = 2048, F = 8192, Q = 2048, KV = 512, V = 128256, L = 16;
@@ -83,7 +89,8 @@ void batch1_breakdown(nlohmann::json& j) {
     gemv({x, nw, 1e-5f, lm, nullptr, V, H, false, logits, GemvOut::kF32}, st);
   };
   // Attention: one sequence, 600 positions in blocks 1..38, 8 kv heads of 64.
-  const int ctx = 600, blocks = 40, splits = 4;
+  const int ctx = 600, blocks = 40,
+            splits = (ctx + kDecodePartitionSmall - 1) / kDecodePartitionSmall;
   void *kc = nullptr, *vc = nullptr, *q = nullptr, *out = nullptr;
   int32_t *bt = nullptr, *lens = nullptr;
   float *pacc = nullptr, *pml = nullptr;
@@ -106,7 +113,7 @@ void batch1_breakdown(nlohmann::json& j) {
     for (int l = 0; l < L; ++l) {
       const size_t off = size_t(blocks) * 16 * KV * 2 * l;
       attn_decode(q, {static_cast<char*>(kc) + off, static_cast<char*>(vc) + off, bt, 64}, lens, 1,
-                  {32, 8, 64, 0.125f, 0}, splits, pacc, pml, out, true, st);
+                  {32, 8, 64, 0.125f, 0}, splits, kDecodePartitionSmall, pacc, pml, out, true, st);
     }
   };
   auto time_ms = [&](auto&& fn) {
@@ -124,12 +131,14 @@ void batch1_breakdown(nlohmann::json& j) {
   };
   const double g = time_ms(gemvs), a = time_ms(attn);
   const double bytes = double(layer) * L * 2 + double(V) * H * 2;
-  std::printf("  breakdown (llama-3.2-1b, batch 1): GEMVs %.3f ms/token (%.0f GB/s), attention %.3f ms/token\n", g,
-              bytes / (g / 1e3) / 1e9, a);
+  std::printf(
+      "  breakdown (llama-3.2-1b, batch 1): GEMVs %.3f ms/token (%.0f GB/s), attention %.3f "
+      "ms/token\n",
+      g, bytes / (g / 1e3) / 1e9, a);
   j["breakdown"] = {{"gemv_ms", g}, {"gemv_gbps", bytes / (g / 1e3) / 1e9}, {"attention_ms", a}};
-  for (void* p : {w, lm, x16, y16, static_cast<void*>(x), static_cast<void*>(nw), static_cast<void*>(logits), kc, vc,
-                  q, out, static_cast<void*>(bt), static_cast<void*>(lens), static_cast<void*>(pacc),
-                  static_cast<void*>(pml)})
+  for (void* p : {w, lm, x16, y16, static_cast<void*>(x), static_cast<void*>(nw),
+                  static_cast<void*>(logits), kc, vc, q, out, static_cast<void*>(bt),
+                  static_cast<void*>(lens), static_cast<void*>(pacc), static_cast<void*>(pml)})
     cudaFree(p);
   cudaStreamDestroy(st);
   (void)c;
@@ -139,8 +148,9 @@ struct RunResult {
   double prefill_tok_s = 0, decode_tok_s = 0, ms_per_step = 0;
 };
 
-// `batch` sequences of `prompt` random tokens, prefilled `prefill_group` sequences per forward, then
-// `out` greedy steps of the whole batch (the first step, which captures the graph, is not timed).
+// `batch` sequences of `prompt` random tokens, prefilled `prefill_group` sequences per forward,
+// then `out` greedy steps of the whole batch (the first step, which captures the graph, is not
+// timed).
 RunResult run(CudaModel& m, int batch, int prompt, int out, int prefill_group, std::mt19937& rng) {
   const int64_t V = m.config().vocab_size;
   BlockAllocator alloc(m.num_blocks());
@@ -208,28 +218,34 @@ int main(int argc, char** argv) {
       o.num_blocks = 128 * ((prompt + out + 15) / 16) + 8;
       const auto t0 = Clock::now();
       auto m = CudaModel::random(c, 7, o);
-      std::printf("%s: %.2f GB of weights, set up in %.1f s\n", preset.c_str(), m->weight_bytes() / 1e9,
-                  seconds_since(t0));
+      std::printf("%s: %.2f GB of weights, set up in %.1f s\n", preset.c_str(),
+                  m->weight_bytes() / 1e9, seconds_since(t0));
       const double roof = bw / double(m->weight_bytes());
       const RunResult b1 = run(*m, 1, prompt, out, 1, rng);
       rows.push_back({preset + " batch 1", b1, roof});
-      std::printf("  batch 1: prefill %.0f tok/s, decode %.1f tok/s (%.3f ms/token), %.1f%% of roofline %.0f\n",
-                  b1.prefill_tok_s, b1.decode_tok_s, b1.ms_per_step, 100 * b1.decode_tok_s / roof, roof);
-      j[preset]["batch1"] = {{"prefill_tok_s", b1.prefill_tok_s}, {"decode_tok_s", b1.decode_tok_s},
-                             {"roofline_tok_s", roof}, {"weight_bytes", m->weight_bytes()}};
+      std::printf(
+          "  batch 1: prefill %.0f tok/s, decode %.1f tok/s (%.3f ms/token), %.1f%% of roofline "
+          "%.0f\n",
+          b1.prefill_tok_s, b1.decode_tok_s, b1.ms_per_step, 100 * b1.decode_tok_s / roof, roof);
+      j[preset]["batch1"] = {{"prefill_tok_s", b1.prefill_tok_s},
+                             {"decode_tok_s", b1.decode_tok_s},
+                             {"roofline_tok_s", roof},
+                             {"weight_bytes", m->weight_bytes()}};
       if (preset == "llama-3.2-1b") {
         const RunResult b = run(*m, 128, prompt, out, 8, rng);
         rows.push_back({preset + " batch 128", b, 0});
-        std::printf("  batch 128: prefill %.0f tok/s, decode %.0f tok/s (%.3f ms/step)\n", b.prefill_tok_s,
-                    b.decode_tok_s, b.ms_per_step);
-        j[preset]["batch128"] = {{"prefill_tok_s", b.prefill_tok_s}, {"decode_tok_s", b.decode_tok_s}};
+        std::printf("  batch 128: prefill %.0f tok/s, decode %.0f tok/s (%.3f ms/step)\n",
+                    b.prefill_tok_s, b.decode_tok_s, b.ms_per_step);
+        j[preset]["batch128"] = {{"prefill_tok_s", b.prefill_tok_s},
+                                 {"decode_tok_s", b.decode_tok_s}};
       }
     }
-    std::printf("\n%-28s %12s %12s %10s %10s\n", "run (prompt 512, out 128)", "prefill t/s", "decode t/s",
-                "ms/step", "roofline");
+    std::printf("\n%-28s %12s %12s %10s %10s\n", "run (prompt 512, out 128)", "prefill t/s",
+                "decode t/s", "ms/step", "roofline");
     for (const auto& r : rows)
-      std::printf("%-28s %12.0f %12.1f %10.3f %9.1f%%\n", r.what.c_str(), r.r.prefill_tok_s, r.r.decode_tok_s,
-                  r.r.ms_per_step, r.roofline > 0 ? 100 * r.r.decode_tok_s / r.roofline : 0.0);
+      std::printf("%-28s %12.0f %12.1f %10.3f %9.1f%%\n", r.what.c_str(), r.r.prefill_tok_s,
+                  r.r.decode_tok_s, r.r.ms_per_step,
+                  r.roofline > 0 ? 100 * r.r.decode_tok_s / r.roofline : 0.0);
     if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
   } catch (const std::exception& e) {
     std::fprintf(stderr, "osprey_cuda_bench: %s\n", e.what());

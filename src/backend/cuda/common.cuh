@@ -9,8 +9,12 @@ namespace osprey::cuda {
 
 using bf16 = __nv_bfloat16;
 
-__device__ __forceinline__ float to_f(float x) { return x; }
-__device__ __forceinline__ float to_f(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f(float x) {
+  return x;
+}
+__device__ __forceinline__ float to_f(bf16 x) {
+  return __bfloat162float(x);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_f(float x);
@@ -72,9 +76,9 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(t);
 }
 
-// Programmatic dependent launch (Hopper): a kernel launched with the PDL attribute may start while the
-// previous one runs; it must call pdl_wait() before reading what that kernel wrote (or writing what it
-// reads). pdl_trigger() lets the next kernel launch early. Both are no-ops before sm_90.
+// Programmatic dependent launch (Hopper): a kernel launched with the PDL attribute may start while
+// the previous one runs; it must call pdl_wait() before reading what that kernel wrote (or writing
+// what it reads). pdl_trigger() lets the next kernel launch early. Both are no-ops before sm_90.
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -89,7 +93,8 @@ __device__ __forceinline__ void pdl_trigger() {
 // Launches `kernel` on `st`, allowing it to overlap the previous kernel where the GPU supports PDL.
 bool pdl_supported();
 template <typename... KArgs, typename... Args>
-void launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, Args... args) {
+void launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                Args... args) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = block;
@@ -103,6 +108,8 @@ void launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cu
   cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 
-inline int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
+inline int ceil_div(int64_t a, int64_t b) {
+  return static_cast<int>((a + b - 1) / b);
+}
 
 }  // namespace osprey::cuda

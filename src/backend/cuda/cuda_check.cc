@@ -5,8 +5,8 @@
 namespace osprey::cuda {
 
 void throw_cuda_error(cudaError_t e, const char* what, const char* file, int line) {
-  fail(ErrorKind::kInternal, "CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(e), cudaGetErrorString(e),
-       what, file, line);
+  fail(ErrorKind::kInternal, "CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(e),
+       cudaGetErrorString(e), what, file, line);
 }
 
 void throw_cublas_error(cublasStatus_t s, const char* what, const char* file, int line) {

@@ -1,5 +1,5 @@
-// Error checking for CUDA and cuBLAS calls: a failure becomes an osprey::Error naming the call, so the
-// CLI and server report it like any other error instead of aborting.
+// Error checking for CUDA and cuBLAS calls: a failure becomes an osprey::Error naming the call, so
+// the CLI and server report it like any other error instead of aborting.
 #pragma once
 
 #include <cublas_v2.h>
@@ -8,7 +8,8 @@
 namespace osprey::cuda {
 
 [[noreturn]] void throw_cuda_error(cudaError_t e, const char* what, const char* file, int line);
-[[noreturn]] void throw_cublas_error(cublasStatus_t s, const char* what, const char* file, int line);
+[[noreturn]] void throw_cublas_error(cublasStatus_t s, const char* what, const char* file,
+                                     int line);
 
 inline void check_cuda(cudaError_t e, const char* what, const char* file, int line) {
   if (e != cudaSuccess) throw_cuda_error(e, what, file, line);

@@ -1,7 +1,7 @@
-// CudaModel's forward pass: batch validation, the per-forward metadata (one host-to-device copy), the
-// layer loop, and decode graphs. Batch-1 bf16 decode takes the fused GEMV path (norm folded into the
-// projections, SwiGLU into gate/up, residual adds into o/down); larger batches use cuBLAS with the
-// residual add folded into the GEMM (beta = 1 on the f32 residual stream).
+// CudaModel's forward pass: batch validation, the per-forward metadata (one host-to-device copy),
+// the layer loop, and decode graphs. Batch-1 bf16 decode takes the fused GEMV path (norm folded
+// into the projections, SwiGLU into gate/up, residual adds into o/down); larger batches use cuBLAS
+// with the residual add folded into the GEMM (beta = 1 on the f32 residual stream).
 #include <algorithm>
 #include <cmath>
 
@@ -48,8 +48,8 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
   cuda::embed(tokens, T, embed, H, x, bf16, stream);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& W = layers[l];
-    const AttnShape shape{c.num_heads, c.num_kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim)),
-                          c.layer_window[l]};
+    const AttnShape shape{c.num_heads, c.num_kv_heads, c.head_dim,
+                          1.0f / std::sqrt(float(c.head_dim)), c.layer_window[l]};
     const PagedKV kv{kv_layer(l, false), kv_layer(l, true), tables, max_blocks};
     if (gemv_path) {
       gemv({x, W.attn_norm, eps, W.wqkv, nullptr, iQKV, iH, false, qkv, GemvOut::kBf16}, stream);
@@ -57,16 +57,18 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
       rms_norm(x, nullptr, T, H, W.attn_norm, eps, h, bf16, stream);
       gemm(cublas, h, T, iH, W.wqkv, iQKV, qkv, bf16, false, false);
     }
-    qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, inv_freq, positions, slots, T, shape, q, kv.k, kv.v, bf16,
-             stream);
+    qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, inv_freq, positions, slots, T, shape, q, kv.k,
+             kv.v, bf16, stream);
     if (decode)
-      attn_decode(q, kv, seq_lens, L.S, shape, splits, part_acc, part_ml, att, bf16, stream);
+      attn_decode(q, kv, seq_lens, L.S, shape, splits, decode_partition(L.S), part_acc, part_ml,
+                  att, bf16, stream);
     else
       attn_prefill(q, kv, items, L.I, shape, att, bf16, stream);
     if (gemv_path) {
       gemv({att, nullptr, 0.0f, W.wo, W.bo, iH, iQ, false, x, GemvOut::kF32Accumulate}, stream);
       gemv({x, W.ffn_norm, eps, W.wgu, W.bgu, 2 * iF, iH, true, act, GemvOut::kBf16}, stream);
-      gemv({act, nullptr, 0.0f, W.wdown, W.bdown, iH, iF, false, x, GemvOut::kF32Accumulate}, stream);
+      gemv({act, nullptr, 0.0f, W.wdown, W.bdown, iH, iF, false, x, GemvOut::kF32Accumulate},
+           stream);
     } else {
       gemm(cublas, att, T, iQ, W.wo, iH, x, bf16, true, true);
       if (W.bo) add_bias(x, W.bo, T, H, stream);
@@ -78,7 +80,9 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
     }
   }
   if (gemv_path) {
-    gemv({x, final_norm, eps, lm_head, nullptr, static_cast<int>(V), iH, false, logits, GemvOut::kF32}, stream);
+    gemv({x, final_norm, eps, lm_head, nullptr, static_cast<int>(V), iH, false, logits,
+          GemvOut::kF32},
+         stream);
   } else {
     rms_norm(x, rows, R, H, final_norm, eps, h, bf16, stream);
     gemm(cublas, h, R, iH, lm_head, static_cast<int>(V), logits, bf16, true, false);
@@ -91,18 +95,22 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
   const int T = static_cast<int>(batch.tokens.size());
   if (S == 0) invalid_input("CUDA forward: empty batch");
   if (S > opts.max_seqs) invalid_input("CUDA forward: {} sequences, at most {}", S, opts.max_seqs);
-  if (T > opts.max_batch_tokens) invalid_input("CUDA forward: {} tokens, at most {}", T, opts.max_batch_tokens);
+  if (T > opts.max_batch_tokens)
+    invalid_input("CUDA forward: {} tokens, at most {}", T, opts.max_batch_tokens);
   const int R = static_cast<int>(batch.num_logit_rows());
   if (R > max_rows) invalid_input("CUDA forward: {} logit rows, at most {}", R, max_rows);
   bool decode = true;
   int64_t total = 0, max_ctx = 0;
   for (const auto& s : batch.seqs) {
-    if (s.num_tokens <= 0 || s.start_pos < 0) invalid_input("CUDA forward: empty or negative sequence");
+    if (s.num_tokens <= 0 || s.start_pos < 0)
+      invalid_input("CUDA forward: empty or negative sequence");
     const int64_t end = s.start_pos + s.num_tokens;
-    if (end > opts.max_seq_len) invalid_input("CUDA forward: {} positions, at most {}", end, opts.max_seq_len);
+    if (end > opts.max_seq_len)
+      invalid_input("CUDA forward: {} positions, at most {}", end, opts.max_seq_len);
     const int64_t need = (end + kBlockSize - 1) / kBlockSize;
     if (static_cast<int64_t>(s.block_table.size()) < need)
-      invalid_input("CUDA forward: block table of {} blocks for {} positions", s.block_table.size(), end);
+      invalid_input("CUDA forward: block table of {} blocks for {} positions", s.block_table.size(),
+                    end);
     for (int64_t b = 0; b < need; ++b)
       if (s.block_table[b] < 1 || s.block_table[b] >= num_blocks)
         invalid_input("CUDA forward: block id {} outside 1..{}", s.block_table[b], num_blocks - 1);
@@ -110,17 +118,22 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
     total += s.num_tokens;
     max_ctx = std::max(max_ctx, end);
   }
-  if (total != T) invalid_input("CUDA forward: batch has {} tokens but its sequences cover {}", T, total);
+  if (total != T)
+    invalid_input("CUDA forward: batch has {} tokens but its sequences cover {}", T, total);
   for (int32_t t : batch.tokens)
-    if (t < 0 || t >= V) invalid_input("CUDA forward: token id {} outside the vocabulary ({})", t, V);
+    if (t < 0 || t >= V)
+      invalid_input("CUDA forward: token id {} outside the vocabulary ({})", t, V);
 
   const bool use_graph = decode && opts.cuda_graphs;
   const int B = use_graph ? bucket_for(S, opts.max_seqs) : S;
-  const int per_item = prefill_item_tokens({config.num_heads, config.num_kv_heads, config.head_dim, 1.0f, 0});
+  const int per_item =
+      prefill_item_tokens({config.num_heads, config.num_kv_heads, config.head_dim, 1.0f, 0});
   int I = 0;
   if (!decode)
-    for (const auto& s : batch.seqs) I += static_cast<int>((s.num_tokens + per_item - 1) / per_item);
-  const MetaLayout L = decode ? MetaLayout{B, B, B, 0, max_blocks} : MetaLayout{T, S, R, I, max_blocks};
+    for (const auto& s : batch.seqs)
+      I += static_cast<int>((s.num_tokens + per_item - 1) / per_item);
+  const MetaLayout L =
+      decode ? MetaLayout{B, B, B, 0, max_blocks} : MetaLayout{T, S, R, I, max_blocks};
 
   int32_t* m = meta_host;
   std::fill(m + L.block_tables(), m + L.items(), 0);  // unused entries point at the scratch block
@@ -151,9 +164,11 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
     m[L.seq_lens() + i] = 1;
     m[L.logit_rows() + i] = i;
   }
-  OSPREY_CUDA_CHECK(cudaMemcpyAsync(meta, meta_host, L.total() * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(meta, meta_host, L.total() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream));
 
-  const int splits = use_graph ? max_splits : static_cast<int>((max_ctx + kDecodePartition - 1) / kDecodePartition);
+  const int part = decode_partition(B);
+  const int splits = static_cast<int>(((use_graph ? opts.max_seq_len : max_ctx) + part - 1) / part);
   if (!use_graph) {
     body(L, decode, splits);
     return;
@@ -185,7 +200,8 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
 void CudaModel::forward(const CudaBatch& batch, float* logits) {
   impl_->run(batch, false);
   const size_t n = size_t(batch.num_logit_rows()) * impl_->V;
-  OSPREY_CUDA_CHECK(cudaMemcpyAsync(logits, impl_->logits, n * 4, cudaMemcpyDeviceToHost, impl_->stream));
+  OSPREY_CUDA_CHECK(
+      cudaMemcpyAsync(logits, impl_->logits, n * 4, cudaMemcpyDeviceToHost, impl_->stream));
   OSPREY_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 

@@ -1,8 +1,9 @@
-// CudaModel: the Llama-family forward pass on one NVIDIA GPU. Weights are uploaded once (bf16, or f32
-// in the strict mode the accuracy tests use); keys and values live in a paged cache on the GPU (blocks
-// of 16 positions, block 0 reserved as scratch); a forward takes a batch of sequences, each with its new
-// tokens, first position and block table. Decode steps (one token per sequence) replay CUDA graphs
-// captured per batch-size bucket, and greedy_step takes the argmax on the GPU so only ids come back.
+// CudaModel: the Llama-family forward pass on one NVIDIA GPU. Weights are uploaded once (bf16, or
+// f32 in the strict mode the accuracy tests use); keys and values live in a paged cache on the GPU
+// (blocks of 16 positions, block 0 reserved as scratch); a forward takes a batch of sequences, each
+// with its new tokens, first position and block table. Decode steps (one token per sequence) replay
+// CUDA graphs captured per batch-size bucket, and greedy_step takes the argmax on the GPU so only
+// ids come back.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +28,8 @@ struct CudaModelOptions {
 };
 
 struct CudaSeq {
-  int64_t start_pos = 0;   // tokens already in the cache
-  int64_t num_tokens = 0;  // new tokens of this sequence in the batch
+  int64_t start_pos = 0;                 // tokens already in the cache
+  int64_t num_tokens = 0;                // new tokens of this sequence in the batch
   std::span<const int32_t> block_table;  // covers positions [0, start_pos + num_tokens)
   bool all_logits = false;               // logits for every new token (else the last only)
 };
@@ -41,7 +42,8 @@ struct CudaBatch {
 
 class CudaModel {
  public:
-  CudaModel(const ModelConfig& config, const WeightStore& weights, const CudaModelOptions& opts = {});
+  CudaModel(const ModelConfig& config, const WeightStore& weights,
+            const CudaModelOptions& opts = {});
   // Random weights generated on the GPU (benchmarks: no checkpoint needed).
   static std::unique_ptr<CudaModel> random(const ModelConfig& config, uint64_t seed,
                                            const CudaModelOptions& opts = {});

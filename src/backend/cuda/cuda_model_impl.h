@@ -1,5 +1,5 @@
-// CudaModel's state, shared by its two source files: cuda_model_setup.cc (memory plan, weight upload,
-// random init) and cuda_model.cc (the forward pass and its CUDA graphs).
+// CudaModel's state, shared by its two source files: cuda_model_setup.cc (memory plan, weight
+// upload, random init) and cuda_model.cc (the forward pass and its CUDA graphs).
 #pragma once
 
 #include <cublas_v2.h>
@@ -20,7 +20,8 @@ struct LayerWeights {
 };
 
 // Offsets of the per-forward metadata (int32) in the device buffer. They depend only on the counts,
-// so a decode graph captured for a batch size finds its inputs at the same addresses on every replay.
+// so a decode graph captured for a batch size finds its inputs at the same addresses on every
+// replay.
 struct MetaLayout {
   int T = 0, S = 0, R = 0, I = 0, max_blocks = 0;
   size_t tokens() const { return 0; }

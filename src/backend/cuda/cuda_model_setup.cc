@@ -1,6 +1,6 @@
-// CudaModel setup: the memory plan (weights, activations, KV cache: one allocation each, carved), the
-// clear error when a model does not fit, weight upload with dtype conversion and the fusions the
-// kernels expect (q/k/v stacked, gate/up interleaved), and random initialization on the GPU.
+// CudaModel setup: the memory plan (weights, activations, KV cache: one allocation each, carved),
+// the clear error when a model does not fit, weight upload with dtype conversion and the fusions
+// the kernels expect (q/k/v stacked, gate/up interleaved), and random initialization on the GPU.
 #include <algorithm>
 #include <cmath>
 
@@ -33,16 +33,19 @@ struct Carver {
 
 }  // namespace
 
-CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o) : config(c), opts(o), bf16(o.bf16) {
+CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
+    : config(c), opts(o), bf16(o.bf16) {
   config.validate("CUDA model");
   esz = bf16 ? 2 : 4;
   H = c.hidden_size, F = c.intermediate_size, Q = c.q_dim(), KV = c.kv_dim(), V = c.vocab_size;
-  if (config.layer_window.size() != static_cast<size_t>(c.num_layers)) config.layer_window.assign(c.num_layers, 0);
+  if (config.layer_window.size() != static_cast<size_t>(c.num_layers))
+    config.layer_window.assign(c.num_layers, 0);
   check_attention_shape({c.num_heads, c.num_kv_heads, c.head_dim, 1.0f, 0}, bf16);
   if (opts.max_batch_tokens <= 0 || opts.max_seqs <= 0 || opts.max_seq_len <= 0)
     invalid_input("CUDA model: max_batch_tokens, max_seqs and max_seq_len must be positive");
   max_blocks = static_cast<int>((opts.max_seq_len + kBlockSize - 1) / kBlockSize);
-  max_splits = static_cast<int>((opts.max_seq_len + kDecodePartition - 1) / kDecodePartition);
+  max_splits =
+      static_cast<int>((opts.max_seq_len + kDecodePartitionSmall - 1) / kDecodePartitionSmall);
   max_rows = opts.max_logit_rows > 0 ? opts.max_logit_rows : std::max(opts.max_seqs, 256);
   max_rows = std::max(max_rows, opts.max_seqs);  // a decode batch has one row per sequence
 
@@ -62,7 +65,8 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o) : config(
       L.wdown = cv.take(H * F * esz);
       L.attn_norm = cv.take_as<float>(H);
       L.ffn_norm = cv.take_as<float>(H);
-      if (c.qk_norm) L.q_norm = cv.take_as<float>(c.head_dim), L.k_norm = cv.take_as<float>(c.head_dim);
+      if (c.qk_norm)
+        L.q_norm = cv.take_as<float>(c.head_dim), L.k_norm = cv.take_as<float>(c.head_dim);
       if (c.qkv_bias) L.bqkv = cv.take_as<float>(Q + 2 * KV);
       if (c.o_bias) L.bo = cv.take_as<float>(H);
       if (c.mlp_bias) L.bgu = cv.take_as<float>(2 * F), L.bdown = cv.take_as<float>(H);
@@ -90,12 +94,14 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o) : config(
   std::vector<uint64_t> layer_end;
   carve_weights(wm, &layer_end);
   carve_acts(am);
-  weight_bytes = uint64_t(c.num_layers) * ((Q + 2 * KV) * H + H * Q + 3 * F * H) * esz + V * H * esz + H * 4;
+  weight_bytes =
+      uint64_t(c.num_layers) * ((Q + 2 * KV) * H + H * Q + 3 * F * H) * esz + V * H * esz + H * 4;
 
   const uint64_t block_bytes = uint64_t(c.num_layers) * 2 * kBlockSize * KV * esz;
   size_t free_b = 0, total_b = 0;
   OSPREY_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const double reserve = (1.0 - std::clamp(opts.gpu_memory_utilization, 0.05, 1.0)) * double(total_b);
+  const double reserve =
+      (1.0 - std::clamp(opts.gpu_memory_utilization, 0.05, 1.0)) * double(total_b);
   const double budget = std::max(0.0, double(free_b) - std::max(reserve, 256.0 * kMiB));
   const int64_t min_blocks = opts.num_blocks > 0 ? opts.num_blocks : max_blocks + 1;
   const double fixed = double(am.off) + double(min_blocks) * double(block_bytes);
@@ -104,20 +110,24 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o) : config(
     const double room = budget - fixed;
     int layer = 0;
     while (layer < c.num_layers && double(layer_end[layer]) <= room) ++layer;
-    const std::string what = room < double(head_end)
-                                 ? std::string("the embedding table and LM head")
-                                 : "layer " + std::to_string(layer) + " of " + std::to_string(c.num_layers);
+    const std::string what =
+        room < double(head_end)
+            ? std::string("the embedding table and LM head")
+            : "layer " + std::to_string(layer) + " of " + std::to_string(c.num_layers);
     const double missing = double(wm.off) + fixed - budget;
     invalid_input(
-        "model does not fit on the GPU: {:.2f} GiB usable ({:.2f} GiB free), activations {:.0f} MiB and KV "
-        "cache >= {:.0f} MiB leave {:.2f} GiB for weights of {:.2f} GiB; {} does not fit, {:.0f} MiB missing "
+        "model does not fit on the GPU: {:.2f} GiB usable ({:.2f} GiB free), activations {:.0f} "
+        "MiB and KV "
+        "cache >= {:.0f} MiB leave {:.2f} GiB for weights of {:.2f} GiB; {} does not fit, {:.0f} "
+        "MiB missing "
         "in all",
-        budget / kGiB, double(free_b) / kGiB, double(am.off) / kMiB, double(min_blocks * block_bytes) / kMiB,
-        std::max(0.0, room) / kGiB, double(wm.off) / kGiB,
+        budget / kGiB, double(free_b) / kGiB, double(am.off) / kMiB,
+        double(min_blocks * block_bytes) / kMiB, std::max(0.0, room) / kGiB, double(wm.off) / kGiB,
         what, missing / kMiB);
   }
-  num_blocks = opts.num_blocks > 0 ? opts.num_blocks
-                                   : int64_t((budget - double(wm.off) - double(am.off)) / double(block_bytes));
+  num_blocks = opts.num_blocks > 0
+                   ? opts.num_blocks
+                   : int64_t((budget - double(wm.off) - double(am.off)) / double(block_bytes));
 
   OSPREY_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   OSPREY_CUBLAS_CHECK(cublasCreate(&cublas));
@@ -179,7 +189,8 @@ struct Uploader {
   }
 };
 
-// Rows of a and b interleaved (a0, b0, a1, b1, ...): gate and up side by side for the SwiGLU epilogue.
+// Rows of a and b interleaved (a0, b0, a1, b1, ...): gate and up side by side for the SwiGLU
+// epilogue.
 std::vector<float> interleave_rows(const Tensor& a, const Tensor& b, int64_t rows, int64_t cols) {
   const Tensor fa = a.to_f32(), fb = b.to_f32();
   std::vector<float> out(size_t(2 * rows * cols));
@@ -262,7 +273,8 @@ void CudaModel::Impl::randomize(uint64_t seed) {
 CudaModel::CudaModel(const ModelConfig& config, const CudaModelOptions& opts)
     : impl_(std::make_unique<Impl>(config, opts)) {}
 
-CudaModel::CudaModel(const ModelConfig& config, const WeightStore& weights, const CudaModelOptions& opts)
+CudaModel::CudaModel(const ModelConfig& config, const WeightStore& weights,
+                     const CudaModelOptions& opts)
     : CudaModel(config, opts) {
   impl_->upload(weights);
 }
@@ -275,17 +287,26 @@ std::unique_ptr<CudaModel> CudaModel::random(const ModelConfig& config, uint64_t
 }
 
 CudaModel::~CudaModel() = default;
-const ModelConfig& CudaModel::config() const { return impl_->config; }
-const CudaModelOptions& CudaModel::options() const { return impl_->opts; }
-int64_t CudaModel::num_blocks() const { return impl_->num_blocks; }
-uint64_t CudaModel::weight_bytes() const { return impl_->weight_bytes; }
+const ModelConfig& CudaModel::config() const {
+  return impl_->config;
+}
+const CudaModelOptions& CudaModel::options() const {
+  return impl_->opts;
+}
+int64_t CudaModel::num_blocks() const {
+  return impl_->num_blocks;
+}
+uint64_t CudaModel::weight_bytes() const {
+  return impl_->weight_bytes;
+}
 
 BlockAllocator::BlockAllocator(int64_t num_blocks) {
   for (int64_t b = num_blocks - 1; b >= 1; --b) free_.push_back(static_cast<int32_t>(b));
 }
 
 std::vector<int32_t> BlockAllocator::allocate(int64_t n) {
-  if (n > free_blocks()) invalid_input("KV cache full: {} blocks wanted, {} free", n, free_blocks());
+  if (n > free_blocks())
+    invalid_input("KV cache full: {} blocks wanted, {} free", n, free_blocks());
   std::vector<int32_t> out(free_.end() - n, free_.end());
   free_.resize(free_.size() - n);
   return out;

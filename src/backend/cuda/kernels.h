@@ -1,6 +1,7 @@
-// Launchers for the CUDA kernels of the forward pass. Activations, KV cache and (non-norm) weights are
-// either all f32 (strict mode, for accuracy tests) or all bf16: `bf16` picks. Norm weights, biases, the
-// residual stream and logits are always f32. Every launcher enqueues on `stream` and checks the launch.
+// Launchers for the CUDA kernels of the forward pass. Activations, KV cache and (non-norm) weights
+// are either all f32 (strict mode, for accuracy tests) or all bf16: `bf16` picks. Norm weights,
+// biases, the residual stream and logits are always f32. Every launcher enqueues on `stream` and
+// checks the launch.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,8 +16,8 @@ struct AttnShape {
   int window;  // sliding window (0: full causal attention)
 };
 
-// One layer's paged cache: [num_blocks * kBlockSize][kv_heads][head_dim] for K and V, and per-sequence
-// block tables of `max_blocks` entries each.
+// One layer's paged cache: [num_blocks * kBlockSize][kv_heads][head_dim] for K and V, and
+// per-sequence block tables of `max_blocks` entries each.
 struct PagedKV {
   void* k;
   void* v;
@@ -26,21 +27,25 @@ struct PagedKV {
 constexpr int kBlockSize = 16;
 
 // x[t] = table[ids[t]] as f32.
-void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bool bf16, cudaStream_t st);
+void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bool bf16,
+           cudaStream_t st);
 
 // y[r] = w * x[rows[r]] / rms(x[rows[r]]) (rows may be null: identity), y in the activation type.
-void rms_norm(const float* x, const int32_t* rows, int R, int64_t n, const float* w, float eps, void* y,
-              bool bf16, cudaStream_t st);
+void rms_norm(const float* x, const int32_t* rows, int R, int64_t n, const float* w, float eps,
+              void* y, bool bf16, cudaStream_t st);
 
-// Per token of qkv = [T][(heads + 2 kv_heads) * head_dim]: adds bias, applies per-head q/k norms, RoPE
-// (rotate_half, angles from inv_freq and positions), writes q to q_out [T][heads * head_dim] and k, v to
-// cache slots (slot = block * kBlockSize + offset).
-void qkv_post(const void* qkv, const float* bias, const float* q_norm, const float* k_norm, float eps,
-              const float* inv_freq, const int32_t* positions, const int32_t* slots, int T, const AttnShape& s,
-              void* q_out, void* k_cache, void* v_cache, bool bf16, cudaStream_t st);
+// Per token of qkv = [T][(heads + 2 kv_heads) * head_dim]: adds bias, applies per-head q/k norms,
+// RoPE (rotate_half, angles from inv_freq and positions), writes q to q_out [T][heads * head_dim]
+// and k, v to cache slots (slot = block * kBlockSize + offset).
+void qkv_post(const void* qkv, const float* bias, const float* q_norm, const float* k_norm,
+              float eps, const float* inv_freq, const int32_t* positions, const int32_t* slots,
+              int T, const AttnShape& s, void* q_out, void* k_cache, void* v_cache, bool bf16,
+              cudaStream_t st);
 
-// out[t][i] = silu(g) * u with g, u = gu[t][2i], gu[t][2i+1] (+ bias): gate and up rows interleaved.
-void silu_mul(const void* gu, const float* bias, int T, int64_t F, void* out, bool bf16, cudaStream_t st);
+// out[t][i] = silu(g) * u with g, u = gu[t][2i], gu[t][2i+1] (+ bias): gate and up rows
+// interleaved.
+void silu_mul(const void* gu, const float* bias, int T, int64_t F, void* out, bool bf16,
+              cudaStream_t st);
 
 // x[t][i] += b[i]
 void add_bias(float* x, const float* b, int T, int64_t n, cudaStream_t st);
@@ -48,20 +53,22 @@ void add_bias(float* x, const float* b, int T, int64_t n, cudaStream_t st);
 // ids[r] = first index of the largest logit of row r.
 void argmax_rows(const float* logits, int R, int64_t V, int32_t* ids, cudaStream_t st);
 
-// Uniform values in [offset - scale, offset + scale), a hash of (seed, index): random weights on the GPU.
-void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, float offset, cudaStream_t st);
+// Uniform values in [offset - scale, offset + scale), a hash of (seed, index): random weights on
+// the GPU.
+void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, float offset,
+                 cudaStream_t st);
 
-// Matrix-vector product for one token with bf16 weights W [N][K] (K % 8 == 0): the batch-1 decode path,
-// where cuBLAS leaves bandwidth unused. The input is either the f32 residual normalized on the fly
-// (norm_w set) or a bf16 activation row. With `swiglu`, rows come in (gate, up) pairs and the output
-// is silu(gate) * up, N / 2 values.
+// Matrix-vector product for one token with bf16 weights W [N][K] (K % 8 == 0): the batch-1 decode
+// path, where cuBLAS leaves bandwidth unused. The input is either the f32 residual normalized on
+// the fly (norm_w set) or a bf16 activation row. With `swiglu`, rows come in (gate, up) pairs and
+// the output is silu(gate) * up, N / 2 values.
 enum class GemvOut { kBf16, kF32, kF32Accumulate };
 struct GemvArgs {
-  const void* x;         // f32 when norm_w is set, else bf16
-  const float* norm_w;   // RMSNorm weight applied to x first, or null
+  const void* x;        // f32 when norm_w is set, else bf16
+  const float* norm_w;  // RMSNorm weight applied to x first, or null
   float eps;
-  const void* w;         // bf16 [N][K]
-  const float* bias;     // [N] or null
+  const void* w;      // bf16 [N][K]
+  const float* bias;  // [N] or null
   int N, K;
   bool swiglu;
   void* y;
@@ -71,14 +78,21 @@ void gemv(const GemvArgs& a, cudaStream_t st);
 bool gemv_supported(int K);
 
 // Decode attention (one new token per sequence; q [S][heads * head_dim]), split over the context in
-// partitions of kDecodePartition positions, then combined. part_acc: [S][heads][splits][head_dim],
-// part_ml: [S][heads][splits][2]. seq_lens: context lengths including the new token.
+// partitions of `partition` (<= kDecodePartition) positions, then combined. Small batches use short
+// partitions so that enough CTAs run. part_acc: [S][heads][splits][head_dim], part_ml:
+// [S][heads][splits][2]. seq_lens: context lengths including the new token.
 constexpr int kDecodePartition = 256;
-void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S, const AttnShape& s,
-                 int splits, float* part_acc, float* part_ml, void* out, bool bf16, cudaStream_t st);
+constexpr int kDecodePartitionSmall = 64;
+inline int decode_partition(int S) {
+  return S <= 8 ? kDecodePartitionSmall : kDecodePartition;
+}
+void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S,
+                 const AttnShape& s, int splits, int partition, float* part_acc, float* part_ml,
+                 void* out, bool bf16, cudaStream_t st);
 
-// Prefill attention: each item is up to prefill_item_tokens(s) consecutive new tokens of one sequence,
-// attending causally to the whole paged prefix (their own keys already written to the cache).
+// Prefill attention: each item is up to prefill_item_tokens(s) consecutive new tokens of one
+// sequence, attending causally to the whole paged prefix (their own keys already written to the
+// cache).
 struct PrefillItem {
   int32_t seq;   // row of the block tables
   int32_t tok0;  // index of the first token in the batch
@@ -86,8 +100,8 @@ struct PrefillItem {
   int32_t pos0;  // position of the first token
 };
 int prefill_item_tokens(const AttnShape& s);
-void attn_prefill(const void* q, const PagedKV& kv, const PrefillItem* items, int n_items, const AttnShape& s,
-                  void* out, bool bf16, cudaStream_t st);
+void attn_prefill(const void* q, const PagedKV& kv, const PrefillItem* items, int n_items,
+                  const AttnShape& s, void* out, bool bf16, cudaStream_t st);
 
 // Checks that the attention kernels handle this shape (head_dim, group size); throws if not.
 void check_attention_shape(const AttnShape& s, bool bf16);

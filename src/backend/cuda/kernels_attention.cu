@@ -1,8 +1,8 @@
 // Paged attention. Decode: one CTA per (sequence, kv head, partition of the context) computes the
 // partition's softmax for every query head of the GQA group at once (K and V rows are read once for
-// the group), and a second kernel merges partitions (flash-decoding). Prefill: one CTA per (tile of new
-// tokens, kv head) streams 32-key tiles of the paged prefix through shared memory with an online
-// softmax; the tile's rows (tokens x group heads) share every K/V load.
+// the group), and a second kernel merges partitions (flash-decoding). Prefill: one CTA per (tile of
+// new tokens, kv head) streams 32-key tiles of the paged prefix through shared memory with an
+// online softmax; the tile's rows (tokens x group heads) share every K/V load.
 #include <cfloat>
 
 #include "backend/cuda/common.cuh"
@@ -13,10 +13,12 @@
 namespace osprey::cuda {
 namespace {
 
-constexpr int kDecodeWarps = 8;
-constexpr int kDecodeUnroll = 4;  // K/V rows in flight per lane: the loop is latency-bound at batch 1
+constexpr int kDecodeWarps = 4;
+constexpr int kDecodeUnroll =
+    4;                        // K/V rows in flight per lane: the loop is latency-bound at batch 1
 constexpr int kMaxGroup = 4;  // query heads per decode CTA; larger groups take several CTAs
 constexpr int kMaxHeadDim = 256;
+constexpr int kMaxSplits = 1024;  // 65536 positions in 64-position partitions
 
 struct DecodeParams {
   const void* q;
@@ -24,6 +26,7 @@ struct DecodeParams {
   const int32_t* seq_lens;
   AttnShape s;
   int splits;
+  int partition;
   float* part_acc;
   float* part_ml;
 };
@@ -35,7 +38,7 @@ __device__ __forceinline__ int64_t kv_offset(const PagedKV& kv, int seq, int pos
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodeParams p) {
+__global__ void __launch_bounds__(kDecodeWarps * 32, 6) attn_decode_kernel(DecodeParams p) {
   constexpr int V = kVec<T>;
   __shared__ float sc[kMaxGroup][kDecodePartition];
   __shared__ float outs[kMaxGroup][kMaxHeadDim];
@@ -51,7 +54,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodePa
   pdl_wait();
   const int ctx = p.seq_lens[seq], pos = ctx - 1;
   const int first = s.window > 0 ? max(0, pos - s.window + 1) : 0;
-  const int beg = first + split * kDecodePartition, end = min(ctx, beg + kDecodePartition);
+  const int beg = first + split * p.partition, end = min(ctx, beg + p.partition);
   const int64_t part = (static_cast<int64_t>(seq) * s.heads + h0) * p.splits + split;
   if (beg >= end) {
     if (tid < ng) {
@@ -127,8 +130,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodePa
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
       const int j = j0 + u * step + tw;
-      if (j < end)
-        load_vec(vc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, vf[u]);
+      if (j < end) load_vec(vc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, vf[u]);
     }
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
@@ -166,23 +168,38 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attn_decode_kernel(DecodePa
 }
 
 template <typename T>
-__global__ void attn_combine_kernel(const float* part_acc, const float* part_ml, int heads, int hd, int splits,
-                                    T* out) {
+__global__ void attn_combine_kernel(const float* part_acc, const float* part_ml, int heads, int hd,
+                                    int splits, T* out) {
   pdl_trigger();
   pdl_wait();
+  // Partition weights go through shared memory: one parallel load instead of a serial chain per
+  // thread.
+  __shared__ float wts[kMaxSplits], lsum[kMaxSplits];
+  __shared__ float gmax;
   const int h = blockIdx.x, seq = blockIdx.y;
   const int64_t base = (static_cast<int64_t>(seq) * heads + h) * splits;
-  float M = -FLT_MAX;
-  for (int i = 0; i < splits; ++i)
-    if (part_ml[(base + i) * 2 + 1] > 0.0f) M = fmaxf(M, part_ml[(base + i) * 2]);
+  for (int i = threadIdx.x; i < splits; i += blockDim.x) {
+    wts[i] = part_ml[(base + i) * 2];
+    lsum[i] = part_ml[(base + i) * 2 + 1];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float M = -FLT_MAX;
+    for (int i = 0; i < splits; ++i)
+      if (lsum[i] > 0.0f) M = fmaxf(M, wts[i]);
+    gmax = M;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < splits; i += blockDim.x)
+    wts[i] = lsum[i] > 0.0f ? expf(wts[i] - gmax) : 0.0f;
+  __syncthreads();
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float num = 0, den = 0;
+#pragma unroll 8
     for (int i = 0; i < splits; ++i) {
-      const float l = part_ml[(base + i) * 2 + 1];
-      if (l <= 0.0f) continue;
-      const float w = expf(part_ml[(base + i) * 2] - M);
-      den += w * l;
-      num += w * part_acc[(base + i) * hd + d];
+      const float w = wts[i];
+      den += w * lsum[i];
+      num += w == 0.0f ? 0.0f : w * part_acc[(base + i) * hd + d];
     }
     out[(static_cast<int64_t>(seq) * heads + h) * hd + d] = from_f<T>(num / den);
   }
@@ -286,22 +303,27 @@ __global__ void __launch_bounds__(kPrefillWarps * 32) attn_prefill_kernel(Prefil
 #pragma unroll
     for (int k = 0; k < kMaxDimPerLane; ++k) {
       const int d = lane + 32 * k;
-      if (d < hd) out[(it.tok0 + t) * qdim + (kvhead * G + g) * hd + d] = from_f<T>(acc[i][k] * inv);
+      if (d < hd)
+        out[(it.tok0 + t) * qdim + (kvhead * G + g) * hd + d] = from_f<T>(acc[i][k] * inv);
     }
   }
 }
 
-size_t prefill_smem(int hd) { return static_cast<size_t>(kPrefillRows + 2 * kKeyTile) * (hd + 1) * 4; }
+size_t prefill_smem(int hd) {
+  return static_cast<size_t>(kPrefillRows + 2 * kKeyTile) * (hd + 1) * 4;
+}
 
 template <typename T>
 void launch_prefill(const PrefillParams& p, int n_items, cudaStream_t st) {
   static const bool configured = [] {
-    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(attn_prefill_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(attn_prefill_kernel<T>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(prefill_smem(kMaxHeadDim))));
     return true;
   }();
   (void)configured;
-  attn_prefill_kernel<T><<<dim3(n_items, p.s.kv_heads), kPrefillWarps * 32, prefill_smem(p.s.head_dim), st>>>(p);
+  attn_prefill_kernel<T>
+      <<<dim3(n_items, p.s.kv_heads), kPrefillWarps * 32, prefill_smem(p.s.head_dim), st>>>(p);
   OSPREY_CUDA_LAUNCHED();
 }
 
@@ -317,33 +339,38 @@ void check_attention_shape(const AttnShape& s, bool bf16) {
     unsupported("CUDA attention: {} heads over {} kv heads", s.heads, s.kv_heads);
 }
 
-int prefill_item_tokens(const AttnShape& s) { return std::max(1, kPrefillRows / (s.heads / s.kv_heads)); }
+int prefill_item_tokens(const AttnShape& s) {
+  return std::max(1, kPrefillRows / (s.heads / s.kv_heads));
+}
 
-void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S, const AttnShape& s,
-                 int splits, float* part_acc, float* part_ml, void* out, bool bf16, cudaStream_t st) {
+void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S,
+                 const AttnShape& s, int splits, int partition, float* part_acc, float* part_ml,
+                 void* out, bool bf16, cudaStream_t st) {
   if (S == 0) return;
   const int G = s.heads / s.kv_heads;
   const dim3 grid(splits, s.kv_heads * ceil_div(G, kMaxGroup), S);
-  const DecodeParams p{q, kv, seq_lens, s, splits, part_acc, part_ml};
+  if (partition <= 0 || partition > kDecodePartition)
+    invalid_input("decode partition {}", partition);
+  const DecodeParams p{q, kv, seq_lens, s, splits, partition, part_acc, part_ml};
   const int cthreads = std::max(32, std::min(s.head_dim, 256));
   const float* pa = part_acc;
   const float* pm = part_ml;
   if (bf16) {
     launch_pdl(attn_decode_kernel<cuda::bf16>, grid, kDecodeWarps * 32, 0, st, p);
     OSPREY_CUDA_LAUNCHED();
-    launch_pdl(attn_combine_kernel<cuda::bf16>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads, s.head_dim,
-               splits, static_cast<cuda::bf16*>(out));
+    launch_pdl(attn_combine_kernel<cuda::bf16>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads,
+               s.head_dim, splits, static_cast<cuda::bf16*>(out));
   } else {
     launch_pdl(attn_decode_kernel<float>, grid, kDecodeWarps * 32, 0, st, p);
     OSPREY_CUDA_LAUNCHED();
-    launch_pdl(attn_combine_kernel<float>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads, s.head_dim, splits,
-               static_cast<float*>(out));
+    launch_pdl(attn_combine_kernel<float>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads,
+               s.head_dim, splits, static_cast<float*>(out));
   }
   OSPREY_CUDA_LAUNCHED();
 }
 
-void attn_prefill(const void* q, const PagedKV& kv, const PrefillItem* items, int n_items, const AttnShape& s,
-                  void* out, bool bf16, cudaStream_t st) {
+void attn_prefill(const void* q, const PagedKV& kv, const PrefillItem* items, int n_items,
+                  const AttnShape& s, void* out, bool bf16, cudaStream_t st) {
   if (n_items == 0) return;
   const PrefillParams p{q, kv, items, s, out};
   if (bf16)

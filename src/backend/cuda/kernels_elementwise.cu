@@ -1,5 +1,5 @@
-// The small kernels of the forward pass: embedding, RMSNorm, the q/k/v epilogue (bias, q/k norm, RoPE,
-// cache write), SwiGLU, bias, argmax and random initialization.
+// The small kernels of the forward pass: embedding, RMSNorm, the q/k/v epilogue (bias, q/k norm,
+// RoPE, cache write), SwiGLU, bias, argmax and random initialization.
 #include <cfloat>
 
 #include "backend/cuda/common.cuh"
@@ -19,15 +19,16 @@ __global__ void embed_kernel(const int32_t* ids, const T* table, int64_t H, floa
 }
 
 template <typename T>
-__global__ void rms_norm_kernel(const float* x, const int32_t* rows, int64_t n, const float* w, float eps,
-                                T* y) {
+__global__ void rms_norm_kernel(const float* x, const int32_t* rows, int64_t n, const float* w,
+                                float eps, T* y) {
   const int r = blockIdx.x;
   const float* xr = x + static_cast<int64_t>(rows ? rows[r] : r) * n;
   float ss = 0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
   ss = block_sum(ss);
   const float scale = 1.0f / sqrtf(ss / static_cast<float>(n) + eps);
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) y[r * n + i] = from_f<T>(w[i] * (xr[i] * scale));
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+    y[r * n + i] = from_f<T>(w[i] * (xr[i] * scale));
 }
 
 constexpr int kPostWarps = 4;
@@ -36,9 +37,10 @@ constexpr int kMaxHeadDim = 256;
 // One warp per (token, head) of the fused qkv row. The head is staged in shared memory because RoPE
 // pairs dimension i with i + head_dim / 2, which another lane may hold.
 template <typename T>
-__global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_norm, const float* k_norm,
-                                float eps, const float* inv_freq, const int32_t* positions,
-                                const int32_t* slots, int heads, int kvh, int hd, T* q_out, T* kc, T* vc) {
+__global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_norm,
+                                const float* k_norm, float eps, const float* inv_freq,
+                                const int32_t* positions, const int32_t* slots, int heads, int kvh,
+                                int hd, T* q_out, T* kc, T* vc) {
   __shared__ float buf[kPostWarps][kMaxHeadDim];
   pdl_trigger();
   pdl_wait();
@@ -64,7 +66,7 @@ __global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_
   }
   __syncwarp();
   const int64_t slot = slots[t];
-  T* dst = is_q ? q_out + (static_cast<int64_t>(t) * heads + hh) * hd
+  T* dst = is_q   ? q_out + (static_cast<int64_t>(t) * heads + hh) * hd
            : is_k ? kc + (slot * kvh + (hh - heads)) * hd
                   : vc + (slot * kvh + (hh - heads - kvh)) * hd;
   const int half = hd / 2;
@@ -140,7 +142,8 @@ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
 
 template <typename T>
 __global__ void fill_random_kernel(T* p, int64_t n, uint64_t seed, float scale, float offset) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(i));
     const float u = static_cast<float>(h >> 40) * (1.0f / 16777216.0f);  // [0, 1)
     p[i] = from_f<T>(offset + scale * (2.0f * u - 1.0f));
@@ -153,7 +156,8 @@ int grid_for(int64_t n, int threads) {
 
 }  // namespace
 
-void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bool bf16, cudaStream_t st) {
+void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bool bf16,
+           cudaStream_t st) {
   if (T == 0) return;
   if (bf16)
     embed_kernel<<<T, 256, 0, st>>>(ids, static_cast<const cuda::bf16*>(table), H, x);
@@ -162,8 +166,8 @@ void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bo
   OSPREY_CUDA_LAUNCHED();
 }
 
-void rms_norm(const float* x, const int32_t* rows, int R, int64_t n, const float* w, float eps, void* y,
-              bool bf16, cudaStream_t st) {
+void rms_norm(const float* x, const int32_t* rows, int R, int64_t n, const float* w, float eps,
+              void* y, bool bf16, cudaStream_t st) {
   if (R == 0) return;
   if (bf16)
     rms_norm_kernel<<<R, 256, 0, st>>>(x, rows, n, w, eps, static_cast<cuda::bf16*>(y));
@@ -172,34 +176,37 @@ void rms_norm(const float* x, const int32_t* rows, int R, int64_t n, const float
   OSPREY_CUDA_LAUNCHED();
 }
 
-void qkv_post(const void* qkv, const float* bias, const float* q_norm, const float* k_norm, float eps,
-              const float* inv_freq, const int32_t* positions, const int32_t* slots, int T, const AttnShape& s,
-              void* q_out, void* k_cache, void* v_cache, bool bf16, cudaStream_t st) {
+void qkv_post(const void* qkv, const float* bias, const float* q_norm, const float* k_norm,
+              float eps, const float* inv_freq, const int32_t* positions, const int32_t* slots,
+              int T, const AttnShape& s, void* q_out, void* k_cache, void* v_cache, bool bf16,
+              cudaStream_t st) {
   if (T == 0) return;
   if (s.head_dim > kMaxHeadDim || s.head_dim % 2) unsupported("head_dim {} on CUDA", s.head_dim);
   const dim3 grid(T, ceil_div(s.heads + 2 * s.kv_heads, kPostWarps));
   if (bf16) {
     using B = cuda::bf16;
-    launch_pdl(qkv_post_kernel<B>, grid, 32 * kPostWarps, 0, st, static_cast<const B*>(qkv), bias, q_norm,
-               k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads, s.head_dim, static_cast<B*>(q_out),
-               static_cast<B*>(k_cache), static_cast<B*>(v_cache));
-  } else {
-    launch_pdl(qkv_post_kernel<float>, grid, 32 * kPostWarps, 0, st, static_cast<const float*>(qkv), bias,
+    launch_pdl(qkv_post_kernel<B>, grid, 32 * kPostWarps, 0, st, static_cast<const B*>(qkv), bias,
                q_norm, k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads, s.head_dim,
-               static_cast<float*>(q_out), static_cast<float*>(k_cache), static_cast<float*>(v_cache));
+               static_cast<B*>(q_out), static_cast<B*>(k_cache), static_cast<B*>(v_cache));
+  } else {
+    launch_pdl(qkv_post_kernel<float>, grid, 32 * kPostWarps, 0, st, static_cast<const float*>(qkv),
+               bias, q_norm, k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads,
+               s.head_dim, static_cast<float*>(q_out), static_cast<float*>(k_cache),
+               static_cast<float*>(v_cache));
   }
   OSPREY_CUDA_LAUNCHED();
 }
 
-void silu_mul(const void* gu, const float* bias, int T, int64_t F, void* out, bool bf16, cudaStream_t st) {
+void silu_mul(const void* gu, const float* bias, int T, int64_t F, void* out, bool bf16,
+              cudaStream_t st) {
   const int64_t total = T * F;
   if (total == 0) return;
   if (bf16)
-    silu_mul_kernel<<<grid_for(total, 256), 256, 0, st>>>(static_cast<const cuda::bf16*>(gu), bias, total, F,
-                                                          static_cast<cuda::bf16*>(out));
+    silu_mul_kernel<<<grid_for(total, 256), 256, 0, st>>>(static_cast<const cuda::bf16*>(gu), bias,
+                                                          total, F, static_cast<cuda::bf16*>(out));
   else
-    silu_mul_kernel<<<grid_for(total, 256), 256, 0, st>>>(static_cast<const float*>(gu), bias, total, F,
-                                                          static_cast<float*>(out));
+    silu_mul_kernel<<<grid_for(total, 256), 256, 0, st>>>(static_cast<const float*>(gu), bias,
+                                                          total, F, static_cast<float*>(out));
   OSPREY_CUDA_LAUNCHED();
 }
 
@@ -216,7 +223,8 @@ void argmax_rows(const float* logits, int R, int64_t V, int32_t* ids, cudaStream
   OSPREY_CUDA_LAUNCHED();
 }
 
-void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, float offset, cudaStream_t st) {
+void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, float offset,
+                 cudaStream_t st) {
   if (n == 0) return;
   const int grid = std::min(grid_for(n, 256), 8192);
   if (bf16)

@@ -1,7 +1,9 @@
-// Batch-1 matrix-vector products over bf16 weights. A decode step at batch 1 reads every weight once, so
-// its speed is the rate at which the weights stream from HBM: each warp keeps several 16-byte loads per
-// lane in flight, the input row lives in shared memory (normalized there when it is the residual), and
-// the SwiGLU epilogue saves a kernel and a round trip of the FFN activation.
+// Batch-1 matrix-vector products over bf16 weights. A decode step at batch 1 reads every weight
+// once, so its speed is the rate at which the weights stream from HBM: each warp keeps several
+// 16-byte loads per lane in flight, the input row lives in shared memory (normalized there when it
+// is the residual), and the SwiGLU epilogue saves a kernel and a round trip of the FFN activation.
+#include <algorithm>
+
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -14,7 +16,7 @@ constexpr int kWarps = 8;
 constexpr int kMaxK = 24576;  // input row in shared memory as f32: 96 KiB
 
 template <bool kNormIn, bool kSwiglu>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
+__global__ void __launch_bounds__(kWarps * 32, 3) gemv_kernel(GemvArgs a, int ks) {
   extern __shared__ float xs[];
   const int K = a.K;
   constexpr int R = kSwiglu ? 2 : 1;  // weight rows per output
@@ -25,65 +27,84 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
   const uint4* w = static_cast<const uint4*>(a.w);
   // Weights depend on no earlier kernel: start streaming the first row's chunks before waiting for
   // the input (PDL), so their latency overlaps the previous kernel and the input staging below.
-  const int o0 = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  uint4 pre[R][U];
+  // A task is (output, part of K): with ks > 1 (accumulating outputs only) several warps share a
+  // row and add their partial sums atomically, so long rows do not serialize many load rounds in a
+  // warp.
+  const int tasks = outputs * ks, per = (nchunks + ks - 1) / ks;
+  const int t0 = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  uint4 wv[R][U];
 #pragma unroll
   for (int u = 0; u < U; ++u) {
-    const int c = u * 32 + lane;
+    const int c = (t0 % ks) * per + u * 32 + lane;
 #pragma unroll
     for (int r = 0; r < R; ++r)
-      pre[r][u] = o0 < outputs && c < nchunks ? __ldg(w + static_cast<int64_t>(o0 * R + r) * nchunks + c)
-                                              : make_uint4(0, 0, 0, 0);
+      wv[r][u] = t0 < tasks && c < min(nchunks, (t0 % ks + 1) * per)
+                     ? __ldg(w + static_cast<int64_t>((t0 / ks) * R + r) * nchunks + c)
+                     : make_uint4(0, 0, 0, 0);
   }
   pdl_trigger();
   pdl_wait();
+  // Input staging in 16-byte pieces, several loads in flight per thread (K % 8 == 0).
   if constexpr (kNormIn) {
-    const float* x = static_cast<const float*>(a.x);
+    const float4* x = static_cast<const float4*>(a.x);
+    const float4* nw = reinterpret_cast<const float4*>(a.norm_w);
     float ss = 0;
-    for (int k = threadIdx.x; k < K; k += blockDim.x) ss += x[k] * x[k];
-    ss = block_sum(ss);
+#pragma unroll 4
+    for (int k = threadIdx.x; k < K / 4; k += blockDim.x) {
+      const float4 v = x[k];
+      reinterpret_cast<float4*>(xs)[k] = v;
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    ss = block_sum(ss);  // its barrier also publishes xs
     const float scale = 1.0f / sqrtf(ss / static_cast<float>(K) + a.eps);
-    for (int k = threadIdx.x; k < K; k += blockDim.x) xs[k] = a.norm_w[k] * (x[k] * scale);
+#pragma unroll 4
+    for (int k = threadIdx.x; k < K / 4; k += blockDim.x) {
+      float4 v = reinterpret_cast<float4*>(xs)[k];
+      const float4 g = nw[k];
+      v.x = g.x * (v.x * scale), v.y = g.y * (v.y * scale), v.z = g.z * (v.z * scale),
+      v.w = g.w * (v.w * scale);
+      reinterpret_cast<float4*>(xs)[k] = v;
+    }
   } else {
-    const bf16* x = static_cast<const bf16*>(a.x);
-    for (int k = threadIdx.x; k < K; k += blockDim.x) xs[k] = to_f(x[k]);
+    const uint4* x = static_cast<const uint4*>(a.x);
+#pragma unroll 4
+    for (int k = threadIdx.x; k < K / 8; k += blockDim.x)
+      unpack16(x[k], xs + 8 * k, static_cast<const bf16*>(nullptr));
   }
   __syncthreads();
 
   bool first = true;
-  for (int o = o0; o < outputs; o += gridDim.x * kWarps) {
+  for (int t = t0; t < tasks; t += gridDim.x * kWarps) {
+    const int o = t / ks, part = t % ks;
+    const int cbeg = part * per, cend = min(nchunks, cbeg + per);
     float acc[R] = {};
     const uint4* rows[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) rows[r] = w + static_cast<int64_t>(o * R + r) * nchunks;
-    for (int c0 = 0; c0 < nchunks; c0 += 32 * U) {
-      uint4 wv[R][U];
+    for (int c0 = cbeg; c0 < cend; c0 += 32 * U) {
       if (first) {
-#pragma unroll
-        for (int u = 0; u < U; ++u)
-#pragma unroll
-          for (int r = 0; r < R; ++r) wv[r][u] = pre[r][u];
-        first = false;
+        first = false;  // wv holds the chunks prefetched above
       } else {
 #pragma unroll
         for (int u = 0; u < U; ++u) {
           const int c = c0 + u * 32 + lane;
 #pragma unroll
-          for (int r = 0; r < R; ++r) wv[r][u] = c < nchunks ? __ldg(rows[r] + c) : make_uint4(0, 0, 0, 0);
+          for (int r = 0; r < R; ++r)
+            wv[r][u] = c < cend ? __ldg(rows[r] + c) : make_uint4(0, 0, 0, 0);
         }
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int c = c0 + u * 32 + lane;
-        if (c >= nchunks) break;
+        if (c >= cend) break;
         const float4 x0 = *reinterpret_cast<const float4*>(xs + c * 8);
         const float4 x1 = *reinterpret_cast<const float4*>(xs + c * 8 + 4);
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           float wf[8];
           unpack16(wv[r][u], wf, static_cast<const bf16*>(nullptr));
-          acc[r] += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y +
-                    wf[6] * x1.z + wf[7] * x1.w;
+          acc[r] += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x +
+                    wf[5] * x1.y + wf[6] * x1.z + wf[7] * x1.w;
         }
       }
     }
@@ -95,8 +116,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
       if (a.bias) g += a.bias[2 * o], u += a.bias[2 * o + 1];
       static_cast<bf16*>(a.y)[o] = from_f<bf16>(g / (1.0f + expf(-g)) * u);
     } else {
-      const float v = acc[0] + (a.bias ? a.bias[o] : 0.0f);
-      if (a.out == GemvOut::kBf16)
+      const float v = acc[0] + (a.bias && part == 0 ? a.bias[o] : 0.0f);
+      if (ks > 1)
+        atomicAdd(static_cast<float*>(a.y) + o, v);
+      else if (a.out == GemvOut::kBf16)
         static_cast<bf16*>(a.y)[o] = from_f<bf16>(v);
       else if (a.out == GemvOut::kF32)
         static_cast<float*>(a.y)[o] = v;
@@ -125,11 +148,12 @@ void launch(const GemvArgs& a, cudaStream_t st) {
   }();
   (void)configured;
   const int outputs = kSwiglu ? a.N / 2 : a.N;
-  const int groups = ceil_div(outputs, kWarps);
+  const int ks = a.out == GemvOut::kF32Accumulate && !kSwiglu ? std::clamp(a.K / 8 / 128, 1, 4) : 1;
+  const int groups = ceil_div(int64_t(outputs) * ks, kWarps);
   // Enough blocks to fill the GPU several times over; larger matrices loop within a block so the
   // input row is staged once per block rather than once per row.
   const int grid = std::min(groups, sm_count() * 8);
-  launch_pdl(gemv_kernel<kNormIn, kSwiglu>, grid, kWarps * 32, a.K * sizeof(float), st, a);
+  launch_pdl(gemv_kernel<kNormIn, kSwiglu>, grid, kWarps * 32, a.K * sizeof(float), st, a, ks);
   OSPREY_CUDA_LAUNCHED();
 }
 
@@ -145,11 +169,14 @@ bool pdl_supported() {
   return yes;
 }
 
-bool gemv_supported(int K) { return K % 8 == 0 && K <= kMaxK; }
+bool gemv_supported(int K) {
+  return K % 8 == 0 && K <= kMaxK;
+}
 
 void gemv(const GemvArgs& a, cudaStream_t st) {
   if (!gemv_supported(a.K)) unsupported("gemv with K = {}", a.K);
-  if (a.swiglu && (a.N % 2 || !a.norm_w)) unsupported("gemv swiglu needs paired rows and a normed input");
+  if (a.swiglu && (a.N % 2 || !a.norm_w))
+    unsupported("gemv swiglu needs paired rows and a normed input");
   if (a.swiglu)
     launch<true, true>(a, st);
   else if (a.norm_w)

@@ -1,5 +1,6 @@
 // Paged attention kernels (decode split over partitions, prefill tiles) against a double-precision
-// reference, over shuffled block tables, GQA groups below and above one CTA's group, sliding windows.
+// reference, over shuffled block tables, GQA groups below and above one CTA's group, sliding
+// windows.
 #include <gtest/gtest.h>
 
 #if OSPREY_HAVE_CUDA
@@ -35,18 +36,22 @@ class Attention : public ::testing::TestWithParam<Case> {
     keys.assign(ctx.size(), {}), vals.assign(ctx.size(), {});
     size_t next = 0;
     for (size_t s = 0; s < ctx.size(); ++s) {
-      for (int b = 0; b < (ctx[s] + kBlockSize - 1) / kBlockSize; ++b) tables[s * max_blocks + b] = ids[next++];
-      keys[s] = random_vec(size_t(ctx[s]) * kvdim, rng), vals[s] = random_vec(size_t(ctx[s]) * kvdim, rng);
+      for (int b = 0; b < (ctx[s] + kBlockSize - 1) / kBlockSize; ++b)
+        tables[s * max_blocks + b] = ids[next++];
+      keys[s] = random_vec(size_t(ctx[s]) * kvdim, rng),
+      vals[s] = random_vec(size_t(ctx[s]) * kvdim, rng);
       for (int p = 0; p < ctx[s]; ++p)
         for (int i = 0; i < kvdim; ++i) {
-          const size_t slot = size_t(tables[s * max_blocks + p / kBlockSize]) * kBlockSize + p % kBlockSize;
+          const size_t slot =
+              size_t(tables[s * max_blocks + p / kBlockSize]) * kBlockSize + p % kBlockSize;
           if (c.bf16) keys[s][p * kvdim + i] = round_bf16(keys[s][p * kvdim + i]);
           if (c.bf16) vals[s][p * kvdim + i] = round_bf16(vals[s][p * kvdim + i]);
           kc[slot * kvdim + i] = keys[s][p * kvdim + i];
           vc[slot * kvdim + i] = vals[s][p * kvdim + i];
         }
     }
-    dk = std::make_unique<DeviceBuf>(kc.size() * 4), dv = std::make_unique<DeviceBuf>(vc.size() * 4);
+    dk = std::make_unique<DeviceBuf>(kc.size() * 4),
+    dv = std::make_unique<DeviceBuf>(vc.size() * 4);
     dt = std::make_unique<DeviceBuf>(tables.size() * 4);
     upload(*dk, kc, c.bf16), upload(*dv, vc, c.bf16), upload_raw(*dt, tables);
   }
@@ -89,17 +94,22 @@ TEST_P(Attention, DecodeMatchesReference) {
   const std::vector<int> ctx = {1, 300, 777, 16};
   build(ctx);
   const int S = int(ctx.size()), qdim = c.heads * c.head_dim;
-  const int splits = (777 + kDecodePartition - 1) / kDecodePartition + 1;  // one more than needed
-  auto q = random_vec(size_t(S) * qdim, rng);
-  DeviceBuf dq(q.size() * 4), dl(S * 4), dout(q.size() * 4);
-  DeviceBuf pacc(size_t(S) * c.heads * splits * c.head_dim * 4), pml(size_t(S) * c.heads * splits * 8);
-  upload(dq, q, c.bf16), upload_raw(dl, ctx);
-  attn_decode(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, dl.as<int32_t>(), S, shape(), splits,
-              pacc.as<float>(), pml.as<float>(), dout.p, c.bf16, nullptr);
-  std::vector<float> ref(q.size());
-  for (int s = 0; s < S; ++s)
-    for (int h = 0; h < c.heads; ++h) reference(s, ctx[s] - 1, h, &q[s * qdim + h * c.head_dim], &ref[s * qdim + h * c.head_dim]);
-  EXPECT_LE(rel_err(download(dout, ref.size(), c.bf16), ref), c.bf16 ? 1e-2 : 1e-5);
+  for (int part : {kDecodePartition, kDecodePartitionSmall}) {
+    const int splits = (777 + part - 1) / part + 1;  // one more than needed
+    auto q = random_vec(size_t(S) * qdim, rng);
+    DeviceBuf dq(q.size() * 4), dl(S * 4), dout(q.size() * 4);
+    DeviceBuf pacc(size_t(S) * c.heads * splits * c.head_dim * 4),
+        pml(size_t(S) * c.heads * splits * 8);
+    upload(dq, q, c.bf16), upload_raw(dl, ctx);
+    attn_decode(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, dl.as<int32_t>(), S, shape(),
+                splits, part, pacc.as<float>(), pml.as<float>(), dout.p, c.bf16, nullptr);
+    std::vector<float> ref(q.size());
+    for (int s = 0; s < S; ++s)
+      for (int h = 0; h < c.heads; ++h)
+        reference(s, ctx[s] - 1, h, &q[s * qdim + h * c.head_dim], &ref[s * qdim + h * c.head_dim]);
+    EXPECT_LE(rel_err(download(dout, ref.size(), c.bf16), ref), c.bf16 ? 1e-2 : 1e-5)
+        << "partition " << part;
+  }
 }
 
 TEST_P(Attention, PrefillMatchesReference) {
@@ -121,14 +131,15 @@ TEST_P(Attention, PrefillMatchesReference) {
   auto q = random_vec(size_t(T) * qdim, rng);
   DeviceBuf dq(q.size() * 4), di(items.size() * sizeof(PrefillItem)), dout(q.size() * 4);
   upload(dq, q, c.bf16), upload_raw(di, items);
-  attn_prefill(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, di.as<PrefillItem>(), int(items.size()),
-               shape(), dout.p, c.bf16, nullptr);
+  attn_prefill(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, di.as<PrefillItem>(),
+               int(items.size()), shape(), dout.p, c.bf16, nullptr);
   std::vector<float> ref(q.size());
   int t = 0;
   for (size_t s = 0; s < seqs.size(); ++s)
     for (int k = 0; k < seqs[s].second; ++k, ++t)
       for (int h = 0; h < c.heads; ++h)
-        reference(int(s), seqs[s].first + k, h, &q[t * qdim + h * c.head_dim], &ref[t * qdim + h * c.head_dim]);
+        reference(int(s), seqs[s].first + k, h, &q[t * qdim + h * c.head_dim],
+                  &ref[t * qdim + h * c.head_dim]);
   EXPECT_LE(rel_err(download(dout, ref.size(), c.bf16), ref), c.bf16 ? 1e-2 : 1e-5);
 }
 
@@ -139,9 +150,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Attention,
                                            Case{32, 8, 64, 0, true}),
                          [](const auto& i) {
                            const Case& c = i.param;
-                           return "h" + std::to_string(c.heads) + "kv" + std::to_string(c.kv_heads) + "d" +
-                                  std::to_string(c.head_dim) + "w" + std::to_string(c.window) +
-                                  (c.bf16 ? "bf16" : "f32");
+                           return "h" + std::to_string(c.heads) + "kv" +
+                                  std::to_string(c.kv_heads) + "d" + std::to_string(c.head_dim) +
+                                  "w" + std::to_string(c.window) + (c.bf16 ? "bf16" : "f32");
                          });
 
 }  // namespace

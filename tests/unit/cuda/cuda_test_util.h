@@ -35,7 +35,9 @@ struct DeviceBuf {
   }
 };
 
-inline float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+inline float round_bf16(float v) {
+  return bf16_to_f32(f32_to_bf16(v));
+}
 
 // Uploads values in the activation type (rounding the host copy to what the GPU holds).
 inline void upload(DeviceBuf& d, std::vector<float>& v, bool bf16) {
@@ -64,7 +66,8 @@ inline std::vector<float> download(const DeviceBuf& d, size_t n, bool bf16) {
   return out;
 }
 
-inline std::vector<float> random_vec(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+inline std::vector<float> random_vec(size_t n, std::mt19937& rng, float lo = -1.0f,
+                                     float hi = 1.0f) {
   std::uniform_real_distribution<float> u(lo, hi);
   std::vector<float> v(n);
   for (auto& x : v) x = u(rng);

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #if !OSPREY_HAVE_CUDA
-TEST(Cuda, BuiltWithoutCuda) { GTEST_SKIP() << "Osprey was built without the CUDA backend"; }
+TEST(Cuda, BuiltWithoutCuda) {
+  GTEST_SKIP() << "Osprey was built without the CUDA backend";
+}
 #else
 #include <numeric>
 
@@ -50,7 +52,8 @@ TEST_P(Kernels, SiluMulWithBias) {
   std::vector<float> ref(T * F);
   for (int t = 0; t < T; ++t)
     for (int i = 0; i < F; ++i) {
-      const double g = gu[t * 2 * F + 2 * i] + b[2 * i], u = gu[t * 2 * F + 2 * i + 1] + b[2 * i + 1];
+      const double g = gu[t * 2 * F + 2 * i] + b[2 * i],
+                   u = gu[t * 2 * F + 2 * i + 1] + b[2 * i + 1];
       ref[t * F + i] = float(g / (1 + std::exp(-g)) * u);
     }
   EXPECT_LE(rel_err(download(dout, ref.size(), bf16()), ref), tol());
@@ -67,12 +70,14 @@ TEST_P(Kernels, QkvPostMatchesReference) {
   auto qn = random_vec(hd, rng, 0.5f, 1.5f), kn = random_vec(hd, rng, 0.5f, 1.5f);
   const std::vector<int32_t> pos = {0, 7, 300, 4095, 12}, slots = {3, 17, 40, 1, 33};
   const int nslots = 48;
-  DeviceBuf dqkv(qkv.size() * 4), db(W * 4), dqn(hd * 4), dkn(hd * 4), dinv(inv.size() * 4), dpos(T * 4),
-      dslot(T * 4), dq(T * heads * hd * 4), dk(nslots * kvh * hd * 4), dv(nslots * kvh * hd * 4);
+  DeviceBuf dqkv(qkv.size() * 4), db(W * 4), dqn(hd * 4), dkn(hd * 4), dinv(inv.size() * 4),
+      dpos(T * 4), dslot(T * 4), dq(T * heads * hd * 4), dk(nslots * kvh * hd * 4),
+      dv(nslots * kvh * hd * 4);
   upload(dqkv, qkv, bf16()), upload_raw(db, bias), upload_raw(dqn, qn), upload_raw(dkn, kn);
   upload_raw(dinv, inv), upload_raw(dpos, pos), upload_raw(dslot, slots);
-  qkv_post(dqkv.p, db.as<float>(), dqn.as<float>(), dkn.as<float>(), 1e-6f, dinv.as<float>(), dpos.as<int32_t>(),
-           dslot.as<int32_t>(), T, {heads, kvh, hd, 1.0f, 0}, dq.p, dk.p, dv.p, bf16(), nullptr);
+  qkv_post(dqkv.p, db.as<float>(), dqn.as<float>(), dkn.as<float>(), 1e-6f, dinv.as<float>(),
+           dpos.as<int32_t>(), dslot.as<int32_t>(), T, {heads, kvh, hd, 1.0f, 0}, dq.p, dk.p, dv.p,
+           bf16(), nullptr);
   const auto q = download(dq, T * heads * hd, bf16()), k = download(dk, nslots * kvh * hd, bf16()),
              v = download(dv, nslots * kvh * hd, bf16());
   std::vector<float> rq, gq, rk, gk, rv, gv;
@@ -147,7 +152,8 @@ TEST_P(Kernels, ArgmaxPicksFirstMaximum) {
 INSTANTIATE_TEST_SUITE_P(Dtypes, Kernels, ::testing::Values(true, false),
                          [](const auto& i) { return i.param ? "bf16" : "f32"; });
 
-// The batch-1 GEMV (bf16 weights only): normed input, plain input with bias and accumulation, SwiGLU.
+// The batch-1 GEMV (bf16 weights only): normed input, plain input with bias and accumulation,
+// SwiGLU.
 TEST(Gemv, MatchesReference) {
   OSPREY_REQUIRE_GPU();
   std::mt19937 rng(7);
@@ -174,11 +180,13 @@ TEST(Gemv, MatchesReference) {
     EXPECT_LE(rel_err(download(dy, N, false), ref), 1e-4) << "K " << K;
     // Plain bf16 input, bias, accumulate into f32.
     upload_raw(dy, y0);
-    gemv({dxb.p, nullptr, 0.0f, dw.p, db.as<float>(), N, K, false, dy.p, GemvOut::kF32Accumulate}, nullptr);
+    gemv({dxb.p, nullptr, 0.0f, dw.p, db.as<float>(), N, K, false, dy.p, GemvOut::kF32Accumulate},
+         nullptr);
     for (int n = 0; n < N; ++n) ref[n] = float(y0[n] + b[n] + dot(xb, n, false));
     EXPECT_LE(rel_err(download(dy, N, false), ref), 1e-4) << "K " << K;
     // SwiGLU over interleaved rows, bf16 out.
-    gemv({dx.p, dnw.as<float>(), 1e-5f, dw.p, db.as<float>(), N, K, true, dyb.p, GemvOut::kBf16}, nullptr);
+    gemv({dx.p, dnw.as<float>(), 1e-5f, dw.p, db.as<float>(), N, K, true, dyb.p, GemvOut::kBf16},
+         nullptr);
     std::vector<float> sref(N / 2);
     for (int i = 0; i < N / 2; ++i) {
       const double g = dot(x, 2 * i, true) + b[2 * i], u = dot(x, 2 * i + 1, true) + b[2 * i + 1];

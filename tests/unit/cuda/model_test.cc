@@ -1,5 +1,6 @@
-// CudaModel end to end: the six transformers fixtures (prefill, decode through graphs, batched), greedy
-// decoding against the CPU backend on a TinyLlama-structured random model, and the does-not-fit error.
+// CudaModel end to end: the six transformers fixtures (prefill, decode through graphs, batched),
+// greedy decoding against the CPU backend on a TinyLlama-structured random model, and the
+// does-not-fit error.
 #include <gtest/gtest.h>
 
 #if OSPREY_HAVE_CUDA
@@ -46,8 +47,9 @@ struct Fixture {
 
 class CudaFixtures : public ::testing::TestWithParam<Fixture> {};
 
-// max |ours - transformers| <= tol * max |transformers|, per sequence: prefill (all logits), one token
-// at a time (decode graphs), and all sequences batched (prefill, then decode steps of shrinking batches).
+// max |ours - transformers| <= tol * max |transformers|, per sequence: prefill (all logits), one
+// token at a time (decode graphs), and all sequences batched (prefill, then decode steps of
+// shrinking batches).
 TEST_P(CudaFixtures, LogitsMatchTransformers) {
   OSPREY_REQUIRE_GPU();
   const Fixture fx = GetParam();
@@ -95,7 +97,8 @@ TEST_P(CudaFixtures, LogitsMatchTransformers) {
   int64_t r = 0;
   for (int i = 0; i < 4; ++i) {
     const int64_t n = b.seqs[i].num_tokens;
-    EXPECT_LE(rel_err(rows_of(out, r, n, V), rows_of(want[i], 0, n, V)), tol) << "batched prefill " << i;
+    EXPECT_LE(rel_err(rows_of(out, r, n, V), rows_of(want[i], 0, n, V)), tol)
+        << "batched prefill " << i;
     r += n;
   }
   for (int64_t p = 3;; ++p) {
@@ -118,10 +121,12 @@ TEST_P(CudaFixtures, LogitsMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, CudaFixtures,
-    ::testing::Values(Fixture{"llama-f32", false}, Fixture{"llama-bf16", false}, Fixture{"llama3rope-f32", false},
-                      Fixture{"qwen2-f32", false}, Fixture{"qwen3-f32", false}, Fixture{"mistral-swa-f32", false},
-                      Fixture{"llama-f32", true}, Fixture{"llama-bf16", true}, Fixture{"llama3rope-f32", true},
-                      Fixture{"qwen2-f32", true}, Fixture{"qwen3-f32", true}, Fixture{"mistral-swa-f32", true}),
+    ::testing::Values(Fixture{"llama-f32", false}, Fixture{"llama-bf16", false},
+                      Fixture{"llama3rope-f32", false}, Fixture{"qwen2-f32", false},
+                      Fixture{"qwen3-f32", false}, Fixture{"mistral-swa-f32", false},
+                      Fixture{"llama-f32", true}, Fixture{"llama-bf16", true},
+                      Fixture{"llama3rope-f32", true}, Fixture{"qwen2-f32", true},
+                      Fixture{"qwen3-f32", true}, Fixture{"mistral-swa-f32", true}),
     [](const auto& i) {
       std::string s = i.param.model + (i.param.bf16 ? "_bf16mode" : "_f32mode");
       std::replace(s.begin(), s.end(), '-', '_');
@@ -137,8 +142,8 @@ ModelConfig tinyllama_like() {
   return c;
 }
 
-// Teacher-forced agreement: the GPU's greedy pick after each CPU token, for several sequences decoded
-// together; a single flip does not cascade into the rest of the comparison.
+// Teacher-forced agreement: the GPU's greedy pick after each CPU token, for several sequences
+// decoded together; a single flip does not cascade into the rest of the comparison.
 void expect_greedy_agreement(bool bf16) {
   const std::string dir = ::testing::TempDir() + "/osprey-cuda-tinyllama";
   write_random_hf_model(tinyllama_like(), DType::BF16, 11, dir);
@@ -151,7 +156,12 @@ void expect_greedy_agreement(bool bf16) {
   for (int s = 0; s < kSeqs; ++s) {
     std::vector<int32_t> p(9 + 7 * s);
     for (auto& t : p) t = int32_t(rng() % 2048);
-    GreedyResult r = greedy_generate(*cpu.model, p, {.max_tokens = kNew, .ignore_eos = true, .min_tokens = 0, .stop_token_ids = {}, .prefill_chunk = 0});
+    GreedyResult r = greedy_generate(*cpu.model, p,
+                                     {.max_tokens = kNew,
+                                      .ignore_eos = true,
+                                      .min_tokens = 0,
+                                      .stop_token_ids = {},
+                                      .prefill_chunk = 0});
     prompts.push_back(p), expected.push_back(r.token_ids);
     blocks.push_back(alloc.allocate((int64_t(p.size()) + kNew + 15) / 16));
   }
@@ -217,7 +227,8 @@ TEST(CudaModelErrors, TooLargeModelNamesTheLayer) {
 
 TEST(CudaModelErrors, BadBatchesAreRejected) {
   OSPREY_REQUIRE_GPU();
-  CudaModel g(load_config(kRoot + "llama-f32"), *open_safetensors_weights(kRoot + "llama-f32"), small_options(true));
+  CudaModel g(load_config(kRoot + "llama-f32"), *open_safetensors_weights(kRoot + "llama-f32"),
+              small_options(true));
   const std::vector<int32_t> blocks = {1};
   CudaBatch b;
   b.tokens = {1, 2};
