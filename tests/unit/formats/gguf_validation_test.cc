@@ -74,7 +74,7 @@ size_t offset_at(const Bytes& b, std::string_view name, int ndims) {
 void parse(const Bytes& b) {
   // An exact-size heap copy: a read past the end is an ASan error, not a read of spare capacity.
   auto exact = std::make_unique<uint8_t[]>(std::max<size_t>(b.size(), 1));
-  std::memcpy(exact.get(), b.data(), b.size());
+  if (!b.empty()) std::memcpy(exact.get(), b.data(), b.size());
   auto f = File::from_memory(exact.get(), b.size(), "t.gguf");
   for (const auto& t : f->tensors()) {
     if (ggml_to_dtype(t.type)) f->tensor(t);
