@@ -14,6 +14,7 @@
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizers.h"
 #include "tokenizer/tokenizer_builder.h"
+#include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
 
 namespace osprey {
@@ -71,8 +72,9 @@ std::string optional_string(const nlohmann::json& j, std::string_view key) {
 
 }  // namespace
 
-std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const nlohmann::json& j,
+std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const tok::TokenizerJson& parsed,
                                                        std::string_view where) {
+  const nlohmann::json& j = parsed.rest;
   if (!j.is_object()) invalid_input("{}: not a JSON object", where);
   const auto mit = j.find("model");
   if (mit == j.end() || !mit->is_object()) invalid_input("{}: no 'model' object", where);
@@ -83,9 +85,7 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const nlohmann::json& j,
       d != model.end() && !d->is_null() && d->is_number() && d->get<double>() != 0.0) {
     unsupported("{}: BPE dropout is not supported (it makes encoding random)", where);
   }
-  const auto vit = model.find("vocab");
-  if (vit == model.end() || !vit->is_object())
-    invalid_input("{}: model.vocab is not an object", where);
+  if (!parsed.has_vocab) invalid_input("{}: model.vocab is not an object", where);
 
   auto t = std::shared_ptr<Tokenizer>(new Tokenizer());
   tok::PreTokenizerInfo info;
@@ -96,12 +96,10 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const nlohmann::json& j,
   t->decoder_ = tok::make_decoder(j.value("decoder", nlohmann::json()), where);
 
   tok::StringIdMap vocab;
-  vocab.reserve(vit->size());
-  for (const auto& [k, v] : vit->items()) {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= kMaxId) {
-      invalid_input("{}: vocab entry '{}' has no valid id", where, k);
-    }
-    vocab.emplace(k, v.get<int32_t>());
+  vocab.reserve(parsed.vocab.size());
+  for (const auto& [k, v] : parsed.vocab) {
+    if (v < 0 || v >= kMaxId) invalid_input("{}: vocab entry '{}' has no valid id", where, k);
+    vocab.emplace(k, static_cast<int32_t>(v));
   }
   tok::BpeOptions opt;
   opt.byte_level = info.byte_level;
@@ -139,7 +137,10 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const nlohmann::json& j,
     }
   }
   t->model_ = std::make_unique<tok::BpeModel>(
-      vocab, parse_merges(model.value("merges", nlohmann::json()), where), std::move(opt), where);
+      vocab,
+      parsed.has_merges ? parsed.merges
+                        : parse_merges(model.value("merges", nlohmann::json()), where),
+      std::move(opt), where);
   finish(*t, vocab, added);
   return t;
 }
@@ -178,14 +179,9 @@ void TokenizerBuilder::finish(Tokenizer& t, const tok::StringIdMap& vocab,
 
 std::shared_ptr<const Tokenizer> Tokenizer::from_json_string(std::string_view json,
                                                              std::string_view name) {
-  nlohmann::json j;
+  const tok::TokenizerJson parsed = tok::parse_tokenizer_json(json, name);
   try {
-    j = nlohmann::json::parse(json);
-  } catch (const nlohmann::json::exception& e) {
-    invalid_input("{}: invalid JSON: {}", name, e.what());
-  }
-  try {
-    auto t = TokenizerBuilder::from_json(j, name);
+    auto t = TokenizerBuilder::from_json(parsed, name);
     TokenizerBuilder::apply_config(*t, nullptr, nullptr);
     return t;
   } catch (const nlohmann::json::exception& e) {
@@ -199,7 +195,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_file(const std::string& path) {
 
 std::shared_ptr<const Tokenizer> Tokenizer::from_dir(const std::string& dir) {
   const std::string tj = dir + "/tokenizer.json";
-  nlohmann::json j, cfg, gen;
+  nlohmann::json cfg, gen;
   auto parse = [](const std::string& path, nlohmann::json& out) {
     try {
       out = nlohmann::json::parse(read_text_file(path));
@@ -207,14 +203,14 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_dir(const std::string& dir) {
       invalid_input("{}: invalid JSON: {}", path, e.what());
     }
   };
-  parse(tj, j);
+  const tok::TokenizerJson parsed = tok::parse_tokenizer_json(read_text_file(tj), tj);
   const std::string cfg_path = dir + "/tokenizer_config.json";
   const std::string gen_path = dir + "/generation_config.json";
   const bool has_cfg = std::ifstream(cfg_path).good(), has_gen = std::ifstream(gen_path).good();
   if (has_cfg) parse(cfg_path, cfg);
   if (has_gen) parse(gen_path, gen);
   try {
-    auto t = TokenizerBuilder::from_json(j, tj);
+    auto t = TokenizerBuilder::from_json(parsed, tj);
     TokenizerBuilder::apply_config(*t, has_cfg ? &cfg : nullptr, has_gen ? &gen : nullptr);
     return t;
   } catch (const nlohmann::json::exception& e) {

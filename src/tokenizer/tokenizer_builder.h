@@ -10,11 +10,13 @@
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_json.h"
 
 namespace osprey {
 
 struct TokenizerBuilder {
-  static std::shared_ptr<Tokenizer> from_json(const nlohmann::json& j, std::string_view where);
+  static std::shared_ptr<Tokenizer> from_json(const tok::TokenizerJson& parsed,
+                                              std::string_view where);
   // Fills the id tables and added-token matchers once the model and normalizer are set.
   static void finish(Tokenizer& t, const tok::StringIdMap& vocab,
                      const std::vector<tok::AddedToken>& added);
