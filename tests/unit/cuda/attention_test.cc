@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #if OSPREY_HAVE_CUDA
+#include <fmt/format.h>
+
 #include <memory>
 #include <numeric>
 
@@ -150,9 +152,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Attention,
                                            Case{32, 8, 64, 0, true}),
                          [](const auto& i) {
                            const Case& c = i.param;
-                           return "h" + std::to_string(c.heads) + "kv" +
-                                  std::to_string(c.kv_heads) + "d" + std::to_string(c.head_dim) +
-                                  "w" + std::to_string(c.window) + (c.bf16 ? "bf16" : "f32");
+                           return fmt::format("h{}kv{}d{}w{}{}", c.heads, c.kv_heads, c.head_dim,
+                                              c.window, c.bf16 ? "bf16" : "f32");
                          });
 
 }  // namespace
