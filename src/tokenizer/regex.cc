@@ -29,18 +29,26 @@ Scratch& scratch() {
 }  // namespace
 
 std::string translate_pattern(std::string_view p) {
+  // Oniguruma's Unicode classes differ from PCRE2's UCP ones: \s also matches U+0085 (NEL, a
+  // White_Space control), \w is letters, marks, decimal digits and connector punctuation.
+  static constexpr std::string_view kSpace = "\\s\\x{85}";
+  static constexpr std::string_view kWord = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
   std::string out;
-  out.reserve(p.size());
+  out.reserve(p.size() + 16);
+  bool in_class = false;
   for (size_t i = 0; i < p.size(); ++i) {
-    if (p[i] == '\\' && i + 1 < p.size()) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
       const char n = p[i + 1];
       if (n == 'u' && i + 2 < p.size() && p[i + 2] == '{') {
         const size_t close = p.find('}', i);
-        out += "\\x{";
-        out += p.substr(i + 3, close - i - 3);
-        out += '}';
-        i = close;
-        continue;
+        if (close != std::string_view::npos) {
+          out += "\\x{";
+          out += p.substr(i + 3, close - i - 3);
+          out += '}';
+          i = close;
+          continue;
+        }
       }
       if (n == 'u' && i + 5 < p.size()) {
         out += "\\x{";
@@ -49,12 +57,38 @@ std::string translate_pattern(std::string_view p) {
         i += 5;
         continue;
       }
-      out += p[i];
-      out += n;
       ++i;
+      if (n == 's' || n == 'w') {
+        const std::string_view cls = n == 's' ? kSpace : kWord;
+        if (in_class) {
+          out += cls;
+        } else {
+          out += '[';
+          out += cls;
+          out += ']';
+        }
+        continue;
+      }
+      if ((n == 'S' || n == 'W') && !in_class) {
+        out += "[^";
+        out += n == 'S' ? kSpace : kWord;
+        out += ']';
+        continue;
+      }
+      out += c;
+      out += n;
       continue;
     }
-    out += p[i];
+    if (c == '[' && !in_class) {
+      in_class = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal member, not the end of the class.
+      if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
+      if (i + 1 < p.size() && p[i + 1] == ']') out += "\\]", ++i;
+      continue;
+    }
+    if (c == ']' && in_class) in_class = false;
+    out += c;
   }
   return out;
 }

@@ -29,8 +29,9 @@ class Regex {
   void* code_ = nullptr;  // pcre2_code*
 };
 
-// Oniguruma/Rust syntax -> PCRE2: \x{...} stays, \u{XXXX}/\uXXXX become \x{...}; everything else
-// the tokenizer.json patterns use (\p{..}, lookahead, (?i:...)) is shared syntax.
+// Oniguruma/Rust syntax -> PCRE2: \u{XXXX}/\uXXXX become \x{...}; \s, \S, \w, \W get Oniguruma's
+// Unicode meaning; everything else the tokenizer.json patterns use (\p{..}, lookahead, (?i:...)) is
+// shared syntax.
 std::string translate_pattern(std::string_view pattern);
 
 // Escapes `literal` so that it matches itself.

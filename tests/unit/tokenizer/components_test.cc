@@ -11,6 +11,7 @@
 #include "tokenizer/decoders.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/pre_tokenizers.h"
+#include "tokenizer/regex.h"
 
 namespace osprey {
 namespace {
@@ -278,6 +279,26 @@ TEST(Config, RealModels) {
   EXPECT_FALSE(q->special_tokens().add_bos);
   EXPECT_EQ(q->eos_id(), 151645);
   EXPECT_TRUE(q->special_tokens().is_stop(151643));  // <|endoftext|>
+}
+
+}  // namespace
+}  // namespace osprey
+
+namespace osprey {
+namespace {
+
+TEST(Regex, OnigurumaClassesTranslate) {
+  EXPECT_EQ(tok::translate_pattern(R"(\s+(?!\S))"), R"([\s\x{85}]+(?![^\s\x{85}]))");
+  EXPECT_EQ(tok::translate_pattern(R"([^\s\p{L}])"), R"([^\s\x{85}\p{L}])");
+  EXPECT_EQ(tok::translate_pattern(R"(\w+|[^\w\s]+)"),
+            R"([\p{L}\p{M}\p{Nd}\p{Pc}]+|[^\p{L}\p{M}\p{Nd}\p{Pc}\s\x{85}]+)");
+  EXPECT_EQ(tok::translate_pattern(R"([]\s]\u00e9\u{1F600})"), R"([\]\s\x{85}]\x{00e9}\x{1F600})");
+  // NEL is whitespace, as in Oniguruma.
+  const json ws = {{"type", "Split"},
+                   {"pattern", {{"Regex", "\\s+"}}},
+                   {"behavior", "Isolated"},
+                   {"invert", false}};
+  EXPECT_EQ(pre_tokenize(ws, "a\u0085b"), (Strings{"a", "\u0085", "b"}));
 }
 
 }  // namespace
