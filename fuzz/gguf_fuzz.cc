@@ -44,7 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   volatile uint64_t sink = 0;
-  for (const auto& [key, v] : f->metadata()) {
+  for (const auto& kv : f->metadata()) {
+    const std::string& key = kv.first;  // not a structured binding: clang 14 cannot capture those
+    const Value& v = kv.second;
     sink = sink + touch(v) + (f->find(key) == &v);
     (void)v.debug_string();
     // Every typed getter on every key: each either converts or throws osprey::Error.
