@@ -1,5 +1,7 @@
 #include "jinja/evaluator.h"
 
+#include <optional>
+
 #include "jinja/builtins.h"
 #include "jinja/error.h"
 #include "jinja/utf8.h"
@@ -40,9 +42,25 @@ std::string Evaluator::render(const Body& body, const Value& context) {
   for (auto& [k, v] : context.dict_ref().items)
     if (k.is_string()) root->vars[k.str()] = v;
   globals_ = make_globals();
+  // Macros keep their defining scope alive and namespaces can hold themselves: reference cycles.
+  // Emptying every scope and tracked object when the render ends (or fails) breaks them.
+  struct Cleanup {
+    Evaluator& ev;
+    ScopePtr root;
+    ~Cleanup() {
+      root->vars.clear();
+      for (auto& s : ev.macro_scopes_) s->vars.clear();
+      for (auto& d : ev.tracked_) d->items.clear();
+      for (auto& c : ev.changed_) c->reset();
+    }
+  } cleanup{*this, root};
   std::string out;
   exec_body(body, root, out);
   return out;
+}
+
+void Evaluator::track(const Value& v) {
+  if (v.is_dict() || v.is_namespace()) tracked_.push_back(v.dict_ptr());
 }
 
 Value Evaluator::lookup(const std::string& name, const ScopePtr& scope) const {
@@ -188,6 +206,9 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
   const int64_t len = static_cast<int64_t>(items.size());
   // Building `loop` costs more than most loop bodies: skip it where the body never reads it.
   const bool wants_loop = references(n.body, "loop");
+  auto last =
+      std::make_shared<std::optional<Value>>();  // shared by all iterations, for loop.changed
+  if (wants_loop) changed_.push_back(last);
   for (int64_t i = 0; i < len; ++i) {
     step();
     auto iter = std::make_shared<Scope>();
@@ -215,6 +236,13 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
                if (a.pos.empty()) type_error("no items for cycling given");
                return a.pos[i % a.pos.size()];
              }));
+    // loop.changed(*values): true the first time and whenever the values differ from the last call.
+    loop.set(Value("changed"), Value::function("changed", [last](Evaluator&, Args& a) -> Value {
+               Value now = Value::list(a.pos);
+               if (last->has_value() && equals(**last, now)) return Value(false);
+               *last = now;
+               return Value(true);
+             }));
     iter->vars["loop"] = Value::dict(std::move(loop));
     if (exec_body(n.body, iter, out) == Flow::kBreak) break;
   }
@@ -222,6 +250,7 @@ Evaluator::Flow Evaluator::exec_for(const Node& n, const ScopePtr& scope, std::s
 }
 
 Value Evaluator::make_macro(const Node& n, const ScopePtr& scope, const std::string& name) {
+  macro_scopes_.push_back(scope);
   const Node* def = &n;
   ScopePtr defining = scope;
   const bool uses_kwargs = references(n.body, "kwargs");

@@ -5,8 +5,10 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "jinja/ast.h"
 #include "jinja/value.h"
@@ -44,6 +46,8 @@ class Evaluator {
   // A string built by a filter or operator: refused if it would exceed the output bound.
   void check_size(size_t n) const;
   void step();
+  // Objects that may end up referring to themselves (namespaces): emptied when the render ends.
+  void track(const Value& v);
 
  private:
   enum class Flow { kNormal, kBreak, kContinue };
@@ -66,6 +70,9 @@ class Evaluator {
   uint64_t steps_ = 0;
   int depth_ = 0;
   Value globals_;
+  std::vector<ScopePtr> macro_scopes_;
+  std::vector<std::shared_ptr<Dict>> tracked_;
+  std::vector<std::shared_ptr<std::optional<Value>>> changed_;
 };
 
 // Binary operators shared with filters (sum uses +).

@@ -56,7 +56,7 @@ Dict from_args(Args& a, const char* fn) {
   return d;
 }
 
-Value g_cycler(Evaluator&, Args& a) {
+Value g_cycler(Evaluator& ev, Args& a) {
   struct State {
     List items;
     size_t pos = 0;
@@ -64,6 +64,7 @@ Value g_cycler(Evaluator&, Args& a) {
   if (a.pos.empty()) raise("RuntimeError", "at least one item has to be provided");
   auto st = std::make_shared<State>(State{a.pos, 0});
   Value obj = Value::ns();
+  ev.track(obj);
   std::weak_ptr<Dict> self = obj.dict_ptr();  // weak: the dict holds these closures
   obj.dict_ref().set(Value("current"), st->items[0]);
   obj.dict_ref().set(Value("next"), Value::function("next", [st, self](Evaluator&, Args&) {
@@ -100,8 +101,10 @@ Value make_globals() {
   g.set(Value("dict"), Value::function("dict", [](Evaluator&, Args& a) {
           return Value::dict(from_args(a, "dict"));
         }));
-  g.set(Value("namespace"), Value::function("namespace", [](Evaluator&, Args& a) {
-          return Value::ns(from_args(a, "namespace"));
+  g.set(Value("namespace"), Value::function("namespace", [](Evaluator& ev, Args& a) {
+          Value ns = Value::ns(from_args(a, "namespace"));
+          ev.track(ns);
+          return ns;
         }));
   g.set(Value("cycler"), Value::function("cycler", g_cycler));
   g.set(Value("joiner"), Value::function("joiner", g_joiner));

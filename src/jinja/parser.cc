@@ -91,6 +91,7 @@ NodePtr Parser::const_node(Value v) {
 }
 
 NodePtr Parser::parse_if() {
+  DepthGuard g(*this);  // elif chains nest
   auto n = node(NodeKind::kIf);
   n->a = parse_tuple();
   expect_block_end();

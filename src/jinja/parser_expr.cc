@@ -22,7 +22,9 @@ NodePtr Parser::parse_tuple(bool no_condexpr) {
 NodePtr Parser::parse_expression() {
   DepthGuard g(*this);
   auto expr = parse_or();
+  ChainGuard chain(*this);
   while (is_name("if")) {
+    chain.add();
     auto n = node(NodeKind::kCondExpr);
     next();
     n->b = std::move(expr);
@@ -43,13 +45,21 @@ NodePtr Parser::binary(const std::string& op, NodePtr l, NodePtr r) {
 
 NodePtr Parser::parse_or() {
   auto l = parse_and();
-  while (skip_name("or")) l = binary("or", std::move(l), parse_and());
+  ChainGuard chain(*this);
+  while (skip_name("or")) {
+    chain.add();
+    l = binary("or", std::move(l), parse_and());
+  }
   return l;
 }
 
 NodePtr Parser::parse_and() {
   auto l = parse_not();
-  while (skip_name("and")) l = binary("and", std::move(l), parse_not());
+  ChainGuard chain(*this);
+  while (skip_name("and")) {
+    chain.add();
+    l = binary("and", std::move(l), parse_not());
+  }
   return l;
 }
 
@@ -97,7 +107,9 @@ NodePtr Parser::parse_compare() {
 
 NodePtr Parser::parse_math1() {
   auto l = parse_concat();
+  ChainGuard chain(*this);
   while (is_op("+") || is_op("-")) {
+    chain.add();
     std::string op = cur().value;
     next();
     l = binary(op, std::move(l), parse_concat());
@@ -107,13 +119,19 @@ NodePtr Parser::parse_math1() {
 
 NodePtr Parser::parse_concat() {
   auto l = parse_math2();
-  while (skip_op("~")) l = binary("~", std::move(l), parse_math2());
+  ChainGuard chain(*this);
+  while (skip_op("~")) {
+    chain.add();
+    l = binary("~", std::move(l), parse_math2());
+  }
   return l;
 }
 
 NodePtr Parser::parse_math2() {
   auto l = parse_pow();
+  ChainGuard chain(*this);
   while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+    chain.add();
     std::string op = cur().value;
     next();
     l = binary(op, std::move(l), parse_pow());
@@ -123,7 +141,11 @@ NodePtr Parser::parse_math2() {
 
 NodePtr Parser::parse_pow() {
   auto l = parse_unary();
-  while (skip_op("**")) l = binary("**", std::move(l), parse_unary());  // left-assoc, as Jinja2
+  ChainGuard chain(*this);
+  while (skip_op("**")) {  // left-associative, as in Jinja2
+    chain.add();
+    l = binary("**", std::move(l), parse_unary());
+  }
   return l;
 }
 
@@ -237,7 +259,9 @@ NodePtr Parser::parse_primary() {
 }
 
 NodePtr Parser::parse_postfix(NodePtr n) {
+  ChainGuard chain(*this);
   for (;;) {
+    chain.add();
     if (is_op(".")) {
       next();
       auto g = node(NodeKind::kGetattr);
@@ -315,7 +339,8 @@ std::string Parser::dotted_name() {
   std::string name = expect_name();
   while (is_op(".") && peek().type == Tok::kName) {
     next();
-    name += "." + expect_name();
+    name += '.';
+    name += expect_name();
   }
   return name;
 }
@@ -330,7 +355,9 @@ NodePtr Parser::parse_filter(NodePtr obj) {
 }
 
 NodePtr Parser::parse_filter_expr(NodePtr n) {
+  ChainGuard chain(*this);
   for (;;) {
+    chain.add();
     if (skip_op("|")) {
       n = parse_filter(std::move(n));
     } else if (is_name("is")) {

@@ -87,6 +87,18 @@ class Parser {
     ~DepthGuard() { --p.depth_; }
     Parser& p;
   };
+  // Loops that wrap the node built so far (a + b + c, x|f|g, a.b.c) deepen the tree without
+  // recursing here: count each wrap against the same bound, so that later tree walks stay shallow.
+  struct ChainGuard {
+    explicit ChainGuard(Parser& p) : p(p) {}
+    void add() {
+      ++n;
+      if (++p.depth_ > kMaxDepth) p.fail("template nested too deeply");
+    }
+    ~ChainGuard() { p.depth_ -= n; }
+    Parser& p;
+    int n = 0;
+  };
 
   // --- statements
   Body subparse(std::initializer_list<const char*> ends, std::string& end_found);

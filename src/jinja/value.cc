@@ -238,6 +238,7 @@ std::string Value::py_type() const {
 
 std::string Value::type_name() const {
   if (kind_ == Kind::kNone) return "None";
+  if (kind_ == Kind::kNamespace) return "jinja2.utils.Namespace object";
   return py_type() + " object";
 }
 

@@ -51,6 +51,15 @@ TEST(JinjaUndefined, BehavesLikeJinja2Default) {
   EXPECT_EQ(render("{{ d.a }}|{{ d['a'] }}|{{ l[5] }}", R"({"d": {}, "l": []})"), "||");
 }
 
+TEST(JinjaValues, SelfReferencesDoNotLeak) {  // checked by LeakSanitizer in the ASan build
+  EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.self = ns %}{% macro m() %}{{ ns.self.x "
+                   "}}{% endmacro %}"
+                   "{% set ns.m = m %}{% set ns.x = 1 %}{{ ns.m() }}"
+                   "{% for i in [1, 1, 2] %}{{ loop.changed(i) }}{% if loop.changed(loop) %}{% "
+                   "endif %}{% endfor %}"),
+            "1TrueTrueTrue");  // one changed() state per loop, as in Jinja2
+}
+
 TEST(JinjaErrors, RuntimeErrorsHaveLines) {
   try {
     render("line1\n{{ 1 / 0 }}");

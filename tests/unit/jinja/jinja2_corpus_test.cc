@@ -43,6 +43,10 @@ const Case kCases[] = {
     {"for_nested_depth",
      "{% for x in xs %}{% for y in xs %}{{ loop.depth }}{{ loop.index }}{% endfor %}{{ loop.index "
      "}}{% endfor %}"},
+    {"for_changed",
+     "{% for p in people %}{% if loop.changed(p.age) %}[{{ p.age }}]{% endif %}{{ p.name }}{% "
+     "endfor %}"},
+    {"err_namespace_missing", "{% set ns = namespace(a=1) %}{{ ns.b }}|{{ ns.b.c }}"},
     {"for_dict", "{% for k in d %}{{ k }}{% endfor %}"},
     {"for_string", "{% for c in 'héy' %}[{{ c }}]{% endfor %}"},
     {"namespace_sum",
