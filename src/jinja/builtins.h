@@ -31,7 +31,8 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 
 // json.cc: Python's json.dumps as Hugging Face's tojson calls it.
 struct JsonOptions {
-  int indent = -1;  // -1: single line
+  int indent = -1;          // -1: single line
+  std::string indent_unit;  // json.dumps also takes a string as the indent
   bool ensure_ascii = false;
   bool sort_keys = false;
   std::string item_sep, key_sep;  // empty: json.dumps defaults for the indent mode

@@ -277,7 +277,7 @@ Value Evaluator::make_macro(const Node& n, const ScopePtr& scope, const std::str
           for (size_t i = 0; i < np; ++i) {
             if (def->params[i] != k) continue;
             if (i < args.pos.size())
-              type_error("macro '" + name + "' got multiple values for argument '" + k + "'");
+              type_error("macro '" + name + "' takes no keyword argument '" + k + "'");
             is_param = true;
           }
           if (is_param || k == "caller") {

@@ -20,8 +20,11 @@ Value f_tojson(Evaluator&, const Value& v, Args& a) {
   Value indent = arg_or(a, 0, "indent", Value::none());
   if (indent.is_int())
     o.indent = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(indent.as_int(), 64)));
-  else if (!indent.is_none() && !indent.is_undefined())
-    type_error("indent must be an integer");
+  else if (indent.is_string()) {
+    o.indent = 0;
+    o.indent_unit = indent.str().substr(0, 64);
+  } else if (!indent.is_none() && !indent.is_undefined())
+    type_error("indent must be an integer or a string");
   o.ensure_ascii = arg_or(a, 1, "ensure_ascii", Value(false)).truthy();
   Value seps = arg_or(a, 2, "separators", Value::none());
   if (seps.is_list() && seps.items().size() == 2 && seps.items()[0].is_string() &&

@@ -169,7 +169,11 @@ class Writer {
   void newline(int level) {
     if (o_.indent < 0) return;
     out += '\n';
-    out.append(static_cast<size_t>(o_.indent) * level, ' ');
+    if (!o_.indent_unit.empty()) {
+      for (int i = 0; i < level; ++i) out += o_.indent_unit;
+    } else {
+      out.append(static_cast<size_t>(o_.indent) * level, ' ');
+    }
   }
   const JsonOptions& o_;
   std::string item_sep_, key_sep_;

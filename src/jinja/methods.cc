@@ -89,6 +89,24 @@ std::optional<Value> str_method(const Value& s, const std::string& name) {
        [](Evaluator&, const Value& s, Args& a) {
          return Value(py_strip(s.str(), arg_or(a, 0, "chars", Value::none()), false, true));
        }},
+      {"rsplit",
+       [](Evaluator&, const Value& s, Args& a) {
+         const Value sep = arg_or(a, 0, "sep", Value::none());
+         const int64_t maxsplit = int_arg(a, 1, "maxsplit", -1);
+         if (maxsplit < 0) return py_split(s.str(), sep, -1);
+         // Split the reversed string and reverse back: same as splitting from the right.
+         auto rev = [](std::string_view x) {
+           std::string r;
+           const auto cps = decode_utf8(x);
+           for (auto it = cps.rbegin(); it != cps.rend(); ++it) append_utf8(r, *it);
+           return r;
+         };
+         const Value rsep = sep.is_string() ? Value(rev(sep.str())) : sep;
+         List parts = py_split(rev(s.str()), rsep, maxsplit).items();
+         List out;
+         for (auto it = parts.rbegin(); it != parts.rend(); ++it) out.emplace_back(rev(it->str()));
+         return Value::list(std::move(out));
+       }},
       {"split",
        [](Evaluator&, const Value& s, Args& a) {
          return py_split(s.str(), arg_or(a, 0, "sep", Value::none()),

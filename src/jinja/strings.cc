@@ -54,7 +54,10 @@ bool is_py_space(uint32_t c) {
 }  // namespace
 
 std::string to_upper(std::string_view s) {
-  return map_cps(s, [](uint32_t c, size_t) { return upper_cp(c); });
+  std::string out = map_cps(s, [](uint32_t c, size_t) { return upper_cp(c); });
+  // The one common full mapping: Python upper-cases ß to SS.
+  for (size_t p; (p = out.find("\xC3\x9F")) != std::string::npos;) out.replace(p, 2, "SS");
+  return out;
 }
 std::string to_lower(std::string_view s) {
   return map_cps(s, [](uint32_t c, size_t) { return lower_cp(c); });
@@ -107,10 +110,8 @@ Value py_split(std::string_view s, const Value& sep, int64_t maxsplit) {
       while (i < cps.size() && is_py_space(cps[i])) ++i;
       if (i == cps.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-        size_t e = cps.size();
-        while (e > i && is_py_space(cps[e - 1])) --e;
-        std::string rest;
-        for (size_t k = i; k < e; ++k) append_utf8(rest, cps[k]);
+        std::string rest;  // the remainder keeps its trailing whitespace, as in Python
+        for (size_t k = i; k < cps.size(); ++k) append_utf8(rest, cps[k]);
         out.emplace_back(std::move(rest));
         break;
       }

@@ -51,7 +51,7 @@ const std::unordered_map<std::string, TestFn>& table() {
       {"divisibleby",
        [](Evaluator&, const Value& v, Args& a) {
          const int64_t n = int_value(need(a, "divisibleby"));
-         if (n == 0) raise("ZeroDivisionError", "integer division or modulo by zero");
+         if (n == 0) raise("ZeroDivisionError", "integer modulo by zero");
          return int_value(v) % n == 0;
        }},
       {"eq", [](Evaluator&, const Value& v, Args& a) { return equals(v, need(a, "eq")); }},

@@ -232,6 +232,13 @@ const Case kCases[] = {
      "'dflt') }}"},
     {"dict_iter_methods",
      "{% for k in d.keys() %}{{ k }}{% endfor %} {% for v in d.values() %}{{ v }}{% endfor %}"},
+    {"rsplit_maxsplit",
+     "{{ ' a b  c '.rsplit(none, 1) }}{{ 'a,b,c'.rsplit(',', 1) }}{{ 'a b c  '.split(none, 1) }}{{ "
+     "'a,b'.rsplit(',') }}"},
+    {"tojson_indent_str", "{{ [1, {'a': 2}]|tojson(indent='--') }}"},
+    {"upper_sharp_s", "{{ 'straße'|upper }} {{ 'ÉTÉ'|lower }} {{ 'привет'.upper() }}"},
+    {"err_divisibleby_zero", "{{ 7 is divisibleby 0 }}"},
+    {"err_macro_dup_kwarg", "{% macro f(a) %}{{ a }}{% endmacro %}{{ f(1, a=2) }}"},
     {"list_pop", "{% set l = [1, 2, 3] %}{{ l.pop() }}{{ l }}{{ l.pop(0) }}{{ l }}"},
     {"list_methods", "{{ xs.index(1) }} {{ xs.count(3) }}"},
     {"content_split_think",
