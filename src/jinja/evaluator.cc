@@ -418,23 +418,30 @@ Value Evaluator::eval_compare(const Node& n, const ScopePtr& scope) {
   for (size_t i = 0; i < n.ops.size(); ++i) {
     Value right = eval(*n.items[i + 1], scope);
     const std::string& op = n.ops[i];
-    bool r;
-    if (op == "==") {
-      r = equals(left, right);
-    } else if (op == "!=") {
-      r = !equals(left, right);
-    } else if (op == "<") {
-      r = less(left, right);
-    } else if (op == ">") {
-      r = less(right, left);
-    } else if (op == "<=") {
-      r = !less(right, left);
-    } else if (op == ">=") {
-      r = !less(left, right);
-    } else if (op == "in") {
-      r = contains(right, left);
-    } else {
-      r = !contains(right, left);
+    bool r = false;
+    try {
+      if (op == "==") {
+        r = equals(left, right);
+      } else if (op == "!=") {
+        r = !equals(left, right);
+      } else if (op == "<") {
+        r = less(left, right);
+      } else if (op == ">") {
+        r = less(right, left);
+      } else if (op == "<=") {
+        r = !less(right, left);
+      } else if (op == ">=") {
+        r = !less(left, right);
+      } else if (op == "in") {
+        r = contains(right, left);
+      } else {
+        r = !contains(right, left);
+      }
+    } catch (const TemplateError& e) {
+      // less() words its error for a < b; Python names the operator written, operands in order.
+      if (e.type() != "TypeError" || op == "in" || op == "not in") throw;
+      type_error("'" + op + "' not supported between instances of '" + left.py_type() + "' and '" +
+                 right.py_type() + "'");
     }
     if (!r) return Value(false);
     left = std::move(right);

@@ -90,6 +90,7 @@ std::optional<double> parse_float(const std::string& str) {
 }
 
 Value f_int(Evaluator&, const Value& v, Args& a) {
+  if (v.is_undefined()) raise("UndefinedError", v.undefined_info().message);
   Value dflt = arg_or(a, 0, "default", Value(int64_t{0}));
   const int base = static_cast<int>(arg_or(a, 1, "base", Value(int64_t{10})).as_int());
   if (v.is_int() || v.is_bool()) return Value(v.as_int());
@@ -106,6 +107,7 @@ Value f_int(Evaluator&, const Value& v, Args& a) {
 }
 
 Value f_float(Evaluator&, const Value& v, Args& a) {
+  if (v.is_undefined()) raise("UndefinedError", v.undefined_info().message);
   Value dflt = arg_or(a, 0, "default", Value(0.0));
   if (v.is_number()) return Value(v.as_float());
   if (v.is_string()) {

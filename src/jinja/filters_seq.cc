@@ -205,7 +205,16 @@ Value min_max(Evaluator& ev, const Value& v, Args& a, bool want_max) {
   Value best = items[0], best_key = key(items[0]);
   for (size_t i = 1; i < items.size(); ++i) {
     Value k = key(items[i]);
-    if (want_max ? less(best_key, k) : less(k, best_key)) {
+    bool better;
+    try {
+      better = want_max ? less(best_key, k) : less(k, best_key);
+    } catch (const TemplateError& e) {  // Python's max() asks new > best, min() new < best
+      if (e.type() != "TypeError") throw;
+      type_error(std::string("'") + (want_max ? ">" : "<") +
+                 "' not supported between instances of '" + k.py_type() + "' and '" +
+                 best_key.py_type() + "'");
+    }
+    if (better) {
       best = items[i];
       best_key = k;
     }

@@ -49,7 +49,6 @@ Value Evaluator::getitem(const Value& obj, const Value& key) {
     if (obj.is_dict()) return no_attribute(obj, key.str());
     return getattr(obj, key.str());
   }
-  if (key.is_undefined()) raise_undefined(key);
   return Value::undefined(obj.type_name() + " has no element " + key.repr());
 }
 
@@ -249,6 +248,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, const Eva
     }
     if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, y, ev);
     if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, x, ev);
+    if ((a.is_string() || a.is_list()) && !b.is_undefined())
+      type_error("can't multiply sequence by non-int of type '" + b.py_type() + "'");
     unsupported("*", a, b);
   }
   if (op == "/") {
