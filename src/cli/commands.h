@@ -18,5 +18,6 @@ void add_random_model_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
 void add_tokenize_commands(CLI::App& app, Action& action);
 void add_chat_template_command(CLI::App& app, Action& action);
+void add_serve_command(CLI::App& app, Action& action);
 
 }  // namespace osprey::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   osprey::cli::add_bench_command(app, action);
   osprey::cli::add_tokenize_commands(app, action);
   osprey::cli::add_chat_template_command(app, action);
+  osprey::cli::add_serve_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
