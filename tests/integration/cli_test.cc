@@ -105,6 +105,35 @@ TEST(Cli, RandomModelAndItsGgufTwinGenerateTheSame) {
   fs::remove(dir + ".gguf");
 }
 
+TEST(Cli, GenerateJsonlBatch) {
+  const auto prompt = ref_ids("llama-f32", "gen_prompt_1");
+  const auto expected = ref_ids("llama-f32", "gen_output_1");
+  const std::string in = ::testing::TempDir() + "/in.jsonl", out = ::testing::TempDir() + "/out.jsonl";
+  {
+    std::ofstream f(in);
+    nlohmann::json a = {{"prompt_token_ids", prompt}, {"max_tokens", 5}, {"temperature", 0}};
+    nlohmann::json b = {{"prompt_token_ids", prompt}, {"max_tokens", 3}, {"n", 2}, {"logprobs", 2}};
+    f << a.dump() << "\n" << b.dump() << "\n{\"prompt_token_ids\": [1, 2], \"top_p\": 7}\nnot json\n";
+  }
+  Result r = run("generate --model " + kFixtures + "llama-f32 --input " + in + " --output " + out +
+                 " --max-num-seqs 4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream f(out);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(f, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["index"], 0);
+  EXPECT_EQ(lines[0]["choices"][0]["token_ids"].get<std::vector<int64_t>>(),
+            std::vector<int64_t>(expected.begin(), expected.begin() + 5));
+  EXPECT_EQ(lines[0]["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(lines[0]["usage"]["prompt_tokens"], prompt.size());
+  ASSERT_EQ(lines[1]["choices"].size(), 2u);
+  EXPECT_EQ(lines[1]["choices"][1]["logprobs"].size(), 3u);
+  EXPECT_EQ(lines[1]["choices"][1]["logprobs"][0]["top_logprobs"].size(), 2u);
+  EXPECT_NE(lines[2]["error"].get<std::string>().find("top_p"), std::string::npos);
+  EXPECT_NE(lines[3]["error"].get<std::string>().find("not valid JSON"), std::string::npos);
+}
+
 struct BadInput {
   std::string args;
   std::string message;
