@@ -5,7 +5,7 @@ BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 MODELS := build/models
 
-.PHONY: all setup configure build test test-asan bench serve fuzz format clean
+.PHONY: all setup configure build test test-asan test-e2e bench serve fuzz format clean
 
 all: build
 
@@ -22,6 +22,11 @@ build: configure
 test: build
 	@bash scripts/fetch-tokenizers.sh
 	@ctest --test-dir $(BUILD) -L 'unit|integration' --output-on-failure -j $(JOBS)
+
+# The server end to end with the official openai npm client (work in progress; not in `make test`).
+test-e2e: build
+	@bash scripts/fetch-tokenizers.sh
+	@ctest --test-dir $(BUILD) -L e2e --output-on-failure
 
 test-asan: setup
 	@cmake --preset asan >/dev/null

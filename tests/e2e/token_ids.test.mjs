@@ -23,7 +23,7 @@ test('models lists the served name', async () => {
 });
 
 test('completion from token ids, with usage, n and logprobs', async () => {
-  const r = await client.completions.create({ model: 'llama-f32', prompt: [1, 450, 4996], max_tokens: 5,
+  const r = await client.completions.create({ model: 'llama-f32', prompt: [1, 450, 496], max_tokens: 5,
     temperature: 0, n: 2, logprobs: 2, ignore_eos: true });
   assert.equal(r.object, 'text_completion');
   assert.equal(r.choices.length, 2);
