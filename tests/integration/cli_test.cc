@@ -134,6 +134,62 @@ TEST(Cli, GenerateJsonlBatch) {
   EXPECT_NE(lines[3]["error"].get<std::string>().find("not valid JSON"), std::string::npos);
 }
 
+std::string tokenizer_dir(const std::string& name) {
+  const char* env = std::getenv("OSPREY_TOKENIZER_CACHE");
+  const std::string root = env ? env : std::string(std::getenv("HOME")) + "/.cache/osprey/tokenizers";
+  return root + "/" + name;
+}
+
+nlohmann::json tokenizer_reference() {
+  std::ifstream in(std::string(OSPREY_FIXTURES) + "/tokenizers/reference.json");
+  return nlohmann::json::parse(in);
+}
+
+TEST(Cli, TokenizeAndDetokenizeLikeHuggingFace) {
+  const std::string dir = tokenizer_dir("llama3");
+  ASSERT_TRUE(fs::exists(dir + "/tokenizer.json")) << "run scripts/fetch-tokenizers.sh";
+  const auto ref = tokenizer_reference()["llama3"]["encode"];
+  int checked = 0;  // each run loads the 128k-token vocabulary: a few cases prove the plumbing
+  for (const auto& c : ref) {
+    if (checked == 4) break;
+    const std::string text = c["text"];
+    if (text.empty() || text.find('\n') != std::string::npos) continue;
+    ++checked;
+    const std::string in = ::testing::TempDir() + "/tok-in.txt";
+    std::ofstream(in) << text;
+    Result r = run("tokenize --model " + dir + " --json - < " + in);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["ids"], c["ids"]) << text;
+    std::string ids;
+    for (const auto& id : c["ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
+    if (ids.empty()) continue;
+    Result d = run("detokenize --model " + dir + " --json " + ids);
+    ASSERT_EQ(d.code, 0) << d.err;
+    EXPECT_EQ(nlohmann::json::parse(d.out)["text"], c["decode"]) << text;
+  }
+}
+
+TEST(Cli, ChatTemplateRendersLikeTransformers) {
+  const std::string dir = tokenizer_dir("llama3");
+  ASSERT_TRUE(fs::exists(dir + "/tokenizer_config.json")) << "run scripts/fetch-tokenizers.sh";
+  const auto chat = tokenizer_reference()["llama3"]["chat"];
+  ASSERT_FALSE(chat.empty());
+  for (const auto& c : chat) {
+    const std::string msgs = ::testing::TempDir() + "/messages.json";
+    std::ofstream(msgs) << c["messages"].dump();
+    Result r = run("chat-template --model " + dir + " --messages " + msgs +
+                   (c["add_generation_prompt"].get<bool>() ? " --add-generation-prompt" : ""));
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, c["text"].get<std::string>());  // exactly, no added newline
+  }
+  const std::string tmpl = ::testing::TempDir() + "/bad.jinja";
+  std::ofstream(tmpl) << "{{ raise_exception('no system role here') }}";
+  const std::string msgs = ::testing::TempDir() + "/messages.json";
+  Result bad = run("chat-template --template " + tmpl + " --messages " + msgs);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("no system role here"), std::string::npos) << bad.err;
+}
+
 struct BadInput {
   std::string args;
   std::string message;
