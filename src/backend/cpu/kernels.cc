@@ -1,5 +1,7 @@
 #include "backend/cpu/kernels.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -13,8 +15,10 @@ namespace osprey::cpu {
 namespace {
 
 bool cpu_has_avx2() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  // F16C through cpuid (leaf 1, ECX bit 29): clang does not know "f16c" in __builtin_cpu_supports.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
 
 std::atomic<Isa> g_isa{cpu_has_avx2() ? Isa::kAvx2 : Isa::kScalar};
