@@ -61,39 +61,41 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
+namespace {
+
+// Elements are read with memcpy: a view into a file need not be aligned for its element type.
+template <typename T>
+T load(const void* base, int64_t i) {
+  T v;
+  std::memcpy(&v, static_cast<const char*>(base) + i * sizeof(T), sizeof(T));
+  return v;
+}
+
+}  // namespace
+
 void convert_to_f32(DType dtype, const void* src, float* dst, int64_t n) {
   switch (dtype) {
     case DType::F32:
       std::memcpy(dst, src, n * sizeof(float));
       return;
-    case DType::F16: {
-      const auto* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load<uint16_t>(src, i));
       return;
-    }
-    case DType::BF16: {
-      const auto* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load<uint16_t>(src, i));
       return;
-    }
     case DType::Q8_0:
       dequantize_row_q8_0(static_cast<const BlockQ8_0*>(src), dst, n);
       return;
-    case DType::I8: {
-      const auto* s = static_cast<const int8_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = s[i];
+    case DType::I8:
+      for (int64_t i = 0; i < n; ++i) dst[i] = load<int8_t>(src, i);
       return;
-    }
-    case DType::I32: {
-      const auto* s = static_cast<const int32_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
+    case DType::I32:
+      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(load<int32_t>(src, i));
       return;
-    }
-    case DType::I64: {
-      const auto* s = static_cast<const int64_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
+    case DType::I64:
+      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(load<int64_t>(src, i));
       return;
-    }
   }
   fail(ErrorKind::kInternal, "convert_to_f32: unknown dtype");
 }
