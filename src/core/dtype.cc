@@ -8,14 +8,26 @@ namespace osprey {
 
 namespace {
 const DTypeInfo kInfos[] = {
-    {"F32", 1, 4}, {"F16", 1, 2}, {"BF16", 1, 2}, {"I8", 1, 1},
-    {"I32", 1, 4}, {"I64", 1, 8}, {"Q8_0", kQ8_0BlockElems, sizeof(BlockQ8_0)},
+    {"F32", 1, 4},
+    {"F16", 1, 2},
+    {"BF16", 1, 2},
+    {"I8", 1, 1},
+    {"I32", 1, 4},
+    {"I64", 1, 8},
+    {"Q8_0", kQ8_0BlockElems, sizeof(BlockQ8_0)},
+    {"Q4_0", kQ4_0BlockElems, sizeof(BlockQ4_0)},
+    {"Q4_K", kQKBlockElems, sizeof(BlockQ4_K)},
+    {"Q6_K", kQKBlockElems, sizeof(BlockQ6_K)},
 };
 }  // namespace
 
-const DTypeInfo& dtype_info(DType t) { return kInfos[static_cast<int>(t)]; }
+const DTypeInfo& dtype_info(DType t) {
+  return kInfos[static_cast<int>(t)];
+}
 
-bool dtype_is_quantized(DType t) { return dtype_info(t).block_elems > 1; }
+bool dtype_is_quantized(DType t) {
+  return dtype_info(t).block_elems > 1;
+}
 
 size_t dtype_bytes(DType t, int64_t n) {
   const auto& info = dtype_info(t);
@@ -62,10 +74,10 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&bits, &f, 4);
   const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u;  // NaN
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // NaN
   if (abs >= 0x477ff000u) return sign | 0x7c00u;  // overflow (after rounding) -> inf
-  if (abs < 0x38800000u) {                         // subnormal or zero in f16
-    if (abs < 0x33000000u) return sign;            // rounds to zero
+  if (abs < 0x38800000u) {                        // subnormal or zero in f16
+    if (abs < 0x33000000u) return sign;           // rounds to zero
     const uint32_t exp = abs >> 23;
     uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
     const uint32_t shift = 126 - exp;  // 14 + (113 - exp) - 1 ... brings mantissa to f16 subnormal

@@ -85,7 +85,10 @@ void convert_to_f32(DType dtype, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load<uint16_t>(src, i));
       return;
     case DType::Q8_0:
-      dequantize_row_q8_0(static_cast<const BlockQ8_0*>(src), dst, n);
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
+      dequantize_row(dtype, src, dst, n);
       return;
     case DType::I8:
       for (int64_t i = 0; i < n; ++i) dst[i] = load<int8_t>(src, i);
@@ -122,7 +125,8 @@ Tensor Tensor::f32_to(DType dtype) const {
       for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = f32_to_bf16(s[i]);
       break;
     case DType::Q8_0:
-      quantize_row_q8_0(s, out.data<BlockQ8_0>(), n);
+    case DType::Q4_0:
+      quantize_row(dtype, s, out.data<uint8_t>(), n);
       break;
     default:
       unsupported("conversion from F32 to {}", dtype_name(dtype));

@@ -198,9 +198,10 @@ class File {
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
-  // A view for F32, F16, BF16, Q8_0, I8, I32 and I64 that keeps the mapping alive (an owned copy
-  // only when the data is not aligned for its element type, which only odd general.alignment values
-  // allow). Error(kUnsupported) naming file, tensor and ggml type for the other types.
+  // A view for F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, I8, I32 and I64 that keeps the mapping alive
+  // (an owned copy only when the data is not aligned for its element type, which only odd
+  // general.alignment values allow). Error(kUnsupported) naming file, tensor and ggml type for the
+  // other types.
   Tensor tensor(const TensorInfo& t) const;
   // The raw bytes of any tensor (for kernels that read quantized blocks directly).
   std::span<const uint8_t> tensor_bytes(const TensorInfo& t) const;
@@ -250,8 +251,8 @@ class Writer {
     set(std::move(key), Value::f32_array(v));
   }
 
-  // F32, F16, BF16, Q8_0, I8, I32, I64; 1 to 4 dims, none zero; unique names. The tensor is held
-  // (not copied) until write. Throws Error(kInvalidInput) otherwise.
+  // F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, I8, I32, I64; 1 to 4 dims, none zero; unique names. The
+  // tensor is held (not copied) until write. Throws Error(kInvalidInput) otherwise.
   void add_tensor(std::string name, const Tensor& t);
 
   // Honours general.alignment (UINT32, a power of two; default 32). Writes `path` through a

@@ -67,7 +67,7 @@ bool known_value_type(uint32_t t) {
   return t <= static_cast<uint32_t>(ValueType::FLOAT64);
 }
 
-// What a view's element pointer must be aligned to (BlockQ8_0 holds an f16 first).
+// What a view's element pointer must be aligned to (the quantized blocks hold f16 scales).
 size_t view_alignment(DType d) {
   switch (d) {
     case DType::I8:
@@ -75,6 +75,9 @@ size_t view_alignment(DType d) {
     case DType::F16:
     case DType::BF16:
     case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
       return 2;
     case DType::F32:
     case DType::I32:

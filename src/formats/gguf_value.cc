@@ -275,6 +275,12 @@ std::optional<DType> ggml_to_dtype(GgmlType t) {
       return DType::BF16;
     case GgmlType::Q8_0:
       return DType::Q8_0;
+    case GgmlType::Q4_0:
+      return DType::Q4_0;
+    case GgmlType::Q4_K:
+      return DType::Q4_K;
+    case GgmlType::Q6_K:
+      return DType::Q6_K;
     case GgmlType::I8:
       return DType::I8;
     case GgmlType::I32:
@@ -296,6 +302,12 @@ std::optional<GgmlType> dtype_to_ggml(DType t) {
       return GgmlType::BF16;
     case DType::Q8_0:
       return GgmlType::Q8_0;
+    case DType::Q4_0:
+      return GgmlType::Q4_0;
+    case DType::Q4_K:
+      return GgmlType::Q4_K;
+    case DType::Q6_K:
+      return GgmlType::Q6_K;
     case DType::I8:
       return GgmlType::I8;
     case DType::I32:

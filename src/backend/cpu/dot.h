@@ -1,5 +1,7 @@
-// Per-ISA row kernels behind matmul: dot products of an f32 activation row with one weight row of each
-// weight dtype. The scalar and AVX2 versions live in dot_scalar.cc and dot_avx2.cc.
+// Per-ISA row kernels behind matmul: dot products of an f32 activation row with one weight row of
+// each float weight dtype, and integer dot products of a quantized activation row with one row of
+// each block-quantized weight dtype. The scalar and AVX2 versions live in dot_scalar.cc /
+// quant_scalar.cc and dot_avx2.cc / quant_avx2.cc.
 #pragma once
 
 #include <cstddef>
@@ -7,21 +9,48 @@
 
 namespace osprey::cpu::detail {
 
-// y[i*ldy + j] = x[i*k ...] . w_row(j) (+ bias[j]) for i < m and n0 <= j < n1, w rows `row_bytes` apart.
-// Every element is reduced in the same order whatever m, n0, n1 are (batch invariance).
+// y[i*ldy + j] = x[i*k ...] . w_row(j) (+ bias[j]) for i < m and n0 <= j < n1, w rows `row_bytes`
+// apart. Every element is reduced in the same order whatever m, n0, n1 are (batch invariance).
 using GemmTile = void (*)(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes,
                           int64_t n0, int64_t n1, const float* bias, float* y, int64_t ldy);
+
+// An activation row quantized for the integer dot products (as llama.cpp quantizes activations to
+// q8_0/q8_K): per 32 values, 32 int8 (round to nearest even of x / d, d = max|x| / 127) with the
+// f32 scale d and the sums of each half of 16 quants, which the weight formats with an offset
+// (Q4_0's -8, Q4_K's mins, Q6_K's -32) need. A row depends only on its own values, so batches stay
+// invariant.
+constexpr int64_t kActBlockElems = 32;
+struct BlockQ8A {
+  float d;
+  int16_t sum16[2];
+  int8_t qs[kActBlockElems];
+};
+static_assert(sizeof(BlockQ8A) == 40);
+
+// Sum over the row of w . dequantized(a), k a multiple of the weight block (32, or 256 for
+// K-quants).
+using QuantDot = float (*)(const void* w, const BlockQ8A* a, int64_t k);
 
 struct DotKernels {
   float (*f32)(const float* x, const float* w, int64_t n);
   float (*f16)(const float* x, const uint16_t* w, int64_t n);
   float (*bf16)(const float* x, const uint16_t* w, int64_t n);
-  float (*q8_0)(const float* x, const void* w, int64_t n);
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   GemmTile gemm_f32, gemm_f16, gemm_bf16;
+  // k a multiple of kActBlockElems; the scalar and AVX2 versions give bit-identical blocks.
+  void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
+  QuantDot q8_0, q4_0, q4_k, q6_k;
 };
 
 const DotKernels& scalar_kernels();
 const DotKernels& avx2_kernels();
+
+// The quantized halves of the tables (quant_scalar.cc, quant_avx2.cc), merged into the above.
+struct QuantKernels {
+  void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
+  QuantDot q8_0, q4_0, q4_k, q6_k;
+};
+const QuantKernels& scalar_quant_kernels();
+const QuantKernels& avx2_quant_kernels();
 
 }  // namespace osprey::cpu::detail

@@ -1,6 +1,6 @@
-// AVX2 + FMA + F16C kernels (compiled with those flags; chosen at run time only where the CPU has them).
-// Each dot product keeps four 8-lane accumulators over 32 elements per iteration and reduces them in a
-// fixed order, so the result for a row never depends on the batch it is in.
+// AVX2 + FMA + F16C kernels (compiled with those flags; chosen at run time only where the CPU has
+// them). Each dot product keeps four 8-lane accumulators over 32 elements per iteration and reduces
+// them in a fixed order, so the result for a row never depends on the batch it is in.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -27,7 +27,9 @@ inline __m256 load_bf16(const uint16_t* p) {
 inline __m256 load_f16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-inline __m256 load_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load_f32(const float* p) {
+  return _mm256_loadu_ps(p);
+}
 
 template <typename W, __m256 (*Load)(const W*), float (*Scalar)(W)>
 float dot_vec(const float* x, const W* w, int64_t n) {
@@ -45,7 +47,9 @@ float dot_vec(const float* x, const W* w, int64_t n) {
   return s;
 }
 
-float id_f32(float v) { return v; }
+float id_f32(float v) {
+  return v;
+}
 float dot_f32(const float* x, const float* w, int64_t n) {
   return dot_vec<float, load_f32, id_f32>(x, w, n);
 }
@@ -54,22 +58,6 @@ float dot_f16(const float* x, const uint16_t* w, int64_t n) {
 }
 float dot_bf16(const float* x, const uint16_t* w, int64_t n) {
   return dot_vec<uint16_t, load_bf16, bf16_to_f32>(x, w, n);
-}
-
-float dot_q8_0(const float* x, const void* w, int64_t n) {
-  const auto* blocks = static_cast<const BlockQ8_0*>(w);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / kQ8_0BlockElems; ++b) {
-    const float* xb = x + b * kQ8_0BlockElems;
-    __m256 s = _mm256_setzero_ps();
-    for (int j = 0; j < 32; j += 8) {
-      __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blocks[b].qs + j));
-      __m256 wf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
-      s = _mm256_fmadd_ps(_mm256_loadu_ps(xb + j), wf, s);
-    }
-    acc = _mm256_fmadd_ps(s, _mm256_set1_ps(f16_to_f32(blocks[b].d)), acc);
-  }
-  return hsum(acc);
 }
 
 void axpy(float a, const float* x, float* y, int64_t n) {
@@ -82,8 +70,8 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 }
 
 // A register tile of MR activation rows x NR weight rows: MR*NR accumulators, each reducing one
-// output element in steps of 8 (then a fixed horizontal sum and a scalar tail). The order per element
-// is the same for every MR and NR, so results never depend on the batch.
+// output element in steps of 8 (then a fixed horizontal sum and a scalar tail). The order per
+// element is the same for every MR and NR, so results never depend on the batch.
 template <typename W, __m256 (*Load)(const W*), float (*Scalar)(W), int MR, int NR>
 void micro(const float* x, int64_t k, const uint8_t* w, size_t row_bytes, const float* bias,
            float* y, int64_t ldy) {
@@ -112,8 +100,8 @@ void micro(const float* x, int64_t k, const uint8_t* w, size_t row_bytes, const 
 }
 
 template <typename W, __m256 (*Load)(const W*), float (*Scalar)(W)>
-void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0, int64_t n1,
-          const float* bias, float* y, int64_t ldy) {
+void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0,
+          int64_t n1, const float* bias, float* y, int64_t ldy) {
   constexpr int kMR = 4, kNR = 3;
   using Fn = void (*)(const float*, int64_t, const uint8_t*, size_t, const float*, float*, int64_t);
   static constexpr Fn table[kMR][kNR] = {
@@ -136,9 +124,21 @@ void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes,
 }  // namespace
 
 const DotKernels& avx2_kernels() {
-  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy,
-                            gemm<float, load_f32, id_f32>, gemm<uint16_t, load_f16, f16_to_f32>,
-                            gemm<uint16_t, load_bf16, bf16_to_f32>};
+  static const DotKernels k = [] {
+    const QuantKernels& q = avx2_quant_kernels();
+    return DotKernels{dot_f32,
+                      dot_f16,
+                      dot_bf16,
+                      axpy,
+                      gemm<float, load_f32, id_f32>,
+                      gemm<uint16_t, load_f16, f16_to_f32>,
+                      gemm<uint16_t, load_bf16, bf16_to_f32>,
+                      q.quantize_act,
+                      q.q8_0,
+                      q.q4_0,
+                      q.q4_k,
+                      q.q6_k};
+  }();
   return k;
 }
 

@@ -28,23 +28,13 @@ float dot_f16(const float* x, const uint16_t* w, int64_t n) {
 float dot_bf16(const float* x, const uint16_t* w, int64_t n) {
   return dot_generic(x, n, [w](int64_t i) { return bf16_to_f32(w[i]); });
 }
-float dot_q8_0(const float* x, const void* w, int64_t n) {
-  const auto* blocks = static_cast<const BlockQ8_0*>(w);
-  float s = 0;
-  for (int64_t b = 0; b < n / kQ8_0BlockElems; ++b) {
-    float bs = 0;
-    for (int i = 0; i < kQ8_0BlockElems; ++i) bs += x[b * kQ8_0BlockElems + i] * blocks[b].qs[i];
-    s += bs * f16_to_f32(blocks[b].d);
-  }
-  return s;
-}
 void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
 template <typename W, float (*Dot)(const float*, const W*, int64_t)>
-void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0, int64_t n1,
-          const float* bias, float* y, int64_t ldy) {
+void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0,
+          int64_t n1, const float* bias, float* y, int64_t ldy) {
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = n0; j < n1; ++j) {
       const W* wr = reinterpret_cast<const W*>(static_cast<const uint8_t*>(w) + j * row_bytes);
@@ -56,8 +46,21 @@ void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes,
 }  // namespace
 
 const DotKernels& scalar_kernels() {
-  static const DotKernels k{dot_f32, dot_f16, dot_bf16, dot_q8_0, axpy,
-                            gemm<float, dot_f32>, gemm<uint16_t, dot_f16>, gemm<uint16_t, dot_bf16>};
+  static const DotKernels k = [] {
+    const QuantKernels& q = scalar_quant_kernels();
+    return DotKernels{dot_f32,
+                      dot_f16,
+                      dot_bf16,
+                      axpy,
+                      gemm<float, dot_f32>,
+                      gemm<uint16_t, dot_f16>,
+                      gemm<uint16_t, dot_bf16>,
+                      q.quantize_act,
+                      q.q8_0,
+                      q.q4_0,
+                      q.q4_k,
+                      q.q6_k};
+  }();
   return k;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/dot.h"
 #include "core/error.h"
@@ -33,9 +34,54 @@ constexpr int64_t kRowTile = 24;
 
 }  // namespace
 
-Isa active_isa() { return g_isa.load(); }
-const char* isa_name(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "scalar"; }
-void force_isa(Isa isa) { g_isa.store(isa == Isa::kAvx2 && !cpu_has_avx2() ? Isa::kScalar : isa); }
+Isa active_isa() {
+  return g_isa.load();
+}
+const char* isa_name(Isa isa) {
+  return isa == Isa::kAvx2 ? "avx2" : "scalar";
+}
+void force_isa(Isa isa) {
+  g_isa.store(isa == Isa::kAvx2 && !cpu_has_avx2() ? Isa::kScalar : isa);
+}
+
+namespace {
+
+// Quantized weights: each activation row is quantized once (blocks of 32 int8 with a scale), then
+// every output element is an integer dot product of a weight row with it.
+void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantDot dot,
+                  const float* bias, float* y) {
+  const int64_t n = w.dim(0), k = w.dim(1);
+  const size_t row_bytes = dtype_bytes(w.dtype(), k);
+  OSPREY_CHECK(k % detail::kActBlockElems == 0, "quantized matmul over rows of {}", k);
+  const auto* base = static_cast<const uint8_t*>(w.raw());
+  const auto& kn = kernels();
+  const int64_t nb = k / detail::kActBlockElems;
+  thread_local std::vector<detail::BlockQ8A> act;
+  if (static_cast<int64_t>(act.size()) < m * nb) act.resize(m * nb);
+  detail::BlockQ8A* a = act.data();
+  if (m == 1) {
+    kn.quantize_act(x, a, k);
+  } else {
+    ThreadPool::global().parallel_for(m, [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) kn.quantize_act(x + i * k, a + i * nb, k);
+    });
+  }
+  ThreadPool::global().parallel_for(
+      n,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t t0 = n0; t0 < n1; t0 += kRowTile) {
+          const int64_t t1 = std::min(n1, t0 + kRowTile);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = t0; j < t1; ++j) {
+              y[i * n + j] = dot(base + j * row_bytes, a + i * nb, k) + (bias ? bias[j] : 0.0f);
+            }
+          }
+        }
+      },
+      kRowTile);
+}
+
+}  // namespace
 
 void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float* y) {
   OSPREY_CHECK(w.ndim() == 2, "matmul weight must be 2-D, got {}", shape_str(w.shape()));
@@ -45,11 +91,25 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const auto& kn = kernels();
   detail::GemmTile tile = nullptr;
   switch (w.dtype()) {
-    case DType::F32: tile = kn.gemm_f32; break;
-    case DType::F16: tile = kn.gemm_f16; break;
-    case DType::BF16: tile = kn.gemm_bf16; break;
-    case DType::Q8_0: break;
-    default: fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
+    case DType::F32:
+      tile = kn.gemm_f32;
+      break;
+    case DType::F16:
+      tile = kn.gemm_f16;
+      break;
+    case DType::BF16:
+      tile = kn.gemm_bf16;
+      break;
+    case DType::Q8_0:
+      return matmul_quant(x, m, w, kn.q8_0, bias, y);
+    case DType::Q4_0:
+      return matmul_quant(x, m, w, kn.q4_0, bias, y);
+    case DType::Q4_K:
+      return matmul_quant(x, m, w, kn.q4_k, bias, y);
+    case DType::Q6_K:
+      return matmul_quant(x, m, w, kn.q6_k, bias, y);
+    default:
+      fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
   }
   // Each thread takes whole tiles of weight rows; within a tile, activation rows stream past the
   // weights, which stay in cache.
@@ -57,23 +117,15 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
       n,
       [&](int64_t n0, int64_t n1) {
         for (int64_t t0 = n0; t0 < n1; t0 += kRowTile) {
-          const int64_t t1 = std::min(n1, t0 + kRowTile);
-          if (tile) {
-            tile(x, m, k, base, row_bytes, t0, t1, bias, y, n);
-            continue;
-          }
-          for (int64_t i = 0; i < m; ++i) {
-            for (int64_t j = t0; j < t1; ++j) {
-              y[i * n + j] = kn.q8_0(x + i * k, base + j * row_bytes, k) + (bias ? bias[j] : 0.0f);
-            }
-          }
+          tile(x, m, k, base, row_bytes, t0, std::min(n1, t0 + kRowTile), bias, y, n);
         }
       },
       kRowTile);
 }
 
 void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int64_t n, float* y) {
-  OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(), n);
+  OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(),
+               n);
   const bool f32w = weight.dtype() == DType::F32;
   Tensor wf = f32w ? weight : weight.to_f32();
   const float* w = wf.data<float>();
@@ -99,12 +151,17 @@ void embedding(const Tensor& table, int32_t id, float* out) {
     invalid_input("token id {} is outside the vocabulary (size {})", id, table.dim(0));
   }
   const int64_t h = table.dim(1);
-  convert_to_f32(table.dtype(), static_cast<const uint8_t*>(table.raw()) + dtype_bytes(table.dtype(), h) * id,
-                 out, h);
+  convert_to_f32(table.dtype(),
+                 static_cast<const uint8_t*>(table.raw()) + dtype_bytes(table.dtype(), h) * id, out,
+                 h);
 }
 
-float dot_f32(const float* a, const float* b, int64_t n) { return kernels().f32(a, b, n); }
+float dot_f32(const float* a, const float* b, int64_t n) {
+  return kernels().f32(a, b, n);
+}
 
-void axpy(float a, const float* x, float* y, int64_t n) { kernels().axpy(a, x, y, n); }
+void axpy(float a, const float* x, float* y, int64_t n) {
+  kernels().axpy(a, x, y, n);
+}
 
 }  // namespace osprey::cpu

@@ -1,7 +1,7 @@
-// CPU kernels used by the model forward pass. Each picks the best implementation for this CPU at run
-// time (AVX2+FMA+F16C where present, portable scalar code otherwise) and parallelizes over the global
-// ThreadPool. Every kernel reduces in a fixed order per output element, so a row's result does not
-// depend on how many other rows are in the batch (batch invariance).
+// CPU kernels used by the model forward pass. Each picks the best implementation for this CPU at
+// run time (AVX2+FMA+F16C where present, portable scalar code otherwise) and parallelizes over the
+// global ThreadPool. Every kernel reduces in a fixed order per output element, so a row's result
+// does not depend on how many other rows are in the batch (batch invariance).
 #pragma once
 
 #include <cstdint>
@@ -16,10 +16,14 @@ const char* isa_name(Isa isa);
 // Forces an ISA (tests compare implementations); kAvx2 is ignored where the CPU lacks it.
 void force_isa(Isa isa);
 
-// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for w of dtype F32, F16, BF16 or Q8_0, shape [N, K].
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for w of dtype F32, F16, BF16, Q8_0, Q4_0, Q4_K or
+// Q6_K, shape [N, K]. With quantized weights the activation rows are quantized to 8 bits per 32
+// values first (as llama.cpp does), so results differ from the dequantized-f32 product by about
+// 0.5%.
 void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float* y);
 
-// y = x / sqrt(mean(x^2) + eps) * weight, per row of length n; weight is F32/F16/BF16. In place allowed.
+// y = x / sqrt(mean(x^2) + eps) * weight, per row of length n; weight is F32/F16/BF16. In place
+// allowed.
 void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int64_t n, float* y);
 
 // out[i] = silu(gate[i]) * up[i]

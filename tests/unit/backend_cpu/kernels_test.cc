@@ -29,9 +29,10 @@ class Kernels : public ::testing::TestWithParam<Isa> {
 };
 
 TEST_P(Kernels, MatmulMatchesReferenceForEveryDtype) {
-  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
-    for (auto [m, n, k] : {std::tuple{1, 1, 32}, {3, 17, 64}, {5, 33, 96}, {1, 40, 160}, {7, 3, 32}}) {
-      if (dt != DType::Q8_0 && k == 32) k = 37;  // non-multiples of the vector width
+  // Quantized weights (activations quantized too) have their own tests in quant_kernels_test.cc.
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    for (auto [m, n, k] :
+         {std::tuple{1, 1, 37}, {3, 17, 64}, {5, 33, 96}, {1, 40, 160}, {7, 3, 37}}) {
       const auto x = randn(m * k, 1);
       Tensor wf = Tensor::zeros(DType::F32, {n, k});
       const auto wv = randn(n * k, 2);
@@ -85,7 +86,8 @@ TEST_P(Kernels, RmsNormAndSiluMul) {
   const auto g = randn(n, 8, 3.0f), u = randn(n, 9);
   std::vector<float> o(n);
   silu_mul(g.data(), u.data(), o.data(), n);
-  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(o[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5);
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_NEAR(o[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5);
 }
 
 // Naive attention over a contiguous cache, in double.
@@ -103,7 +105,8 @@ std::vector<double> reference_attention(const std::vector<float>& q, const std::
       for (int64_t j = 0; j <= pos; ++j) {
         if (s.sliding_window > 0 && pos - j >= s.sliding_window) continue;
         double d = 0;
-        for (int t = 0; t < s.head_dim; ++t) d += double(q[i * qd + h * s.head_dim + t]) * k[j * kvd + kh * s.head_dim + t];
+        for (int t = 0; t < s.head_dim; ++t)
+          d += double(q[i * qd + h * s.head_dim + t]) * k[j * kvd + kh * s.head_dim + t];
         sc.push_back(d * s.scale);
         js.push_back(j);
       }
@@ -139,7 +142,8 @@ TEST_P(Kernels, PagedAttentionMatchesReference) {
       attention(q.data(), q_len, start, kb.data(), vb.data(), block, s, out.data());
       const auto ref = reference_attention(q, k, v, q_len, start, s);
       for (size_t i = 0; i < out.size(); ++i) {
-        ASSERT_NEAR(out[i], ref[i], 1e-5) << "window " << window << " block " << block << " i " << i;
+        ASSERT_NEAR(out[i], ref[i], 1e-5)
+            << "window " << window << " block " << block << " i " << i;
       }
     }
   }

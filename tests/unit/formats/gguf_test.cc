@@ -301,9 +301,10 @@ TEST(GgufFixtures, QuantVectorsFromLlamaCpp) {
     ASSERT_NE(ti, nullptr) << name;
     EXPECT_EQ(ggml_type_name(ti->type), e["ggml_type"].get<std::string>()) << name;
     EXPECT_EQ(ti->shape, e["shape"].get<Shape>()) << name;
-    if (ti->type == GgmlType::Q8_0) {
+    const auto dt = ggml_to_dtype(ti->type);
+    if (dt) {  // Q8_0, Q4_0, Q4_K, Q6_K (values checked against gguf-py in tests/unit/quant)
       const Tensor v = f->tensor(*ti);
-      EXPECT_EQ(v.dtype(), DType::Q8_0);
+      EXPECT_EQ(v.dtype(), *dt);
       EXPECT_EQ(v.shape(), ti->shape);
       const Tensor x = v.to_f32();
       double sum_sq = 0;
@@ -323,7 +324,7 @@ TEST(GgufFixtures, QuantVectorsFromLlamaCpp) {
       }
     }
   }
-  EXPECT_GT(q8, 0);
+  EXPECT_EQ(q8, 9);  // 2 Q8_0, 2 Q4_0, 3 Q4_K (one from the Q3_K_M file), 2 Q6_K
 }
 
 TEST(GgufFixtures, LlamaCppVocabFiles) {

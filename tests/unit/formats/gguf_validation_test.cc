@@ -289,7 +289,7 @@ TEST(GgufValidation, UnknownGgmlType) {
 
 TEST(GgufValidation, UnsupportedGgmlTypeParsesButHasNoView) {
   Bytes b = base_file();
-  poke<uint32_t>(b, type_at(b, "tb.w", 2), static_cast<uint32_t>(GgmlType::Q4_0));  // 36 bytes
+  poke<uint32_t>(b, type_at(b, "tb.w", 2), static_cast<uint32_t>(GgmlType::IQ4_NL));  // 36 bytes
   const auto f = File::from_memory(b.data(), b.size(), "t.gguf");
   const auto* t = f->find_tensor("tb.w");
   EXPECT_EQ(t->nbytes, 36u);
@@ -299,7 +299,7 @@ TEST(GgufValidation, UnsupportedGgmlTypeParsesButHasNoView) {
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
-    EXPECT_NE(std::string(e.what()).find("t.gguf: tensor 'tb.w' has ggml type Q4_0"),
+    EXPECT_NE(std::string(e.what()).find("t.gguf: tensor 'tb.w' has ggml type IQ4_NL"),
               std::string::npos)
         << e.what();
   }

@@ -1,0 +1,145 @@
+// Every GGML quant type Osprey computes with (Q8_0, Q4_0, Q4_K, Q6_K) against llama.cpp's quantizer
+// output and gguf-py's dequantization (tests/fixtures/gguf-quants: quant-vectors.gguf as
+// llama-quantize wrote it; dequantized-rows.safetensors, the first 24 rows of gguf-py's float32
+// values): our dequantization must reproduce theirs, and our quantized matmul (both ISAs) must
+// equal the dot product of their dequantized weights with our quantized activations.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "backend/cpu/dot.h"
+#include "backend/cpu/kernels.h"
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+
+namespace osprey {
+namespace {
+
+const std::string kDir = std::string(OSPREY_FIXTURES) + "/gguf-quants/";
+constexpr int64_t kRows = 24;  // rows stored in dequantized-rows.safetensors
+
+struct Case {
+  std::string name;
+  std::string ggml_type;
+};
+
+std::vector<Case> computable_cases() {
+  std::ifstream in(kDir + "index.json");
+  const auto index = nlohmann::json::parse(in);
+  std::vector<Case> out;
+  for (const auto& e : index) {
+    const std::string t = e["ggml_type"];
+    if (t == "Q8_0" || t == "Q4_0" || t == "Q4_K" || t == "Q6_K") out.push_back({e["tensor"], t});
+  }
+  return out;
+}
+
+struct Fixture {
+  std::shared_ptr<gguf::File> quants = gguf::File::open(kDir + "quant-vectors.gguf");
+  std::shared_ptr<safetensors::File> ref =
+      safetensors::File::open(kDir + "dequantized-rows.safetensors");
+  // The first kRows rows of the quantized tensor as a view, and gguf-py's values for them.
+  std::pair<Tensor, Tensor> rows(const std::string& name) const {
+    const auto* ti = quants->find_tensor(name);
+    EXPECT_NE(ti, nullptr) << name;
+    const Tensor q = quants->tensor(*ti);
+    const Tensor head = Tensor::view(q.raw(), q.dtype(), {kRows, q.dim(1)}, nullptr);
+    const auto* ri = ref->find(name);
+    EXPECT_NE(ri, nullptr) << name;
+    return {head, ref->tensor(*ri)};
+  }
+};
+
+TEST(GgufQuants, EveryComputableTypeIsInTheFixture) {
+  std::set<std::string> types;
+  for (const auto& c : computable_cases()) types.insert(c.ggml_type);
+  EXPECT_EQ(types, (std::set<std::string>{"Q8_0", "Q4_0", "Q4_K", "Q6_K"}));
+}
+
+TEST(GgufQuants, DequantizationMatchesGgufPy) {
+  Fixture fx;
+  for (const auto& c : computable_cases()) {
+    const auto [q, ref] = fx.rows(c.name);
+    EXPECT_EQ(dtype_name(q.dtype()), c.ggml_type);
+    ASSERT_EQ(ref.shape(), q.shape()) << c.name;
+    const Tensor ours = q.to_f32();
+    double max_ref = 0, max_diff = 0;
+    int64_t exact = 0;
+    for (int64_t i = 0; i < ref.numel(); ++i) {
+      const float r = ref.data<float>()[i], o = ours.data<float>()[i];
+      max_ref = std::max(max_ref, std::fabs(double{r}));
+      max_diff = std::max(max_diff, std::fabs(double{r} - o));
+      exact += r == o;
+    }
+    // Bit-identical but for the order of float products in a few scale expressions.
+    EXPECT_LE(max_diff, 1e-6 * max_ref) << c.name;
+    EXPECT_GE(exact, ref.numel() * 99 / 100) << c.name << ": " << exact << " of " << ref.numel();
+  }
+}
+
+class GgufQuantDots : public ::testing::TestWithParam<cpu::Isa> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == cpu::Isa::kAvx2 && !__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2";
+    cpu::force_isa(GetParam());
+  }
+  void TearDown() override { cpu::force_isa(cpu::Isa::kAvx2); }
+};
+
+TEST_P(GgufQuantDots, MatmulEqualsTheirWeightsTimesOurActivations) {
+  Fixture fx;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  for (const auto& c : computable_cases()) {
+    const auto [q, ref] = fx.rows(c.name);
+    const int64_t k = q.dim(1), m = 3;
+    std::vector<float> x(m * k);
+    for (auto& v : x) v = g(rng);
+    std::vector<float> y(m * kRows);
+    cpu::matmul(x.data(), m, q, nullptr, y.data());
+    // The activations as the kernel sees them (the scalar quantizer is bit-identical to the AVX2
+    // one).
+    std::vector<cpu::detail::BlockQ8A> a(k / cpu::detail::kActBlockElems);
+    for (int64_t i = 0; i < m; ++i) {
+      cpu::detail::scalar_kernels().quantize_act(x.data() + i * k, a.data(), k);
+      for (int64_t j = 0; j < kRows; ++j) {
+        double want = 0, mag = 0, exact = 0;
+        for (int64_t t = 0; t < k; ++t) {
+          const auto& blk = a[t / cpu::detail::kActBlockElems];
+          const double av = double{blk.d} * blk.qs[t % cpu::detail::kActBlockElems];
+          const double w = ref.data<float>()[j * k + t];
+          want += w * av;
+          mag += std::fabs(w * av);
+          exact += w * x[i * k + t];
+        }
+        EXPECT_NEAR(y[i * kRows + j], want, 2e-6 * mag) << c.name << " row " << j;
+        // And the activation quantization costs well under 1% of the magnitude.
+        EXPECT_NEAR(y[i * kRows + j], exact, 1e-2 * mag) << c.name << " row " << j;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, GgufQuantDots, ::testing::Values(cpu::Isa::kScalar, cpu::Isa::kAvx2),
+                         [](const auto& info) { return std::string(cpu::isa_name(info.param)); });
+
+TEST(GgufQuants, Q4_0QuantizerReproducesLlamaCpp) {
+  // Re-quantizing gguf-py's dequantized Q4_0 rows must give llama.cpp's blocks back: the scale
+  // comes from the value of largest magnitude, which dequantizes exactly to -8 * d.
+  Fixture fx;
+  for (const auto& c : computable_cases()) {
+    if (c.ggml_type != "Q4_0") continue;
+    const auto [q, ref] = fx.rows(c.name);
+    const Tensor again = ref.f32_to(DType::Q4_0);
+    ASSERT_EQ(again.nbytes(), q.nbytes());
+    EXPECT_EQ(std::memcmp(again.raw(), q.raw(), q.nbytes()), 0) << c.name;
+  }
+}
+
+}  // namespace
+}  // namespace osprey
