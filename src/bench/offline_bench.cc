@@ -36,7 +36,8 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
   for (int i = 0; i < o.num_prompts; ++i) {
     std::vector<int32_t> prompt;
     if (!prefixes.empty()) prompt = prefixes[rng() % prefixes.size()];
-    const int64_t len = std::uniform_int_distribution<int64_t>(o.input_len_min, o.input_len_max)(rng);
+    const int64_t len =
+        std::uniform_int_distribution<int64_t>(o.input_len_min, o.input_len_max)(rng);
     while (static_cast<int64_t>(prompt.size()) < len + (prefixes.empty() ? 0 : o.prefix_len)) {
       prompt.push_back(token());
     }
@@ -76,19 +77,24 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
 }
 
 LatencyResult run_latency(const std::string& model_path, const LatencyOptions& o) {
-  if (o.input_len < 1 || o.output_len < 1 || o.batch_size < 1) invalid_input("lengths and batch size must be >= 1");
-  LoadedModel m = load_model(model_path, {.prefetch = true, .progress = false});
+  if (o.input_len < 1 || o.output_len < 1 || o.batch_size < 1)
+    invalid_input("lengths and batch size must be >= 1");
+  LoadOptions lo;
+  lo.prefetch = true;
+  lo.progress = false;
+  LoadedModel m = load_model(model_path, lo);
   TransformerModel& model = *m.model;
   const auto& c = model.config();
   if (o.input_len + o.output_len > c.max_position_embeddings) {
-    invalid_input("input + output length {} exceeds the model's context {}", o.input_len + o.output_len,
-                  c.max_position_embeddings);
+    invalid_input("input + output length {} exceeds the model's context {}",
+                  o.input_len + o.output_len, c.max_position_embeddings);
   }
   ContiguousKVCache cache(c.num_layers, c.kv_dim(), o.batch_size, o.input_len + o.output_len);
   std::vector<float> logits(static_cast<size_t>(o.batch_size) * c.vocab_size);
   ForwardBatch pre;
   for (int b = 0; b < o.batch_size; ++b) {
-    for (int64_t i = 0; i < o.input_len; ++i) pre.tokens.push_back(static_cast<int32_t>((i * 31 + b) % c.vocab_size));
+    for (int64_t i = 0; i < o.input_len; ++i)
+      pre.tokens.push_back(static_cast<int32_t>((i * 31 + b) % c.vocab_size));
     pre.seqs.push_back({b, 0, o.input_len, false});
   }
   LatencyResult r;
