@@ -41,7 +41,7 @@ void add_serve_command(CLI::App& app, Action& action) {
     cfg->version = OSPREY_VERSION;
     action = [cfg] {
       // Request logs are the point of a server's log: info unless OSPREY_LOG_LEVEL says otherwise.
-      if (!std::getenv("OSPREY_LOG_LEVEL")) spdlog::set_level(spdlog::level::info);
+      if (!std::getenv("OSPREY_LOG_LEVEL")) log::set_level(log::Level::kInfo);
       return server::run_server(*cfg);
     };
   });
