@@ -24,7 +24,10 @@ struct CompletionOutput {
   size_t num_new_tokens = 0;         // tokens since the previous output of this request
   std::string delta_text;            // text since the previous output
   std::optional<std::string> finish_reason;  // "stop", "length" or "abort"
-  std::optional<std::string> stop_reason;    // the stop string or token that ended it
+  // What ended a "stop" (as vLLM reports it): the stop string, or the token of `stop_token_ids`;
+  // neither for the model's end-of-sequence token.
+  std::optional<std::string> stop_reason;
+  std::optional<int32_t> stop_token_id;
 };
 
 struct RequestOutput {

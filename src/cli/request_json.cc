@@ -93,7 +93,8 @@ nlohmann::json completion_to_json(const CompletionOutput& c, bool with_logprobs)
                       {"token_ids", c.token_ids},
                       {"text", c.text},
                       {"finish_reason", c.finish_reason ? nlohmann::json(*c.finish_reason) : nullptr}};
-  if (c.stop_reason) j["stop_reason"] = *c.stop_reason;
+  if (c.stop_token_id) j["stop_reason"] = *c.stop_token_id;
+  else if (c.stop_reason) j["stop_reason"] = *c.stop_reason;
   if (with_logprobs) {
     nlohmann::json lps = nlohmann::json::array();
     for (const auto& lp : c.logprobs) {

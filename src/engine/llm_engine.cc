@@ -72,7 +72,8 @@ LLMEngine::LLMEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>(
   Impl& m = *impl_;
   m.config = config;
   ThreadPool::set_global_threads(config.threads);
-  m.model = load_model(config.model, {.prefetch = true, .progress = config.progress});
+  m.model = load_model(config.model, {.quantize = parse_quantize_type(config.quantize),
+                                      .prefetch = true, .progress = config.progress});
   m.tokenizer = try_load_tokenizer(config.model);
   const ModelConfig& mc = m.model.model->config();
   m.max_model_len = config.max_model_len > 0 ? std::min(config.max_model_len, mc.max_position_embeddings)
@@ -205,7 +206,7 @@ void LLMEngine::Impl::check_stop(RequestState& r, Completion& c, int32_t token) 
     const bool is_stop_id =
         std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
     if ((is_eos && !p.ignore_eos) || is_stop_id) {
-      c.out.stop_reason = std::to_string(token);
+      if (is_stop_id) c.out.stop_token_id = token;
       return finish(r, c, "stop");
     }
   }

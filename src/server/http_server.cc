@@ -1,14 +1,18 @@
 #include "server/http_server.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "core/log.h"
 #include "server/api_error.h"
 #include "server/sse.h"
 
 namespace osprey::server {
 
-namespace {
-
 using tcp = net::ip::tcp;
+
+namespace {
 
 // Errors that mean the peer went away or the deadline passed: nothing to answer.
 bool is_disconnect(const boost::system::error_code& ec) {
@@ -27,6 +31,7 @@ std::string_view Exchange::path() const {
 net::awaitable<void> Exchange::respond(unsigned status, std::string body,
                                        std::string_view content_type, const Headers& headers) {
   responded_ = true;
+  status_ = status;
   http::response<http::string_body> res{static_cast<http::status>(status), req_.version()};
   res.set(http::field::server, "osprey");
   res.set(http::field::content_type, std::string(content_type));
@@ -46,6 +51,7 @@ net::awaitable<void> Exchange::respond(unsigned status, std::string body,
 
 net::awaitable<bool> Exchange::start_stream() {
   responded_ = true;
+  status_ = 200;
   http::response<http::empty_body> res{http::status::ok, req_.version()};
   res.set(http::field::server, "osprey");
   res.set(http::field::content_type, "text/event-stream");
@@ -80,6 +86,30 @@ net::awaitable<void> Exchange::end_stream() {
                             net::redirect_error(net::use_awaitable, ec));
   stream_.expires_never();
   if (ec || !req_.keep_alive()) broken_ = true;
+}
+
+std::shared_ptr<void> Exchange::watch_disconnect(std::function<void()> on_gone) {
+  struct State {
+    bool done = false;
+  };
+  auto state = std::make_shared<State>();
+  auto watch = [](std::shared_ptr<State> state, Exchange* ex,
+                  std::function<void()> on_gone) -> net::awaitable<void> {
+    auto& socket = ex->stream_.socket();
+    boost::system::error_code ec;
+    co_await socket.async_wait(tcp::socket::wait_read, net::redirect_error(net::use_awaitable, ec));
+    // After the handle is gone the exchange may be too: touch nothing.
+    if (state->done || ec) co_return;
+    char byte;
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    // n > 0: the client pipelined its next request, which the session reads in turn.
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      ex->broken_ = true;
+      on_gone();
+    }
+  };
+  net::co_spawn(stream_.get_executor(), watch(state, this, std::move(on_gone)), net::detached);
+  return std::shared_ptr<void>(state.get(), [state](void*) { state->done = true; });
 }
 
 HttpServer::HttpServer(net::io_context& io, HttpOptions opts, Handler handler)

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,14 +46,21 @@ class Exchange {
   net::awaitable<bool> stream_write(std::string_view data);
   net::awaitable<void> end_stream();
 
+  // Calls on_gone (once, on the event loop) if the client closes the connection before the answer
+  // is complete: a stream with nothing to write yet or a long non-streamed generation would
+  // otherwise notice only at its next write. Watching stops when the returned handle is destroyed.
+  [[nodiscard]] std::shared_ptr<void> watch_disconnect(std::function<void()> on_gone);
+
   bool responded() const { return responded_; }
-  bool broken() const { return broken_; }  // the connection cannot carry another request
+  unsigned status() const { return status_; }  // of the response sent (0 before)
+  bool broken() const { return broken_; }      // the connection cannot carry another request
 
  private:
   beast::tcp_stream& stream_;
   Request& req_;
   const HttpOptions& opts_;
   bool responded_ = false, broken_ = false;
+  unsigned status_ = 0;
 };
 
 using Handler = std::function<net::awaitable<void>(Exchange&)>;

@@ -77,6 +77,11 @@ void Metrics::request_finished(const std::string& finish_reason) {
   ++finished_[finish_reason];
 }
 
+void Metrics::http_response(std::string_view route, unsigned status) {
+  std::lock_guard lock(mu_);
+  ++http_[{std::string(route), status}];
+}
+
 std::string Metrics::render(const EngineStats& s) const {
   std::string out;
   auto gauge = [&](const char* name, const char* help, double v) {
@@ -108,6 +113,15 @@ std::string Metrics::render(const EngineStats& s) const {
     for (const auto& [reason, n] : finished_) {
       sample(out, "osprey:request_success_total",
              fmt::format("{},finished_reason=\"{}\"", labels_, reason), static_cast<double>(n));
+    }
+  }
+  header(out, "osprey:http_requests_total", "HTTP responses by route and status code.", "counter");
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, n] : http_) {
+      sample(out, "osprey:http_requests_total",
+             fmt::format("{},route=\"{}\",status=\"{}\"", labels_, key.first, key.second),
+             static_cast<double>(n));
     }
   }
   out += ttft.render("osprey:time_to_first_token_seconds", "Time to the first token.", labels_);

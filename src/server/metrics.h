@@ -7,6 +7,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "osprey/engine.h"
@@ -37,6 +39,8 @@ class Metrics {
   explicit Metrics(std::string model_name);
 
   void request_finished(const std::string& finish_reason);  // "stop", "length", "abort", ...
+  // An HTTP response by route ("other" for unknown paths, to bound the label set) and status.
+  void http_response(std::string_view route, unsigned status);
   Histogram ttft, inter_token, e2e, queue_time;
 
   // The whole exposition, engine stats included.
@@ -46,6 +50,7 @@ class Metrics {
   std::string labels_;
   mutable std::mutex mu_;
   std::map<std::string, uint64_t> finished_;
+  std::map<std::pair<std::string, unsigned>, uint64_t, std::less<>> http_;
 };
 
 // Formats a sample value as Prometheus expects (integers without a fraction, +Inf/NaN spelled out).

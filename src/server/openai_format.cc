@@ -135,6 +135,7 @@ std::vector<json> ResponseBuilder::apply(size_t p, const RequestOutput& out) {
     if (co.finish_reason) {
       c.finish_reason = co.finish_reason;
       c.stop_reason = co.stop_reason;
+      c.stop_token_id = co.stop_token_id;
       // The final text is authoritative (stop strings trimmed); deltas already agree with it.
       c.text = echo_[p] + co.text;
       if (meta_.chat) {
@@ -173,6 +174,7 @@ json ResponseBuilder::usage_chunk() const {
 }
 
 json ResponseBuilder::stop_reason_json(const Choice& c) const {
+  if (c.stop_token_id) return *c.stop_token_id;
   return c.stop_reason ? json(*c.stop_reason) : json(nullptr);
 }
 

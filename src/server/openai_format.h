@@ -66,6 +66,7 @@ class ResponseBuilder {
     std::vector<int32_t> token_ids;
     std::vector<TokenLogprob> logprobs;
     std::optional<std::string> finish_reason, stop_reason;
+    std::optional<int32_t> stop_token_id;
     size_t text_offset = 0;  // completions' logprobs.text_offset continues across chunks
   };
   nlohmann::json chunk(size_t index, nlohmann::json delta_or_text, nlohmann::json logprobs,

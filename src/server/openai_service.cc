@@ -97,10 +97,12 @@ net::awaitable<void> OpenAIService::handle(Exchange& ex) {
     if (std::string_view(auth.data(), auth.size()) != "Bearer " + opts_.api_key) {
       co_await respond_error(ex, 401, "invalid or missing API key (Authorization: Bearer <key>)",
                              "", "invalid_api_key");
+      metrics_.http_response(router_.has(ex.path()) ? ex.path() : "other", ex.status());
       co_return;
     }
   }
   co_await router_.dispatch(ex);
+  metrics_.http_response(router_.has(ex.path()) ? ex.path() : "other", ex.status());
 }
 
 net::awaitable<void> OpenAIService::models(Exchange& ex) {
@@ -205,6 +207,11 @@ net::awaitable<void> OpenAIService::generate(Exchange& ex, bool chat) {
       guard.abort_all();
     }
   };
+  auto watch = ex.watch_disconnect([&] {
+    if (client_gone) return;
+    client_gone = true;  // the aborts come back through the channel and end the loop below
+    guard.abort_all();
+  });
   while (remaining > 0) {
     RequestOutput out = co_await channel->next();
     auto it = index_of.find(out.request_id);
@@ -260,7 +267,7 @@ net::awaitable<void> OpenAIService::generate(Exchange& ex, bool chat) {
     if (req.include_usage) co_await write(sse_event(rb.usage_chunk()));
     co_await write(kSseDone);
     if (!client_gone) co_await ex.end_stream();
-  } else if (!failure) {
+  } else if (!failure && !client_gone) {
     co_await ex.respond(200, json_body(rb.final_response()));
   }
   if (failure) status = failure->status();

@@ -14,6 +14,7 @@ class Router {
  public:
   void add(http::verb method, std::string path, Handler handler);
   net::awaitable<void> dispatch(Exchange& ex) const;
+  bool has(std::string_view path) const { return routes_.find(path) != routes_.end(); }
 
  private:
   std::map<std::string, std::map<http::verb, Handler>, std::less<>> routes_;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -51,9 +53,20 @@ net::awaitable<void> shut_down(net::io_context& io, HttpServer& http, OpenAIServ
   io.stop();
 }
 
+// Every open connection holds a file descriptor; a soft limit of 1024 would refuse the 1,000th
+// streaming client. Raise it to the hard limit, as servers commonly do.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) log::warn("could not raise the open-file limit");
+  }
+}
+
 }  // namespace
 
 int run_server(const ServerConfig& config) {
+  raise_fd_limit();
   ServiceOptions so;
   so.model_name = config.served_model_name.empty() ? default_model_name(config.engine.model)
                                                    : config.served_model_name;

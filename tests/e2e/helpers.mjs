@@ -45,6 +45,7 @@ export async function startServer(model, extraArgs = []) {
     url,
     proc,
     stderr: () => stderr,
+    exited,  // resolves to { code, signal } when the process ends
     async stop() {
       if (proc.exitCode !== null) return exited;
       proc.kill('SIGTERM');

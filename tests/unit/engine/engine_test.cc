@@ -27,7 +27,8 @@ std::vector<int32_t> ref_ids(const std::string& model, const std::string& name) 
   return out;
 }
 
-std::vector<int32_t> greedy_alone(TransformerModel& m, const std::vector<int32_t>& prompt, int64_t n) {
+std::vector<int32_t> greedy_alone(TransformerModel& m, const std::vector<int32_t>& prompt,
+                                  int64_t n) {
   GreedyOptions o;
   o.max_tokens = n;
   o.ignore_eos = true;
@@ -69,10 +70,32 @@ TEST(Engine, MatchesTransformersGreedyThroughPagedAttention) {
       const auto out = llm.generate(prompts, {p});
       for (int j = 0; j < 2; ++j) {
         ASSERT_TRUE(out[j].error.empty()) << out[j].error;
-        EXPECT_EQ(out[j].outputs[0].token_ids, expected[j]) << model << " budget " << budget << " prompt " << j;
+        EXPECT_EQ(out[j].outputs[0].token_ids, expected[j])
+            << model << " budget " << budget << " prompt " << j;
       }
     }
   }
+}
+
+// A token of stop_token_ids ends a request with that token as its stop reason (vLLM reports the id,
+// an integer, where a stop string gives the string and the model's EOS nothing).
+TEST(Engine, StopTokenIdsReportTheToken) {
+  LLM llm(small_engine("llama-f32"));
+  const Prompt prompt{std::nullopt, ref_ids("llama-f32", "gen_prompt_0")};
+  const auto free_run = llm.generate({prompt}, {greedy(12)});
+  const std::vector<int32_t> ids = free_run[0].outputs[0].token_ids;
+  ASSERT_EQ(ids.size(), 12u);
+  SamplingParams p = greedy(12);
+  p.stop_token_ids = {ids[4]};
+  const auto stopped = llm.generate({prompt}, {p});
+  const CompletionOutput& co = stopped[0].outputs[0];
+  EXPECT_EQ(co.finish_reason, "stop");
+  ASSERT_TRUE(co.stop_token_id.has_value());
+  EXPECT_EQ(*co.stop_token_id, ids[4]);
+  EXPECT_FALSE(co.stop_reason.has_value());
+  const auto first = std::find(ids.begin(), ids.end(), ids[4]) - ids.begin();
+  EXPECT_EQ(co.token_ids.size(),
+            static_cast<size_t>(first + 1));  // the stop token is kept, as in vLLM
 }
 
 // Random prompts with shared prefixes, so prefix caching has something to find.
@@ -87,7 +110,8 @@ std::vector<Prompt> random_prompts(int count, uint32_t seed, int64_t vocab) {
   for (int i = 0; i < count; ++i) {
     std::vector<int32_t> ids = prefixes[rng() % 3];
     const int extra = std::uniform_int_distribution<int>(1, 30)(rng);
-    for (int k = 0; k < extra; ++k) ids.push_back(std::uniform_int_distribution<int32_t>(3, vocab - 1)(rng));
+    for (int k = 0; k < extra; ++k)
+      ids.push_back(std::uniform_int_distribution<int32_t>(3, vocab - 1)(rng));
     out.push_back({std::nullopt, ids});
   }
   return out;
@@ -111,10 +135,8 @@ TEST(Engine, BatchInvariance) {
   }
   // A block of 4 tokens of this model is 2 layers * 2 (K,V) * 4 * 32 floats = 2 KiB.
   const std::vector<Variant> variants = {
-      {"default", true, 2048, 8 << 20, 64},
-      {"no-prefix-caching", false, 2048, 8 << 20, 64},
-      {"chunks-of-5", true, 5, 8 << 20, 64},
-      {"chunks-of-1", false, 1, 8 << 20, 64},
+      {"default", true, 2048, 8 << 20, 64},    {"no-prefix-caching", false, 2048, 8 << 20, 64},
+      {"chunks-of-5", true, 5, 8 << 20, 64},   {"chunks-of-1", false, 1, 8 << 20, 64},
       {"preemption", true, 16, 40 * 2048, 16},
   };
   for (const auto& v : variants) {
@@ -184,11 +206,11 @@ TEST(Engine, SeededSamplingDoesNotDependOnTheBatch) {
 
 TEST(Engine, RejectsBadRequestsClearly) {
   LLMEngine e(small_engine("llama-f32"));
-  EXPECT_THROW(e.add_request("a", {std::nullopt, {}}, greedy(4)), Error);            // empty
-  EXPECT_THROW(e.add_request("b", {std::nullopt, {1, 9999}}, greedy(4)), Error);     // outside vocab
-  EXPECT_THROW(e.add_request("c", {std::string("hello"), {}}, greedy(4)), Error);    // no tokenizer
+  EXPECT_THROW(e.add_request("a", {std::nullopt, {}}, greedy(4)), Error);          // empty
+  EXPECT_THROW(e.add_request("b", {std::nullopt, {1, 9999}}, greedy(4)), Error);   // outside vocab
+  EXPECT_THROW(e.add_request("c", {std::string("hello"), {}}, greedy(4)), Error);  // no tokenizer
   std::vector<int32_t> long_prompt(1024, 5);
-  EXPECT_THROW(e.add_request("d", {std::nullopt, long_prompt}, greedy(4)), Error);   // > context
+  EXPECT_THROW(e.add_request("d", {std::nullopt, long_prompt}, greedy(4)), Error);  // > context
   SamplingParams bad = greedy(4);
   bad.top_p = 1.5f;
   EXPECT_THROW(e.add_request("e", {std::nullopt, {1, 2}}, bad), Error);

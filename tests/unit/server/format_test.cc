@@ -52,6 +52,25 @@ TEST(OpenAIFormat, CompletionStreamAndFinal) {
   EXPECT_EQ(rb.usage_chunk()["choices"].size(), 0u);
 }
 
+// vLLM's stop_reason: the token id (an integer) for stop_token_ids, the string for a stop string,
+// null for EOS and for length.
+TEST(OpenAIFormat, StopReasonIsTheTokenIdOrTheString) {
+  ResponseMeta m{false, "cmpl-1", 10, "tiny", 1, false, false};
+  ResponseBuilder rb(m, nullptr, {1, 1, 1});
+  auto by_token = output("", {5}, 1, "stop");
+  by_token.outputs[0].stop_token_id = 5;
+  rb.apply(0, by_token);
+  auto by_string = output("", {6}, 1, "stop");
+  by_string.outputs[0].stop_reason = "\n\n";
+  rb.apply(1, by_string);
+  rb.apply(2, output("", {7}, 1, "stop"));
+  const auto f = rb.final_response();
+  EXPECT_EQ(f["choices"][0]["stop_reason"], 5);
+  EXPECT_TRUE(f["choices"][0]["stop_reason"].is_number_integer());
+  EXPECT_EQ(f["choices"][1]["stop_reason"], "\n\n");
+  EXPECT_TRUE(f["choices"][2]["stop_reason"].is_null());
+}
+
 TEST(OpenAIFormat, ChatChoicesNumberedPerPromptAndN) {
   ResponseMeta m{true, "chatcmpl-1", 10, "tiny", 2, true, false};
   ResponseBuilder rb(m, nullptr, {4});
@@ -120,6 +139,16 @@ TEST(Metrics, ExpositionHasEveryFamily) {
         "osprey:request_queue_time_seconds_bucket"}) {
     EXPECT_NE(t.find(name), std::string::npos) << name;
   }
+  m.http_response("/v1/completions", 200);
+  m.http_response("/v1/completions", 200);
+  m.http_response("other", 404);
+  const std::string t2 = m.render(s);
+  EXPECT_NE(t2.find("osprey:http_requests_total{model_name=\"tiny\",route=\"/v1/completions\","
+                    "status=\"200\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(
+      t2.find("osprey:http_requests_total{model_name=\"tiny\",route=\"other\",status=\"404\"} 1\n"),
+      std::string::npos);
   EXPECT_EQ(prom_number(3.0), "3");
   EXPECT_EQ(prom_number(INFINITY), "+Inf");
 }
