@@ -18,12 +18,12 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Unit and integration tests (label unit|integration), then the unit tests again under ASan/UBSan.
+# Unit, integration and end-to-end tests (the server driven by the official openai npm client).
 test: build
 	@bash scripts/fetch-tokenizers.sh
-	@ctest --test-dir $(BUILD) -L 'unit|integration' --output-on-failure -j $(JOBS)
+	@ctest --test-dir $(BUILD) -L 'unit|integration|e2e' --output-on-failure -j $(JOBS)
 
-# The server end to end with the official openai npm client (work in progress; not in `make test`).
+# The end-to-end tests alone.
 test-e2e: build
 	@bash scripts/fetch-tokenizers.sh
 	@ctest --test-dir $(BUILD) -L e2e --output-on-failure
