@@ -36,6 +36,9 @@ using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 struct Load {
+  Load(const Endpoint& e, const std::vector<LoadRequest>& r, const LoadOptions& opts,
+       const LoadCallbacks& c)
+      : ep(e), requests(r), o(opts), cb(c) {}
   const Endpoint& ep;
   const std::vector<LoadRequest>& requests;
   const LoadOptions& o;
@@ -184,7 +187,7 @@ Endpoint parse_base_url(const std::string& base_url, const std::string& endpoint
 double run_load(const Endpoint& ep, const std::vector<LoadRequest>& requests, const LoadOptions& o,
                 const LoadCallbacks& cb) {
   if (!(o.timeout_s > 0)) invalid_input("the request timeout must be > 0 seconds");
-  Load L{ep, requests, o, cb};
+  Load L(ep, requests, o, cb);
   L.timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::min(o.timeout_s, 1e7)));
   tcp::resolver resolver(L.io);

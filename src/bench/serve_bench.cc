@@ -173,6 +173,7 @@ ServeResult run_serve(const ServeOptions& o, const std::vector<BenchPrompt>& pro
   if (o.model.empty()) invalid_input("--model (the served model name) is required");
   if (o.max_concurrency < 0) invalid_input("--max-concurrency must be >= 0");
   if (o.warmup < 0) invalid_input("--warmup must be >= 0");
+  if (prompts.empty()) invalid_input("no prompts to send");
   const Endpoint ep = parse_base_url(o.base_url, o.endpoint);
   LoadOptions lo;
   lo.max_concurrency = o.max_concurrency;

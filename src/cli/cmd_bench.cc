@@ -103,6 +103,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   bench->require_subcommand(1);
   add_offline(bench, action);
   add_latency(bench, action);
+  add_bench_serve_commands(bench, action);
 }
 
 }  // namespace osprey::cli
