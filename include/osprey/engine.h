@@ -31,6 +31,7 @@ struct EngineConfig {
   std::string policy = "fcfs";  // or "priority"
   int threads = 0;              // 0: one per core
   bool progress = true;         // progress bar while loading
+  std::string quantize;         // "q8_0"/"q4_0": quantize the projection matrices at load; "": as stored
 };
 
 // A prompt as text (tokenized with the model's tokenizer, special tokens added as the model does) or

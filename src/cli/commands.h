@@ -15,6 +15,7 @@ void add_info_command(CLI::App& app, Action& action);
 void add_generate_command(CLI::App& app, Action& action);
 void add_logits_command(CLI::App& app, Action& action);
 void add_random_model_command(CLI::App& app, Action& action);
+void add_quantize_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
 void add_bench_serve_commands(CLI::App* bench, Action& action);  // cmd_bench_serve.cc
 void add_tokenize_commands(CLI::App& app, Action& action);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   osprey::cli::add_generate_command(app, action);
   osprey::cli::add_logits_command(app, action);
   osprey::cli::add_random_model_command(app, action);
+  osprey::cli::add_quantize_command(app, action);
   osprey::cli::add_bench_command(app, action);
   osprey::cli::add_tokenize_commands(app, action);
   osprey::cli::add_chat_template_command(app, action);

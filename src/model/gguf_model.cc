@@ -168,6 +168,11 @@ void export_gguf(const ModelConfig& c, const WeightStore& weights, const std::st
   if (window > 0) w.set_u32(key("attention.sliding_window"), window);
   if (c.bos_token_id) w.set_u32("tokenizer.ggml.bos_token_id", *c.bos_token_id);
   if (!c.eos_token_ids.empty()) w.set_u32("tokenizer.ggml.eos_token_id", c.eos_token_ids[0]);
+  if (opts.metadata_from) {
+    for (const auto& [k, v] : opts.metadata_from->metadata()) {
+      if (k.starts_with("tokenizer.")) w.set(k, v);
+    }
+  }
 
   // llama3 frequency scaling travels as per-frequency divisors, as llama.cpp's converter writes it.
   if (c.rope.type == RopeConfig::Type::kLlama3) {

@@ -16,10 +16,14 @@ ModelConfig gguf_model_config(const gguf::File& f);
 std::shared_ptr<WeightStore> gguf_weights(std::shared_ptr<const gguf::File> f, const ModelConfig& c);
 
 struct GgufExportOptions {
-  // Store matrices in this dtype (F32, F16, BF16 or Q8_0); std::nullopt keeps each tensor's dtype.
+  // Store matrices in this dtype (F32, F16, BF16, Q8_0 or Q4_0); std::nullopt keeps each tensor's dtype
+  // (quantized ones included).
   // Norm weights and biases always stay F32, as llama.cpp's converter keeps them.
   std::optional<DType> matrix_dtype;
   std::string name;  // general.name
+  // Copy this file's tokenizer.* metadata (vocabulary, merges, special ids, chat template), e.g. when
+  // re-writing a GGUF model with other weight types.
+  std::shared_ptr<const gguf::File> metadata_from;
 };
 void export_gguf(const ModelConfig& c, const WeightStore& weights, const std::string& path,
                  const GgufExportOptions& opts);

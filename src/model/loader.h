@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "model/transformer.h"
@@ -11,6 +12,8 @@
 namespace osprey {
 
 struct LoadOptions {
+  // Quantize the projection matrices at load (Q8_0 or Q4_0; see quantize_weights in weights.h).
+  std::optional<DType> quantize = std::nullopt;
   bool prefetch = true;       // read every page at load time
   bool progress = true;       // draw a progress bar (only on a terminal)
 };

@@ -32,4 +32,17 @@ class WeightStore {
 // A Hugging Face folder's weights: model.safetensors, or model.safetensors.index.json and its shards.
 std::shared_ptr<WeightStore> open_safetensors_weights(const std::string& folder);
 
+// Quantization at load (quantized_weights.cc). "q8_0"/"q4_0" (any case) -> Q8_0/Q4_0; "" or "none" ->
+// nullopt; anything else Error(kInvalidInput).
+std::optional<DType> parse_quantize_type(const std::string& name);
+// The dtype `quantize_weights(.., type)` gives tensor `hf_name`: the projection matrices (*_proj.weight)
+// in `type`, lm_head in Q8_0 (also for Q4_0, as llama.cpp keeps the output layer above 4 bits);
+// nullopt (kept as stored) for embeddings, norms, biases, already quantized tensors, and matrices whose
+// rows are not whole blocks (e.g. the fixtures' 176-wide down_proj).
+std::optional<DType> quantized_dtype_for(const std::string& hf_name, const Tensor& t, DType type);
+// Row-parallel conversion of a matrix (any float dtype) to Q8_0 or Q4_0.
+Tensor quantize_matrix(const Tensor& w, DType type);
+// `base` with the matrices above quantized to `type` (Q8_0 or Q4_0) when looked up.
+std::shared_ptr<WeightStore> quantize_weights(std::shared_ptr<WeightStore> base, DType type);
+
 }  // namespace osprey

@@ -1,0 +1,77 @@
+// `osprey quantize` and `--quantize` as a user runs them: the GGUF written loads and generates,
+// exactly as quantizing the same checkpoint at load does, and bad types are refused with exit
+// code 2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "formats/gguf.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kModel = std::string(OSPREY_FIXTURES) + "/hf-reference/llama-f32";
+
+struct CliRun {
+  int code;
+  std::string out, err;
+};
+
+CliRun osprey(const std::string& args) {
+  const std::string err_file = ::testing::TempDir() + "/osprey-quantize-stderr.txt";
+  FILE* p = popen((std::string(OSPREY_BINARY) + " " + args + " 2>" + err_file).c_str(), "r");
+  CliRun r{};
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+TEST(Quantize, WrittenGgufLoadsAndGeneratesLikeQuantizingAtLoad) {
+  for (const std::string type : {"q8_0", "q4_0"}) {
+    const std::string out = ::testing::TempDir() + "/llama-f32-" + type + ".gguf";
+    CliRun q = osprey("quantize --model " + kModel + " --type " + type + " --output " + out);
+    ASSERT_EQ(q.code, 0) << q.err;
+    EXPECT_NE(q.out.find("wrote " + out), std::string::npos) << q.out;
+    // The file says what it holds: quantized projections, an f32 embedding.
+    const auto f = osprey::gguf::File::open(out);
+    const std::string upper = type == "q8_0" ? "Q8_0" : "Q4_0";
+    EXPECT_EQ(osprey::gguf::ggml_type_name(f->find_tensor("blk.0.attn_q.weight")->type), upper);
+    EXPECT_EQ(osprey::gguf::ggml_type_name(f->find_tensor("blk.1.ffn_gate.weight")->type), upper);
+    EXPECT_EQ(osprey::gguf::ggml_type_name(f->find_tensor("output.weight")->type), "Q8_0");
+    EXPECT_EQ(osprey::gguf::ggml_type_name(f->find_tensor("token_embd.weight")->type), "F32");
+
+    const std::string gen = " --prompt-ids 1,17,300,42 --max-tokens 6 --ignore-eos --json";
+    CliRun a = osprey("generate --model " + out + gen);
+    CliRun b = osprey("generate --model " + kModel + " --quantize " + type + gen);
+    ASSERT_EQ(a.code, 0) << a.err;
+    ASSERT_EQ(b.code, 0) << b.err;
+    const auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+    EXPECT_EQ(ja["token_ids"].size(), 6u);
+    EXPECT_EQ(ja["token_ids"], jb["token_ids"]) << type;
+    fs::remove(out);
+  }
+}
+
+TEST(Quantize, BadTypeOrModelIsAClearError) {
+  CliRun r = osprey("quantize --model " + kModel + " --type q3_k --output /tmp/never.gguf");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("q3_k"), std::string::npos) << r.err;
+  r = osprey("quantize --model /no/such/model --type q8_0 --output /tmp/never.gguf");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/no/such/model"), std::string::npos) << r.err;
+  r = osprey("generate --model " + kModel + " --quantize q5_1 --prompt-ids 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(fs::exists("/tmp/never.gguf"));
+}
+
+}  // namespace
