@@ -1,0 +1,93 @@
+// Matmul per weight dtype on a TinyLlama-sized FFN matrix ([5632, 2048]): batch-1 GEMV (decode),
+// where the figure is GB/s of weight bytes read (compare with the machine's read bandwidth,
+// bench_model's BM_ReadBandwidth), and a 16-row GEMM (batched decode / prefill), in GFLOP/s. Enough
+// copies of the matrix are cycled through that they never sit in the caches.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "core/thread_pool.h"
+
+namespace osprey {
+namespace {
+
+constexpr int64_t kN = 5632, kK = 2048;
+constexpr size_t kWorkingSet = size_t{512} << 20;  // far beyond any L3
+
+// Copies of one random [kN, kK] matrix in `dt`, together at least kWorkingSet bytes.
+const std::vector<Tensor>& matrices(DType dt) {
+  static std::vector<Tensor> cache[16];
+  auto& v = cache[static_cast<int>(dt)];
+  if (!v.empty()) return v;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 0.02f);
+  Tensor f = Tensor::zeros(DType::F32, {kN, kK});
+  for (auto& x : f.f32()) x = g(rng);
+  Tensor w;
+  if (dt == DType::Q4_K ||
+      dt == DType::Q6_K) {  // no quantizer for these: random blocks, sane scales
+    w = Tensor::zeros(dt, {kN, kK});
+    auto* b = w.data<uint8_t>();
+    for (size_t i = 0; i < w.nbytes(); ++i) b[i] = static_cast<uint8_t>(rng());
+    for (int64_t i = 0; i < kN * kK / kQKBlockElems; ++i) {
+      if (dt == DType::Q4_K) {
+        w.data<BlockQ4_K>()[i].d = f32_to_f16(1e-3f);
+        w.data<BlockQ4_K>()[i].dmin = f32_to_f16(1e-3f);
+      } else {
+        w.data<BlockQ6_K>()[i].d = f32_to_f16(1e-4f);
+      }
+    }
+  } else {
+    w = f.f32_to(dt);
+  }
+  const size_t copies = std::max<size_t>(2, kWorkingSet / w.nbytes() + 1);
+  for (size_t c = 0; c < copies; ++c) {
+    Tensor t = Tensor::zeros(dt, {kN, kK});
+    std::memcpy(t.data<uint8_t>(), w.raw(), w.nbytes());
+    v.push_back(std::move(t));
+  }
+  return v;
+}
+
+void BM_Matmul(benchmark::State& state, DType dt) {
+  const int64_t m = state.range(0);
+  const auto& ws = matrices(dt);
+  std::vector<float> x(m * kK), y(m * kN);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> g;
+  for (auto& v : x) v = g(rng);
+  size_t i = 0;
+  for (auto _ : state) {
+    cpu::matmul(x.data(), m, ws[i++ % ws.size()], nullptr, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["GB/s"] = benchmark::Counter(iters * static_cast<double>(ws[0].nbytes()) / 1e9,
+                                              benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(iters * 2.0 * m * kN * kK / 1e9, benchmark::Counter::kIsRate);
+  state.counters["bytes/weight"] = static_cast<double>(ws[0].nbytes()) / (kN * kK);
+  state.SetLabel(std::string(dtype_name(dt)) +
+                 " threads=" + std::to_string(ThreadPool::global().size()));
+}
+
+#define OSPREY_QUANT_BENCH(T)               \
+  BENCHMARK_CAPTURE(BM_Matmul, T, DType::T) \
+      ->Arg(1)                              \
+      ->Arg(16)                             \
+      ->Unit(benchmark::kMillisecond)       \
+      ->UseRealTime()
+OSPREY_QUANT_BENCH(BF16);
+OSPREY_QUANT_BENCH(F16);
+OSPREY_QUANT_BENCH(Q8_0);
+OSPREY_QUANT_BENCH(Q4_0);
+OSPREY_QUANT_BENCH(Q4_K);
+OSPREY_QUANT_BENCH(Q6_K);
+
+}  // namespace
+}  // namespace osprey
+
+BENCHMARK_MAIN();
