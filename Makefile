@@ -5,7 +5,7 @@ BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 MODELS := build/models
 
-.PHONY: all setup configure build test test-asan test-e2e soak bench serve fuzz format clean
+.PHONY: all setup configure build test test-asan test-e2e soak bench bench-serve serve fuzz format clean
 
 all: build
 
@@ -44,7 +44,11 @@ test-asan: setup
 bench: build
 	@bash scripts/bench.sh $(BUILD) $(MODELS)
 
-# Until the server lands, `make serve` generates from a small random-weight model.
+# Serving figures: osprey serve under osprey bench serve at 1/16/64 clients vs the in-process engine.
+bench-serve: build
+	@bash scripts/bench-serve.sh $(BUILD) $(MODELS)
+
+# `make serve`: osprey serve on the default model (OSPREY_MODEL overrides), on http://127.0.0.1:8000.
 serve: build
 	@bash scripts/serve.sh $(BUILD) $(MODELS)
 

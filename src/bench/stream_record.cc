@@ -71,7 +71,10 @@ void StreamAccumulator::on_event(std::string_view data, double t) {
     if (lp_tokens > 0) saw_logprobs_ = true;
     logprob_tokens_ += lp_tokens;
   }
-  if (text.empty() && lp_tokens == 0) return;
+  // Servers without a tokenizer (osprey serve on a bare checkpoint) stream token ids, no text.
+  const json* ids = member(c, "token_ids");
+  const bool has_ids = ids && ids->is_array() && !ids->empty();
+  if (text.empty() && lp_tokens == 0 && !has_ids) return;
   const double since_send = t - r_.start;
   if (r_.chunk_times.empty()) {
     r_.ttft = since_send;

@@ -116,7 +116,10 @@ std::vector<json> ResponseBuilder::apply(size_t p, const RequestOutput& out) {
     if (meta_.logprobs && co.logprobs.size() >= new_tokens) {
       new_lps = std::span<const TokenLogprob>(co.logprobs).subspan(co.logprobs.size() - new_tokens);
     }
-    if (!delta.empty() || !new_lps.empty()) {
+    // A model without a tokenizer has no text to stream: its chunks carry the new token ids
+    // instead (vLLM's "token_ids" field), so clients still see each token arrive.
+    const bool ids_only = tok_ == nullptr && new_tokens > 0;
+    if (!delta.empty() || !new_lps.empty() || ids_only) {
       json lps = nullptr;
       if (meta_.logprobs) {
         lps = meta_.chat ? chat_logprobs(tok_, new_lps)
@@ -126,6 +129,10 @@ std::vector<json> ResponseBuilder::apply(size_t p, const RequestOutput& out) {
         chunks.push_back(chunk(index, {{"content", delta}}, std::move(lps), std::nullopt));
       } else {
         chunks.push_back(chunk(index, delta, std::move(lps), std::nullopt));
+      }
+      if (ids_only) {
+        chunks.back()["choices"][0]["token_ids"] = std::vector<int32_t>(
+            co.token_ids.end() - static_cast<std::ptrdiff_t>(new_tokens), co.token_ids.end());
       }
     }
     c.text += delta;

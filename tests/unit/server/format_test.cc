@@ -36,6 +36,7 @@ TEST(OpenAIFormat, CompletionStreamAndFinal) {
   EXPECT_EQ(c1[0]["choices"][0]["text"], "ab");
   EXPECT_TRUE(c1[0]["usage"].is_null());
   EXPECT_EQ(c1[0]["choices"][0]["logprobs"]["tokens"][0], "token_id:5");
+  EXPECT_EQ(c1[0]["choices"][0]["token_ids"], nlohmann::json::array({5}));  // no tokenizer: ids
   EXPECT_EQ(c1[0]["choices"][0]["logprobs"]["text_offset"][0], 0);
   auto o2 = output("c", {5, 6}, 1, "length");
   o2.outputs[0].text = "abc";
@@ -50,6 +51,20 @@ TEST(OpenAIFormat, CompletionStreamAndFinal) {
   EXPECT_EQ(f["usage"]["completion_tokens"], 2);
   EXPECT_EQ(f["usage"]["total_tokens"], 5);
   EXPECT_EQ(rb.usage_chunk()["choices"].size(), 0u);
+}
+
+// Without a tokenizer and without logprobs a token has no text: its chunk still goes out, with the
+// id.
+TEST(OpenAIFormat, TokenizerlessStreamsCarryTokenIds) {
+  ResponseMeta m{false, "cmpl-1", 10, "tiny", 1, false, false};
+  ResponseBuilder rb(m, nullptr, {3});
+  auto c1 = rb.apply(0, output("", {9}, 1));
+  ASSERT_EQ(c1.size(), 1u);
+  EXPECT_EQ(c1[0]["choices"][0]["text"], "");
+  EXPECT_EQ(c1[0]["choices"][0]["token_ids"], nlohmann::json::array({9}));
+  auto c2 = rb.apply(0, output("", {9, 4, 2}, 2));
+  ASSERT_EQ(c2.size(), 1u);
+  EXPECT_EQ(c2[0]["choices"][0]["token_ids"], nlohmann::json::array({4, 2}));
 }
 
 // vLLM's stop_reason: the token id (an integer) for stop_token_ids, the string for a stop string,
