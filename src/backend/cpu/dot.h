@@ -30,6 +30,10 @@ static_assert(sizeof(BlockQ8A) == 40);
 // Sum over the row of w . dequantized(a), k a multiple of the weight block (32, or 256 for
 // K-quants).
 using QuantDot = float (*)(const void* w, const BlockQ8A* a, int64_t k);
+// out[r * ldo] = QuantDot(w, a + r * lda, k) for r < mr (1 to 4), bitwise: one pass over the weight
+// row serves up to four activation rows (batched decode, prefill).
+using QuantRows = void (*)(const void* w, const BlockQ8A* a, int64_t lda, int mr, int64_t k,
+                           float* out, int64_t ldo);
 
 struct DotKernels {
   float (*f32)(const float* x, const float* w, int64_t n);
@@ -40,6 +44,7 @@ struct DotKernels {
   // k a multiple of kActBlockElems; the scalar and AVX2 versions give bit-identical blocks.
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
   QuantDot q8_0, q4_0, q4_k, q6_k;
+  QuantRows rows_q8_0, rows_q4_0, rows_q4_k, rows_q6_k;
 };
 
 const DotKernels& scalar_kernels();
@@ -49,6 +54,7 @@ const DotKernels& avx2_kernels();
 struct QuantKernels {
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
   QuantDot q8_0, q4_0, q4_k, q6_k;
+  QuantRows rows_q8_0, rows_q4_0, rows_q4_k, rows_q6_k;
 };
 const QuantKernels& scalar_quant_kernels();
 const QuantKernels& avx2_quant_kernels();

@@ -137,7 +137,11 @@ const DotKernels& avx2_kernels() {
                       q.q8_0,
                       q.q4_0,
                       q.q4_k,
-                      q.q6_k};
+                      q.q6_k,
+                      q.rows_q8_0,
+                      q.rows_q4_0,
+                      q.rows_q4_k,
+                      q.rows_q6_k};
   }();
   return k;
 }

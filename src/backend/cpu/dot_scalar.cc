@@ -59,7 +59,11 @@ const DotKernels& scalar_kernels() {
                       q.q8_0,
                       q.q4_0,
                       q.q4_k,
-                      q.q6_k};
+                      q.q6_k,
+                      q.rows_q8_0,
+                      q.rows_q4_0,
+                      q.rows_q4_k,
+                      q.rows_q6_k};
   }();
   return k;
 }

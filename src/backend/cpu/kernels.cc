@@ -47,8 +47,9 @@ void force_isa(Isa isa) {
 namespace {
 
 // Quantized weights: each activation row is quantized once (blocks of 32 int8 with a scale), then
-// every output element is an integer dot product of a weight row with it.
-void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantDot dot,
+// every output element is an integer dot product of a weight row with it. Within a tile of weight
+// rows (in cache), groups of up to four activation rows share each pass over a weight row.
+void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows rows,
                   const float* bias, float* y) {
   const int64_t n = w.dim(0), k = w.dim(1);
   const size_t row_bytes = dtype_bytes(w.dtype(), k);
@@ -71,9 +72,14 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantDot d
       [&](int64_t n0, int64_t n1) {
         for (int64_t t0 = n0; t0 < n1; t0 += kRowTile) {
           const int64_t t1 = std::min(n1, t0 + kRowTile);
-          for (int64_t i = 0; i < m; ++i) {
+          for (int64_t i = 0; i < m; i += 4) {
+            const int mr = static_cast<int>(std::min<int64_t>(4, m - i));
             for (int64_t j = t0; j < t1; ++j) {
-              y[i * n + j] = dot(base + j * row_bytes, a + i * nb, k) + (bias ? bias[j] : 0.0f);
+              float* out = y + i * n + j;
+              rows(base + j * row_bytes, a + i * nb, nb, mr, k, out, n);
+              if (bias) {
+                for (int r = 0; r < mr; ++r) out[r * n] += bias[j];
+              }
             }
           }
         }
@@ -101,13 +107,13 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
       tile = kn.gemm_bf16;
       break;
     case DType::Q8_0:
-      return matmul_quant(x, m, w, kn.q8_0, bias, y);
+      return matmul_quant(x, m, w, kn.rows_q8_0, bias, y);
     case DType::Q4_0:
-      return matmul_quant(x, m, w, kn.q4_0, bias, y);
+      return matmul_quant(x, m, w, kn.rows_q4_0, bias, y);
     case DType::Q4_K:
-      return matmul_quant(x, m, w, kn.q4_k, bias, y);
+      return matmul_quant(x, m, w, kn.rows_q4_k, bias, y);
     case DType::Q6_K:
-      return matmul_quant(x, m, w, kn.q6_k, bias, y);
+      return matmul_quant(x, m, w, kn.rows_q6_k, bias, y);
     default:
       fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
   }

@@ -70,41 +70,63 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-float dot_q8_0(const void* wv, const BlockQ8A* a, int64_t k) {
+// Each kernel computes out[r * ldo] = w . a[r] for mr <= 4 activation rows (row r's blocks at
+// a + r * lda), decoding every weight block once for all of them. Row r's sequence of operations is
+// the same whatever mr is, so results are bitwise those of the single-row call.
+template <int MR>
+void rows_q8_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
   const auto* w = static_cast<const BlockQ8_0*>(wv);
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / kQ8_0BlockElems; ++b) {
-    const __m256i q = load32(w[b].qs), x = load32(a[b].qs);
-    // |w| * (x * sign(w)): vpmaddubsw wants one unsigned operand.
-    const __m256i s = dot_u8s8(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(w[b].d) * a[b].d), acc);
+    const __m256i q = load32(w[b].qs);
+    const __m256i qa = _mm256_abs_epi8(q);
+    const float dw = h2f(w[b].d);
+    for (int r = 0; r < MR; ++r) {
+      const BlockQ8A& ab = a[r * lda + b];
+      // |w| * (x * sign(w)): vpmaddubsw wants one unsigned operand.
+      const __m256i s = dot_u8s8(qa, _mm256_sign_epi8(load32(ab.qs), q));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc[r]);
+    }
   }
-  return hsum(acc);
+  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]);
 }
 
-float dot_q4_0(const void* wv, const BlockQ8A* a, int64_t k) {
+template <int MR>
+void rows_q4_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
   const auto* w = static_cast<const BlockQ4_0*>(wv);
   const __m128i low = _mm_set1_epi8(0x0F);
   const __m256i eight = _mm256_set1_epi8(8);
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / kQ4_0BlockElems; ++b) {
     const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
     const __m256i q =
         _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(n, 4), low), _mm_and_si128(n, low));
-    const __m256i x = load32(a[b].qs);
-    // (q - 8) . x as q . x - 8 . x, both exact in int16 pairs.
-    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), _mm256_maddubs_epi16(eight, x));
-    const __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(w[b].d) * a[b].d), acc);
+    const float dw = h2f(w[b].d);
+    for (int r = 0; r < MR; ++r) {
+      const BlockQ8A& ab = a[r * lda + b];
+      const __m256i x = load32(ab.qs);
+      // (q - 8) . x as q . x - 8 . x, both exact in int16 pairs.
+      const __m256i p =
+          _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), _mm256_maddubs_epi16(eight, x));
+      const __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc[r]);
+    }
   }
-  return hsum(acc);
+  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]);
 }
 
-float dot_q4_k(const void* wv, const BlockQ8A* a, int64_t k) {
+template <int MR>
+void rows_q4_k(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
   const auto* w = static_cast<const BlockQ4_K*>(wv);
   const __m256i low = _mm256_set1_epi8(0x0F);
-  __m256 acc = _mm256_setzero_ps();
-  float smin = 0;
+  __m256 acc[MR];
+  float smin[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    smin[r] = 0;
+  }
   for (int64_t b = 0; b < k / kQKBlockElems; ++b) {
     const float d = h2f(w[b].d), dmin = h2f(w[b].dmin);
     for (int g = 0; g < 4; ++g) {
@@ -113,23 +135,27 @@ float dot_q4_k(const void* wv, const BlockQ8A* a, int64_t k) {
                             _mm256_and_si256(_mm256_srli_epi16(n, 4), low)};
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * g + h;
-        const BlockQ8A& ab = a[b * 8 + j];
         uint8_t sc, m;
         q4_k_scale_min(w[b].scales, j, sc, m);
-        const __m256i s = dot_u8s8(q[h], load32(ab.qs));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * sc * ab.d), acc);
-        smin += dmin * m * ab.d * static_cast<float>(ab.sum16[0] + ab.sum16[1]);
+        for (int r = 0; r < MR; ++r) {
+          const BlockQ8A& ab = a[r * lda + b * 8 + j];
+          const __m256i s = dot_u8s8(q[h], load32(ab.qs));
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * sc * ab.d), acc[r]);
+          smin[r] += dmin * m * ab.d * static_cast<float>(ab.sum16[0] + ab.sum16[1]);
+        }
       }
     }
   }
-  return hsum(acc) - smin;
+  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]) - smin[r];
 }
 
-float dot_q6_k(const void* wv, const BlockQ8A* a, int64_t k) {
+template <int MR>
+void rows_q6_k(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
   const auto* w = static_cast<const BlockQ6_K*>(wv);
   const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
   const __m256i c32 = _mm256_set1_epi8(32);
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / kQKBlockElems; ++b) {
     const float d = h2f(w[b].d);
     for (int h = 0; h < 2; ++h) {
@@ -146,25 +172,62 @@ float dot_q6_k(const void* wv, const BlockQ8A* a, int64_t k) {
       };
       const int8_t* sc = w[b].scales + 8 * h;
       for (int t = 0; t < 4; ++t) {
-        const BlockQ8A& ab = a[b * 8 + 4 * h + t];
-        const __m256i x = load32(ab.qs);
-        // (q - 32) . x per pair, then each group of 16 times its scale.
-        const __m256i p =
-            _mm256_sub_epi16(_mm256_maddubs_epi16(q[t], x), _mm256_maddubs_epi16(c32, x));
         const __m256i scales =
             _mm256_set_m128i(_mm_set1_epi16(sc[2 * t + 1]), _mm_set1_epi16(sc[2 * t]));
-        const __m256i s = _mm256_madd_epi16(p, scales);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * ab.d), acc);
+        for (int r = 0; r < MR; ++r) {
+          const BlockQ8A& ab = a[r * lda + b * 8 + 4 * h + t];
+          const __m256i x = load32(ab.qs);
+          // (q - 32) . x per pair, then each group of 16 times its scale.
+          const __m256i p =
+              _mm256_sub_epi16(_mm256_maddubs_epi16(q[t], x), _mm256_maddubs_epi16(c32, x));
+          const __m256i s = _mm256_madd_epi16(p, scales);
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * ab.d), acc[r]);
+        }
       }
     }
   }
-  return hsum(acc);
+  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]);
 }
+
+template <void (*R1)(const void*, const BlockQ8A*, int64_t, int64_t, float*, int64_t)>
+float dot1(const void* w, const BlockQ8A* a, int64_t k) {
+  float out;
+  R1(w, a, 0, k, &out, 0);
+  return out;
+}
+
+#define OSPREY_ROWS_DISPATCH(name)                                                        \
+  void name(const void* w, const BlockQ8A* a, int64_t lda, int mr, int64_t k, float* out, \
+            int64_t ldo) {                                                                \
+    switch (mr) {                                                                         \
+      case 1:                                                                             \
+        return rows_##name<1>(w, a, lda, k, out, ldo);                                    \
+      case 2:                                                                             \
+        return rows_##name<2>(w, a, lda, k, out, ldo);                                    \
+      case 3:                                                                             \
+        return rows_##name<3>(w, a, lda, k, out, ldo);                                    \
+      default:                                                                            \
+        return rows_##name<4>(w, a, lda, k, out, ldo);                                    \
+    }                                                                                     \
+  }
+OSPREY_ROWS_DISPATCH(q8_0)
+OSPREY_ROWS_DISPATCH(q4_0)
+OSPREY_ROWS_DISPATCH(q4_k)
+OSPREY_ROWS_DISPATCH(q6_k)
+#undef OSPREY_ROWS_DISPATCH
 
 }  // namespace
 
 const QuantKernels& avx2_quant_kernels() {
-  static const QuantKernels k{quantize_act, dot_q8_0, dot_q4_0, dot_q4_k, dot_q6_k};
+  static const QuantKernels k{quantize_act,
+                              dot1<rows_q8_0<1>>,
+                              dot1<rows_q4_0<1>>,
+                              dot1<rows_q4_k<1>>,
+                              dot1<rows_q6_k<1>>,
+                              q8_0,
+                              q4_0,
+                              q4_k,
+                              q6_k};
   return k;
 }
 

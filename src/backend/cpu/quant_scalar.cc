@@ -104,10 +104,18 @@ float dot_q6_k(const void* wv, const BlockQ8A* a, int64_t k) {
   return s;
 }
 
+template <QuantDot Dot>
+void rows(const void* w, const BlockQ8A* a, int64_t lda, int mr, int64_t k, float* out,
+          int64_t ldo) {
+  for (int r = 0; r < mr; ++r) out[r * ldo] = Dot(w, a + r * lda, k);
+}
+
 }  // namespace
 
 const QuantKernels& scalar_quant_kernels() {
-  static const QuantKernels k{quantize_act, dot_q8_0, dot_q4_0, dot_q4_k, dot_q6_k};
+  static const QuantKernels k{quantize_act,   dot_q8_0,       dot_q4_0,
+                              dot_q4_k,       dot_q6_k,       rows<dot_q8_0>,
+                              rows<dot_q4_0>, rows<dot_q4_k>, rows<dot_q6_k>};
   return k;
 }
 
