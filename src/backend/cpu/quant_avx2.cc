@@ -103,14 +103,13 @@ void rows_q4_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float*
     const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
     const __m256i q =
         _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(n, 4), low), _mm_and_si128(n, low));
+    // q - 8 as signed bytes, then |q - 8| * (x * sign(q - 8)) per row, as for Q8_0.
+    const __m256i qs = _mm256_sub_epi8(q, eight);
+    const __m256i qa = _mm256_abs_epi8(qs);
     const float dw = h2f(w[b].d);
     for (int r = 0; r < MR; ++r) {
       const BlockQ8A& ab = a[r * lda + b];
-      const __m256i x = load32(ab.qs);
-      // (q - 8) . x as q . x - 8 . x, both exact in int16 pairs.
-      const __m256i p =
-          _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), _mm256_maddubs_epi16(eight, x));
-      const __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+      const __m256i s = dot_u8s8(qa, _mm256_sign_epi8(load32(ab.qs), qs));
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc[r]);
     }
   }
@@ -174,12 +173,13 @@ void rows_q6_k(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float*
       for (int t = 0; t < 4; ++t) {
         const __m256i scales =
             _mm256_set_m128i(_mm_set1_epi16(sc[2 * t + 1]), _mm_set1_epi16(sc[2 * t]));
+        // q - 32 as signed bytes; per row |q - 32| * (x * sign(q - 32)) in pairs, then each group
+        // of 16 times its scale.
+        const __m256i qs = _mm256_sub_epi8(q[t], c32);
+        const __m256i qa = _mm256_abs_epi8(qs);
         for (int r = 0; r < MR; ++r) {
           const BlockQ8A& ab = a[r * lda + b * 8 + 4 * h + t];
-          const __m256i x = load32(ab.qs);
-          // (q - 32) . x per pair, then each group of 16 times its scale.
-          const __m256i p =
-              _mm256_sub_epi16(_mm256_maddubs_epi16(q[t], x), _mm256_maddubs_epi16(c32, x));
+          const __m256i p = _mm256_maddubs_epi16(qa, _mm256_sign_epi8(load32(ab.qs), qs));
           const __m256i s = _mm256_madd_epi16(p, scales);
           acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * ab.d), acc[r]);
         }
