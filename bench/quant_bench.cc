@@ -1,7 +1,7 @@
 // Matmul per weight dtype on a TinyLlama-sized FFN matrix ([5632, 2048]): batch-1 GEMV (decode),
 // where the figure is GB/s of weight bytes read (compare with the machine's read bandwidth,
-// bench_model's BM_ReadBandwidth), and a 16-row GEMM (batched decode / prefill), in GFLOP/s. Enough
-// copies of the matrix are cycled through that they never sit in the caches.
+// bench_model's BM_ReadBandwidth), and 16- and 64-row GEMMs (batched decode, prefill), in GFLOP/s.
+// Enough copies of the matrix are cycled through that they never sit in the caches.
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -78,6 +78,7 @@ void BM_Matmul(benchmark::State& state, DType dt) {
   BENCHMARK_CAPTURE(BM_Matmul, T, DType::T) \
       ->Arg(1)                              \
       ->Arg(16)                             \
+      ->Arg(64)                             \
       ->Unit(benchmark::kMillisecond)       \
       ->UseRealTime()
 OSPREY_QUANT_BENCH(BF16);
