@@ -56,7 +56,7 @@ double relative_rms_error(TransformerModel& model, const std::string& name) {
 
 class QuantizedReference : public ::testing::TestWithParam<QuantCase> {};
 
-TEST_P(QuantizedReference, LogitsWithinTheIssueBounds) {
+TEST_P(QuantizedReference, LogitsCloseToTransformers) {
   const auto& p = GetParam();
   LoadedModel m = load_model(kRoot + p.model, {.quantize = p.type, .progress = false});
   const auto& w = m.model->weights();
