@@ -24,7 +24,9 @@ void quantize_row_q4_0(const float* x, BlockQ4_0* out, int64_t n) {
     out[b].d = f32_to_f16(d);
     auto q = [&](float v) {
       // v * id is in [-8, 8]; +8.5 and truncation round to 0..16, clamped to the 4-bit range.
-      return static_cast<uint8_t>(std::min(15, static_cast<int>(v * id + 8.5f)));
+      const float t = v * id + 8.5f;  // NaN (from NaN input) maps to 0, not undefined behaviour
+      return static_cast<uint8_t>(t >= 0.0f ? std::min(15, static_cast<int>(std::min(t, 16.0f)))
+                                            : 0);
     };
     for (int i = 0; i < kQ4_0BlockElems / 2; ++i) {
       out[b].qs[i] = static_cast<uint8_t>(q(xb[i]) | q(xb[i + kQ4_0BlockElems / 2]) << 4);

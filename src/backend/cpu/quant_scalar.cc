@@ -21,7 +21,10 @@ void quantize_act(const float* x, BlockQ8A* out, int64_t k) {
     out[b].d = d;
     int s[2] = {0, 0};
     for (int i = 0; i < kActBlockElems; ++i) {
-      const int q = static_cast<int>(std::nearbyint(xb[i] * id));  // ties to even, as vroundps
+      // Ties to even, as vroundps; a NaN (from inf or NaN inputs) becomes -128 as vcvtps2dq +
+      // packing make it, not undefined behaviour.
+      const float r = std::nearbyint(xb[i] * id);
+      const int q = std::isnan(r) ? -128 : static_cast<int>(r);
       out[b].qs[i] = static_cast<int8_t>(q);
       s[i / 16] += q;
     }
