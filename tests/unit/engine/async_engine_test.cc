@@ -44,14 +44,15 @@ EngineConfig config() {
 }
 
 TEST(AsyncEngine, StreamsTokensAndFinishesEveryRequestOnce) {
+  Collector col;  // outlives the engine, whose thread may still call back
   AsyncEngine engine(config());
-  Collector col;
   SamplingParams p;
   p.temperature = 0;
   p.max_tokens = 8;
   p.ignore_eos = true;
   for (int i = 0; i < 10; ++i) {
-    engine.add_request("r" + std::to_string(i), {std::nullopt, {1, 2, 3, static_cast<int32_t>(i + 5)}}, p, 0,
+    engine.add_request("r" + std::to_string(i),
+                       {std::nullopt, {1, 2, 3, static_cast<int32_t>(i + 5)}}, p, 0,
                        col.callback());
   }
   col.wait_finished(10);
@@ -67,8 +68,8 @@ TEST(AsyncEngine, StreamsTokensAndFinishesEveryRequestOnce) {
 }
 
 TEST(AsyncEngine, AbortEndsARequestAndFreesItsBlocks) {
+  Collector col;  // outlives the engine, whose thread may still call back
   AsyncEngine engine(config());
-  Collector col;
   SamplingParams p;
   p.temperature = 0;
   p.max_tokens = 1000;
@@ -93,8 +94,8 @@ TEST(AsyncEngine, RefusalsComeBackAsErrors) {
   EngineConfig c = config();
   c.max_waiting = 1;
   c.max_num_seqs = 1;
+  Collector col;  // outlives the engine, whose thread may still call back
   AsyncEngine engine(c);
-  Collector col;
   SamplingParams p;
   p.temperature = 0;
   p.max_tokens = 4;
@@ -121,13 +122,14 @@ TEST(AsyncEngine, RefusalsComeBackAsErrors) {
 }
 
 TEST(AsyncEngine, DrainFinishesInFlightRequests) {
+  Collector col;  // outlives the engine, whose thread may still call back
   AsyncEngine engine(config());
-  Collector col;
   SamplingParams p;
   p.temperature = 0;
   p.max_tokens = 6;
   p.ignore_eos = true;
-  for (int i = 0; i < 4; ++i) engine.add_request("d" + std::to_string(i), {std::nullopt, {1, 2}}, p, 0, col.callback());
+  for (int i = 0; i < 4; ++i)
+    engine.add_request("d" + std::to_string(i), {std::nullopt, {1, 2}}, p, 0, col.callback());
   engine.drain(std::chrono::seconds(30));
   EXPECT_EQ(col.finished.size(), 4u);  // drain returns only when all have their final output
   std::lock_guard lock(col.mu);
