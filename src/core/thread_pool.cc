@@ -10,8 +10,9 @@ int g_requested_threads = 0;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  if (n_threads <= 0)
+    n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -26,14 +27,19 @@ ThreadPool& ThreadPool::global() {
   return pool;
 }
 
-void ThreadPool::set_global_threads(int n_threads) { g_requested_threads = n_threads; }
+void ThreadPool::set_global_threads(int n_threads) {
+  g_requested_threads = n_threads;
+}
 
-void ThreadPool::run_range(int index) {
-  const int64_t parts = size();
+void ThreadPool::run_chunks() {
   const int64_t blocks = (n_ + grain_ - 1) / grain_;
-  const int64_t b = blocks * index / parts * grain_;
-  const int64_t e = std::min(n_, blocks * (index + 1) / parts * grain_);
-  if (b < e) task_(ctx_, b, e);
+  for (;;) {
+    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (c >= chunks_) return;
+    const int64_t b = blocks * c / chunks_ * grain_;
+    const int64_t e = std::min(n_, blocks * (c + 1) / chunks_ * grain_);
+    if (b < e) task_(ctx_, b, e);
+  }
 }
 
 void ThreadPool::run(int64_t n, int64_t grain, Task task, void* ctx) {
@@ -48,22 +54,27 @@ void ThreadPool::run(int64_t n, int64_t grain, Task task, void* ctx) {
   ctx_ = ctx;
   n_ = n;
   grain_ = std::max<int64_t>(1, grain);
+  // A few chunks per thread, claimed as threads come free: on a busy machine a worker the OS has
+  // descheduled holds up one small chunk, not a whole share.
+  chunks_ = std::min<int64_t>((n_ + grain_ - 1) / grain_, int64_t{kChunksPerThread} * size());
+  next_chunk_.store(0, std::memory_order_relaxed);
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   tl_in_pool_job = true;
-  run_range(0);
+  run_chunks();
   tl_in_pool_job = false;
   while (pending_.load(std::memory_order_acquire) != 0) {
     std::this_thread::yield();
   }
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::worker_loop() {
   tl_in_pool_job = true;
   uint64_t seen = 0;
   for (;;) {
-    // Spin a little (the next op of a forward pass usually follows within microseconds), then sleep.
+    // Spin a little (the next op of a forward pass usually follows within microseconds), then
+    // sleep.
     uint64_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen && spin < 20000; ++spin) {
 #if defined(__x86_64__)
@@ -77,7 +88,7 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = g;
     if (stop_.load()) return;
-    run_range(index);
+    run_chunks();
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }

@@ -1,7 +1,8 @@
-// A persistent pool of worker threads, one per core, used by the kernels. Workers spin briefly and then
-// sleep on an atomic between jobs, so a decode step (hundreds of small parallel ops) pays no thread
-// creation and little wake-up latency. Work is split statically, so which thread computes which output
-// row never changes the result.
+// A persistent pool of worker threads, one per core, used by the kernels. Workers spin briefly and
+// then sleep on an atomic between jobs, so a decode step (hundreds of small parallel ops) pays no
+// thread creation and little wake-up latency. A job is cut into a few fixed chunks per thread that
+// threads claim as they come free; the chunks do not depend on timing and kernels compute each
+// output the same way in any chunk, so which thread ran what never changes the result.
 #pragma once
 
 #include <atomic>
@@ -22,23 +23,27 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs fn(begin, end) over [0, n) split into at most size() contiguous ranges; the caller's thread
-  // takes the first range. Ranges are multiples of `grain` (except the last). Blocks until all are done.
+  // Runs fn(begin, end) over [0, n) split into contiguous ranges (at most kChunksPerThread *
+  // size()), the caller's thread taking part. Ranges are multiples of `grain` (except the last).
+  // Blocks until all are done.
   template <typename F>
   void parallel_for(int64_t n, F&& fn, int64_t grain = 1) {
-    run(n, grain, [](void* ctx, int64_t b, int64_t e) { (*static_cast<F*>(ctx))(b, e); },
+    run(
+        n, grain, [](void* ctx, int64_t b, int64_t e) { (*static_cast<F*>(ctx))(b, e); },
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
-  // The process-wide pool the kernels use; its size is set once by set_global_threads() before first use.
+  // The process-wide pool the kernels use; its size is set once by set_global_threads() before
+  // first use.
   static ThreadPool& global();
   static void set_global_threads(int n_threads);
 
  private:
   using Task = void (*)(void*, int64_t, int64_t);
   void run(int64_t n, int64_t grain, Task task, void* ctx);
-  void worker_loop(int index);
-  void run_range(int index);
+  static constexpr int kChunksPerThread = 4;
+  void worker_loop();
+  void run_chunks();
 
   std::vector<std::thread> workers_;
   std::mutex submit_mutex_;  // one job at a time
@@ -49,6 +54,8 @@ class ThreadPool {
   void* ctx_ = nullptr;
   int64_t n_ = 0;
   int64_t grain_ = 1;
+  int64_t chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
 };
 
 }  // namespace osprey
