@@ -22,7 +22,9 @@ bool is_chat(const ServeOptions& o) {
   return o.endpoint.find("chat") != std::string::npos;
 }
 
-// Time series of output tokens per second: a request's tokens are spread evenly over its chunks.
+// Time series of output tokens per second in 1 s bins, a point at each bin's middle: a request's
+// tokens are spread evenly over its chunks. The last bin is usually partial: its count is divided
+// by its width, and a last bin under a quarter second (too few samples to be a rate) is left out.
 std::vector<std::pair<double, double>> tokens_per_second(const std::vector<RequestRecord>& rs,
                                                          double duration) {
   const auto bins = static_cast<size_t>(std::max(1.0, std::ceil(duration)));
@@ -35,7 +37,10 @@ std::vector<std::pair<double, double>> tokens_per_second(const std::vector<Reque
       v[std::min(bins - 1, static_cast<size_t>(std::max(0.0, t)))] += each;
   }
   std::vector<std::pair<double, double>> out;
-  for (size_t i = 0; i < bins; ++i) out.emplace_back(static_cast<double>(i), v[i]);
+  for (size_t i = 0; i < bins; ++i) {
+    const double lo = static_cast<double>(i), width = std::min(1.0, duration - lo);
+    if (width > 0 && (width >= 0.25 || i == 0)) out.emplace_back(lo + width / 2, v[i] / width);
+  }
   return out;
 }
 
@@ -161,8 +166,11 @@ ServeResult aggregate(std::vector<RequestRecord> records, double duration, const
         static_cast<double>(r.total_input_tokens + r.total_output_tokens) / duration;
   }
   r.output_tokens_per_s = tokens_per_second(records, duration);
-  for (const auto& [t, n] : r.output_tokens_per_s)
-    r.max_output_tokens_per_s = std::max(r.max_output_tokens_per_s, n);
+  for (const auto& [t, n] : r.output_tokens_per_s) {  // over whole seconds, unless there is none
+    if (t + 0.5 <= duration || r.output_tokens_per_s.size() == 1) {
+      r.max_output_tokens_per_s = std::max(r.max_output_tokens_per_s, n);
+    }
+  }
   r.max_concurrent_requests = max_overlap(records);
   r.records = std::move(records);
   return r;

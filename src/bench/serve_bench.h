@@ -57,8 +57,9 @@ struct ServeResult {
   std::map<std::string, int> error_counts;  // kind -> requests
   std::string token_count_source;           // usage | logprobs | tokenizer | chunks | mixed | none
   int64_t sse_ignored_lines = 0;
-  std::vector<RequestRecord> records;                          // in workload order
-  std::vector<std::pair<double, double>> output_tokens_per_s;  // (second, tokens in that second)
+  std::vector<RequestRecord> records;  // in workload order
+  // (middle of a 1 s bin, output tokens/s in it): see tokens_per_second in serve_bench.cc
+  std::vector<std::pair<double, double>> output_tokens_per_s;
 };
 
 // The JSON body of one request.

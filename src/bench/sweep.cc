@@ -107,7 +107,9 @@ std::string sweep_svg(const SweepOptions& o, const std::vector<SweepLevel>& leve
             fmt::format("p99 {} (ms)", title),
             {},
             true};
-    Series s{fmt::format("{} = level", o.by == "request_rate" ? "req/s" : "concurrency"), {}, {}};
+    Series s{o.by == "request_rate" ? "labels: request rate (req/s)" : "labels: max concurrency",
+             {},
+             {}};
     for (const auto& l : levels) {
       s.points.emplace_back(l.result.output_throughput, get(l.result) * 1e3);
       s.labels.push_back(level_name(o, l.level));

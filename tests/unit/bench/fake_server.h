@@ -1,8 +1,9 @@
 // A scripted stand-in for an OpenAI-compatible server, for the serving benchmark's tests: plain
 // POSIX sockets on 127.0.0.1 (port chosen by the kernel), a thread per connection, and for each
 // request a Script saying what to answer — status, body pieces each after a delay, and how the
-// stream ends (properly, closed mid-body, or silent). Timing tests compare what the benchmark
-// measures against these delays.
+// stream ends (properly, closed mid-body, or silent). The server keeps a trace of when it read each
+// request and wrote each part, so timing tests can compare what the benchmark measured with what
+// the server did (on a busy machine a scripted 20 ms sleep may well take 30).
 #pragma once
 
 #include <arpa/inet.h>
@@ -25,7 +26,7 @@ namespace osprey::bench::test {
 struct Script {
   int status = 200;
   struct Part {
-    int delay_ms;      // slept before writing
+    int delay_ms;      // after the previous part (or the request)
     std::string data;  // written as one chunk (chunked) or as is
   };
   std::vector<Part> parts;
@@ -54,6 +55,15 @@ inline Script token_stream(int ttft_ms, int gap_ms, int tokens, bool usage = tru
   return s;
 }
 
+struct Trace {
+  std::chrono::steady_clock::time_point read;                 // the request was read
+  std::vector<std::chrono::steady_clock::time_point> writes;  // each part was written
+};
+
+inline double seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
 class FakeServer {
  public:
   // `script(i, body)`: the answer to the i-th request (0-based, in the order they were read).
@@ -79,8 +89,12 @@ class FakeServer {
     ::shutdown(fd_, SHUT_RDWR);
     acceptor_.join();
     ::close(fd_);
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& t : workers_) t.join();
+    std::vector<std::thread> workers;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      workers.swap(workers_);
+    }
+    for (auto& t : workers) t.join();
   }
   uint16_t port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -88,6 +102,11 @@ class FakeServer {
   std::vector<std::string> bodies() const {
     std::lock_guard<std::mutex> lock(mu_);
     return bodies_;
+  }
+  // By request index; complete for requests whose connection is closed.
+  std::vector<Trace> traces() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return traces_;
   }
 
  private:
@@ -128,6 +147,8 @@ class FakeServer {
       if (head_end != std::string::npos && req.size() >= head_end + 4 + want) break;
     }
     const std::string body = head_end == std::string::npos ? "" : req.substr(head_end + 4);
+    Trace trace;
+    trace.read = std::chrono::steady_clock::now();
     const int i = next_++;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -141,9 +162,14 @@ class FakeServer {
       if (s.chunked) head += "Transfer-Encoding: chunked\r\n";
       head += "\r\n";
       bool ok = write_all(c, head);
+      // Each part at its scripted time since the request was read: a late wake-up (a busy machine)
+      // delays that part only, instead of every part after it.
+      auto at = trace.read;
       for (const auto& p : s.parts) {
         if (!ok) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(p.delay_ms));
+        at += std::chrono::milliseconds(p.delay_ms);
+        std::this_thread::sleep_until(at);
+        trace.writes.push_back(std::chrono::steady_clock::now());
         if (s.chunked) {
           char size[32];
           std::snprintf(size, sizeof size, "%zx\r\n", p.data.size());
@@ -151,6 +177,11 @@ class FakeServer {
         } else {
           ok = write_all(c, p.data);
         }
+      }
+      {  // before the body ends, which is when the client may look
+        std::lock_guard<std::mutex> lock(mu_);
+        if (traces_.size() <= static_cast<size_t>(i)) traces_.resize(static_cast<size_t>(i) + 1);
+        traces_[static_cast<size_t>(i)] = trace;
       }
       if (ok && s.hang_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(s.hang_ms));
       if (ok && s.chunked && !s.drop) write_all(c, "0\r\n\r\n");
@@ -168,6 +199,7 @@ class FakeServer {
   mutable std::mutex mu_;
   std::vector<std::thread> workers_;
   std::vector<std::string> bodies_;
+  std::vector<Trace> traces_;
 };
 
 }  // namespace osprey::bench::test

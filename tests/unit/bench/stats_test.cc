@@ -94,6 +94,22 @@ TEST(Goodput, CountsRequestsWithinEveryBound) {
   EXPECT_DOUBLE_EQ(parse_slo("ttft:300,e2el=2000").e2el_ms, 2000);  // vLLM's KEY:MS form too
 }
 
+TEST(Aggregate, ThroughputOverTimeAndConcurrency) {
+  RequestRecord a = record(0.2, 2.2, 4);
+  a.chunk_times = {0.2, 0.4, 1.2, 2.2};  // bins 0, 0, 1, 2
+  RequestRecord b = record(0.1, 0.5, 2);
+  b.start = 0.3;
+  b.chunk_times = {0.4, 0.8};  // both in bin 0
+  const ServeResult r = aggregate({a, b}, 2.5, Slo{});
+  // Bins of 1 s with points at their middles; the last bin is half a second wide.
+  const std::vector<std::pair<double, double>> want = {{0.5, 4}, {1.5, 1}, {2.25, 2}};
+  EXPECT_EQ(r.output_tokens_per_s, want);
+  EXPECT_DOUBLE_EQ(r.max_output_tokens_per_s, 4);  // whole seconds only
+  EXPECT_EQ(r.max_concurrent_requests, 2);         // [0, 2.2] and [0.3, 0.8] overlap
+  // A last bin under a quarter second is no rate: left out.
+  EXPECT_EQ(aggregate({a, b}, 2.2, Slo{}).output_tokens_per_s.size(), 2u);
+}
+
 std::vector<std::string> parse_in_pieces(const std::string& stream, const std::vector<size_t>& cuts,
                                          SseParser& p) {
   std::vector<std::string> out;
