@@ -128,8 +128,12 @@ TEST(AsyncEngine, DrainFinishesInFlightRequests) {
   p.temperature = 0;
   p.max_tokens = 6;
   p.ignore_eos = true;
-  for (int i = 0; i < 4; ++i)
-    engine.add_request("d" + std::to_string(i), {std::nullopt, {1, 2}}, p, 0, col.callback());
+  // (ids built with append: GCC 12 warns falsely on "d" + std::to_string(i) here, -Wstringop-overflow)
+  for (int i = 0; i < 4; ++i) {
+    std::string id = "d";
+    id.append(std::to_string(i));
+    engine.add_request(id, {std::nullopt, {1, 2}}, p, 0, col.callback());
+  }
   engine.drain(std::chrono::seconds(30));
   EXPECT_EQ(col.finished.size(), 4u);  // drain returns only when all have their final output
   std::lock_guard lock(col.mu);
