@@ -35,6 +35,13 @@ struct Collector {
   }
 };
 
+// "r3": built with append, as GCC 12 warns falsely (-Wstringop-overflow) on "r" +
+// std::to_string(i).
+std::string numbered(std::string prefix, int i) {
+  prefix.append(std::to_string(i));
+  return prefix;
+}
+
 EngineConfig config() {
   EngineConfig c;
   c.model = kModel;
@@ -51,9 +58,8 @@ TEST(AsyncEngine, StreamsTokensAndFinishesEveryRequestOnce) {
   p.max_tokens = 8;
   p.ignore_eos = true;
   for (int i = 0; i < 10; ++i) {
-    engine.add_request("r" + std::to_string(i),
-                       {std::nullopt, {1, 2, 3, static_cast<int32_t>(i + 5)}}, p, 0,
-                       col.callback());
+    engine.add_request(numbered("r", i), {std::nullopt, {1, 2, 3, static_cast<int32_t>(i + 5)}}, p,
+                       0, col.callback());
   }
   col.wait_finished(10);
   std::lock_guard lock(col.mu);
@@ -128,12 +134,8 @@ TEST(AsyncEngine, DrainFinishesInFlightRequests) {
   p.temperature = 0;
   p.max_tokens = 6;
   p.ignore_eos = true;
-  // (ids built with append: GCC 12 warns falsely on "d" + std::to_string(i) here, -Wstringop-overflow)
-  for (int i = 0; i < 4; ++i) {
-    std::string id = "d";
-    id.append(std::to_string(i));
-    engine.add_request(id, {std::nullopt, {1, 2}}, p, 0, col.callback());
-  }
+  for (int i = 0; i < 4; ++i)
+    engine.add_request(numbered("d", i), {std::nullopt, {1, 2}}, p, 0, col.callback());
   engine.drain(std::chrono::seconds(30));
   EXPECT_EQ(col.finished.size(), 4u);  // drain returns only when all have their final output
   std::lock_guard lock(col.mu);
