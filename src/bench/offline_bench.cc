@@ -7,6 +7,7 @@
 #include "kv/kv_cache.h"
 #include "model/generate.h"
 #include "model/loader.h"
+#include "model/weights.h"
 
 namespace osprey::bench {
 
@@ -82,6 +83,7 @@ LatencyResult run_latency(const std::string& model_path, const LatencyOptions& o
   LoadOptions lo;
   lo.prefetch = true;
   lo.progress = false;
+  lo.quantize = parse_quantize_type(o.quantize);
   LoadedModel m = load_model(model_path, lo);
   TransformerModel& model = *m.model;
   const auto& c = model.config();

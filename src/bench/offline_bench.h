@@ -14,7 +14,7 @@ struct OfflineOptions {
   int num_prompts = 200;
   int64_t input_len_min = 64, input_len_max = 512;
   int64_t output_len_min = 32, output_len_max = 128;
-  int shared_prefixes = 0;     // > 0: prompts are one of N shared prefixes + a unique suffix
+  int shared_prefixes = 0;  // > 0: prompts are one of N shared prefixes + a unique suffix
   int64_t prefix_len = 256;
   uint64_t seed = 0;
 };
@@ -36,6 +36,7 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& opts
 struct LatencyOptions {
   int64_t input_len = 128, output_len = 32;
   int batch_size = 1;
+  std::string quantize;  // "q8_0"/"q4_0": quantize the projection matrices at load; "": as stored
 };
 struct LatencyResult {
   double prefill_tokens_per_s = 0, decode_tokens_per_s = 0;

@@ -11,7 +11,8 @@ namespace osprey::cli {
 namespace {
 
 void add_offline(CLI::App* bench, Action& action) {
-  auto* cmd = bench->add_subcommand("offline", "Throughput of a batch of requests through the engine");
+  auto* cmd =
+      bench->add_subcommand("offline", "Throughput of a batch of requests through the engine");
   struct Opts {
     EngineConfig engine;
     bench::OfflineOptions o;
@@ -23,7 +24,8 @@ void add_offline(CLI::App* bench, Action& action) {
   cmd->add_option("--num-prompts", o->o.num_prompts, "Requests")->check(CLI::PositiveNumber);
   cmd->add_option("--input-len", o->input_len, "Prompt length or range MIN:MAX (random tokens)");
   cmd->add_option("--output-len", o->output_len, "Output length or range MIN:MAX (EOS ignored)");
-  cmd->add_option("--shared-prefixes", o->o.shared_prefixes, "Prompts start with one of N shared prefixes");
+  cmd->add_option("--shared-prefixes", o->o.shared_prefixes,
+                  "Prompts start with one of N shared prefixes");
   cmd->add_option("--prefix-len", o->o.prefix_len, "Length of each shared prefix");
   cmd->add_option("--seed", o->o.seed, "Workload seed");
   cmd->add_flag("--json", o->json, "Print JSON");
@@ -74,7 +76,10 @@ void add_latency(CLI::App* bench, Action& action) {
   cmd->add_option("--model", o->model, "Hugging Face folder or .gguf file")->required();
   cmd->add_option("--input-len", o->o.input_len, "Prompt tokens")->check(CLI::PositiveNumber);
   cmd->add_option("--output-len", o->o.output_len, "Generated tokens")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch-size", o->o.batch_size, "Sequences decoded together")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", o->o.batch_size, "Sequences decoded together")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--quantize", o->o.quantize, "Quantize the weight matrices at load: q8_0 or q4_0")
+      ->check(CLI::IsMember({"q8_0", "q4_0"}));
   add_threads_option(cmd, o->threads);
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o, &action] {

@@ -62,6 +62,19 @@ TEST(Quantize, WrittenGgufLoadsAndGeneratesLikeQuantizingAtLoad) {
   }
 }
 
+// The benchmark interface other tools rely on: bench latency takes --quantize too.
+TEST(Quantize, BenchLatencyQuantizesAtLoad) {
+  for (const std::string type : {"q8_0", "q4_0"}) {
+    CliRun r = osprey("bench latency --model " + kModel + " --quantize " + type +
+                      " --input-len 16 --output-len 4 --json");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_GT(j["prefill_tokens_per_s"].get<double>(), 0) << type;
+    EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0) << type;
+  }
+  EXPECT_EQ(osprey("bench latency --model " + kModel + " --quantize q2_k --json").code, 2);
+}
+
 TEST(Quantize, BadTypeOrModelIsAClearError) {
   CliRun r = osprey("quantize --model " + kModel + " --type q3_k --output /tmp/never.gguf");
   EXPECT_EQ(r.code, 2);
