@@ -18,30 +18,15 @@
 #include <thread>
 #include <vector>
 
+#include "cli_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result osprey(const std::string& args) {
-  const std::string err_file = ::testing::TempDir() + "/osprey-bench-stderr.txt";
-  const std::string cmd = std::string(OSPREY_BINARY) + " " + args + " 2>" + err_file;
-  Result r{};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
+using Result = osprey::testing::CliResult;
+const auto osprey = osprey::testing::run_cli;
 
 json read_json(const std::string& path) {
   std::ifstream in(path);

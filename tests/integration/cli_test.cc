@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_run.h"
 #include "formats/safetensors.h"
 
 namespace {
@@ -18,26 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kFixtures = std::string(OSPREY_FIXTURES) + "/hf-reference/";
 
-struct Result {
-  int code;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-Result run(const std::string& args) {
-  const std::string err_file = ::testing::TempDir() + "/osprey-stderr.txt";
-  const std::string cmd = std::string(OSPREY_BINARY) + " " + args + " 2>" + err_file;
-  Result r{};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
+using Result = osprey::testing::CliResult;
+const auto run = osprey::testing::run_cli;
 
 std::vector<int64_t> ref_ids(const std::string& model, const std::string& name) {
   auto f = osprey::safetensors::File::open(kFixtures + model + "/reference.safetensors");
@@ -56,7 +39,7 @@ TEST(Cli, GenerateJsonMatchesTransformersGreedy) {
   const auto prompt = ref_ids("llama-f32", "gen_prompt_1");
   const auto expected = ref_ids("llama-f32", "gen_output_1");
   Result r = run("generate --model " + kFixtures + "llama-f32 --prompt-ids " + join(prompt) +
-              " --max-tokens 5 --ignore-eos --json");
+                 " --max-tokens 5 --ignore-eos --json");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["token_ids"].get<std::vector<int64_t>>(),
@@ -66,7 +49,8 @@ TEST(Cli, GenerateJsonMatchesTransformersGreedy) {
 TEST(Cli, LogitsFileMatchesTransformers) {
   const auto ids = ref_ids("qwen3-f32", "input_ids_2");
   const std::string out = ::testing::TempDir() + "/logits.safetensors";
-  Result r = run("logits --model " + kFixtures + "qwen3-f32 --prompt-ids " + join(ids) + " --output " + out);
+  Result r = run("logits --model " + kFixtures + "qwen3-f32 --prompt-ids " + join(ids) +
+                 " --output " + out);
   ASSERT_EQ(r.code, 0) << r.err;
   auto ours = osprey::safetensors::File::open(out);
   auto ref = osprey::safetensors::File::open(kFixtures + "qwen3-f32/reference.safetensors");
@@ -93,11 +77,13 @@ TEST(Cli, InfoDescribesTheModel) {
 TEST(Cli, RandomModelAndItsGgufTwinGenerateTheSame) {
   const std::string dir = ::testing::TempDir() + "/cli-random";
   fs::remove_all(dir);
-  Result w = run("random-model --preset tiny --arch qwen2 --dtype f32 --output " + dir + " --gguf " + dir +
-              ".gguf --seed 3");
+  Result w = run("random-model --preset tiny --arch qwen2 --dtype f32 --output " + dir +
+                 " --gguf " + dir + ".gguf --seed 3");
   ASSERT_EQ(w.code, 0) << w.err;
-  Result a = run("generate --model " + dir + " --prompt-ids 5,6,7 --max-tokens 6 --ignore-eos --json");
-  Result b = run("generate --model " + dir + ".gguf --prompt-ids 5,6,7 --max-tokens 6 --ignore-eos --json");
+  Result a =
+      run("generate --model " + dir + " --prompt-ids 5,6,7 --max-tokens 6 --ignore-eos --json");
+  Result b = run("generate --model " + dir +
+                 ".gguf --prompt-ids 5,6,7 --max-tokens 6 --ignore-eos --json");
   ASSERT_EQ(a.code, 0) << a.err;
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.out, b.out);
@@ -108,12 +94,14 @@ TEST(Cli, RandomModelAndItsGgufTwinGenerateTheSame) {
 TEST(Cli, GenerateJsonlBatch) {
   const auto prompt = ref_ids("llama-f32", "gen_prompt_1");
   const auto expected = ref_ids("llama-f32", "gen_output_1");
-  const std::string in = ::testing::TempDir() + "/in.jsonl", out = ::testing::TempDir() + "/out.jsonl";
+  const std::string in = ::testing::TempDir() + "/in.jsonl",
+                    out = ::testing::TempDir() + "/out.jsonl";
   {
     std::ofstream f(in);
     nlohmann::json a = {{"prompt_token_ids", prompt}, {"max_tokens", 5}, {"temperature", 0}};
     nlohmann::json b = {{"prompt_token_ids", prompt}, {"max_tokens", 3}, {"n", 2}, {"logprobs", 2}};
-    f << a.dump() << "\n" << b.dump() << "\n{\"prompt_token_ids\": [1, 2], \"top_p\": 7}\nnot json\n";
+    f << a.dump() << "\n"
+      << b.dump() << "\n{\"prompt_token_ids\": [1, 2], \"top_p\": 7}\nnot json\n";
   }
   Result r = run("generate --model " + kFixtures + "llama-f32 --input " + in + " --output " + out +
                  " --max-num-seqs 4");
@@ -136,7 +124,8 @@ TEST(Cli, GenerateJsonlBatch) {
 
 std::string tokenizer_dir(const std::string& name) {
   const char* env = std::getenv("OSPREY_TOKENIZER_CACHE");
-  const std::string root = env ? env : std::string(std::getenv("HOME")) + "/.cache/osprey/tokenizers";
+  const std::string root =
+      env ? env : std::string(std::getenv("HOME")) + "/.cache/osprey/tokenizers";
   return root + "/" + name;
 }
 
@@ -208,7 +197,8 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CliBadInput,
     ::testing::Values(
         BadInput{"generate --model /no/such/model --prompt-ids 1", "/no/such/model: no such file"},
-        BadInput{"generate --model " + kFixtures + "llama-f32 --prompt-ids 1,x", "not a comma-separated"},
+        BadInput{"generate --model " + kFixtures + "llama-f32 --prompt-ids 1,x",
+                 "not a comma-separated"},
         BadInput{"generate --model " + kFixtures + "llama-f32 --prompt-ids 1,99999",
                  "token id 99999 is outside the vocabulary"},
         BadInput{"generate --model " + kFixtures + "llama-f32/config.json --prompt-ids 1",

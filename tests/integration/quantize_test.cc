@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_run.h"
 #include "formats/gguf.h"
 
 namespace {
@@ -17,24 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kModel = std::string(OSPREY_FIXTURES) + "/hf-reference/llama-f32";
 
-struct CliRun {
-  int code;
-  std::string out, err;
-};
-
-CliRun osprey(const std::string& args) {
-  const std::string err_file = ::testing::TempDir() + "/osprey-quantize-stderr.txt";
-  FILE* p = popen((std::string(OSPREY_BINARY) + " " + args + " 2>" + err_file).c_str(), "r");
-  CliRun r{};
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
+using CliRun = osprey::testing::CliResult;
+const auto osprey = osprey::testing::run_cli;
 
 TEST(Quantize, WrittenGgufLoadsAndGeneratesLikeQuantizingAtLoad) {
   for (const std::string type : {"q8_0", "q4_0"}) {
