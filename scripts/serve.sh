@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# `make serve`: starts `osprey serve` (the OpenAI-compatible server) on the default model. Until real
-# weights are configured, that is a random-weight 110M Llama written once (its output is noise, but
-# the whole path — HTTP, tokenization, batching, KV cache, streaming — is real). Ctrl-C drains and exits.
+# `make serve`: starts `osprey serve` (the OpenAI-compatible server) on the bundled demo model,
+# models/osprey-kjv-demo (a 4M-parameter Llama trained on the King James Bible by
+# tools/train-demo-model; see its model card), or on OSPREY_MODEL when set. Ctrl-C drains and exits.
 set -euo pipefail
 BUILD=${1:-build/release}
-MODELS=${2:-build/models}
-MODEL=${OSPREY_MODEL:-$MODELS/random-llama-110m}
+MODEL=${OSPREY_MODEL:-models/osprey-kjv-demo}
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
-if [ -z "${OSPREY_MODEL:-}" ] && [ ! -f "$MODEL/model.safetensors" ]; then
-  echo "serve: writing a random-weight 110M-parameter Llama to $MODEL (once)"
-  "$BUILD/osprey" random-model --preset llama-110m --dtype bf16 --output "$MODEL" --seed 1
+if [ ! -e "$MODEL" ]; then
+  echo "serve: no model at $MODEL (set OSPREY_MODEL to a Hugging Face folder or .gguf file)" >&2
+  exit 2
 fi
 NAME=$(basename "$MODEL")
 echo "serve: http://$HOST:$PORT (model '$NAME'); the server listens once the model is loaded. Try:"
 echo "  curl -s http://$HOST:$PORT/v1/completions -H 'Content-Type: application/json' \\"
-echo "    -d '{\"model\": \"$NAME\", \"prompt\": [1, 450, 4996, 17354], \"max_tokens\": 16}'"
+echo "    -d '{\"model\": \"$NAME\", \"prompt\": \"In the beginning God created\", \"max_tokens\": 32}'"
 exec "$BUILD/osprey" serve --model "$MODEL" --host "$HOST" --port "$PORT"

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/default_model.h"
 #include "cli/request_json.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -162,7 +163,9 @@ void add_generate_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("generate", "Generate from a prompt or a JSONL batch (greedy by default)");
   auto o = std::make_shared<Opts>();
   o->params.temperature = 0.0f;  // greedy unless asked
-  cmd->add_option("--model", o->engine.model, "Hugging Face folder or .gguf file")->required();
+  cmd->add_option("--model", o->engine.model,
+                  "Hugging Face folder or .gguf file (default: the bundled demo model, models/" +
+                      std::string(kDefaultModelName) + ")");
   cmd->add_option("--prompt", o->prompt, "Prompt text");
   cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as comma-separated token ids");
   cmd->add_option("--messages", o->messages, "Chat messages (JSON file), rendered with the chat template");
@@ -187,6 +190,7 @@ void add_generate_command(CLI::App& app, Action& action) {
   add_engine_options(cmd, o->engine);
   cmd->callback([o, &action] {
     action = [o] {
+      if (o->engine.model.empty()) o->engine.model = default_model_path();
       if (o->seed) o->params.seed = *o->seed;
       o->engine.progress = o->input.empty();
       if (!o->input.empty()) {
