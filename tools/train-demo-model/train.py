@@ -598,7 +598,9 @@ def main():
         frac = (step - a.warmup) / max(1, a.steps - a.warmup)
         return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * min(1.0, frac)))
 
-    log, evals = (prev["log"], prev["evals"]) if prev else ([], [])
+    log, evals = (list(prev["log"]), list(prev["evals"])) if prev else ([], [])
+    # Training seconds of earlier phases (a first-phase checkpoint has them in its last log entry).
+    earlier = prev.get("train_seconds", prev["log"][-1]["seconds"]) if prev else 0
     phases = (prev.get("phases", []) if prev else []) + [
         {"command": " ".join(["python3"] + sys.argv), "first_step": done + 1}]
     tokens_per_step = a.batch * a.ctx
@@ -638,8 +640,6 @@ def main():
         if out_of_time:
             print(f"stopping after {step + 1} steps: --max-minutes {a.max_minutes} reached", flush=True)
             break
-    # Training seconds over all phases (a first-phase checkpoint has its time in its last log entry).
-    earlier = prev.get("train_seconds", prev["log"][-1]["seconds"]) if prev else 0
     train_seconds = time.time() - t_train + earlier
 
     os.makedirs(a.out, exist_ok=True)
@@ -680,7 +680,6 @@ def main():
         "training_tokens_per_epoch": len(stream), "steps_planned": a.steps,
         "steps": len(log), "batch": a.batch, "context": a.ctx,
         "tokens_seen": len(log) * tokens_per_step,
-        "epochs": len(log) * tokens_per_step / len(stream),
         "phases": phases, "training_seconds": train_seconds, "total_seconds": time.time() - t_start,
         "final_train_loss_last50_mean": final_loss,
         "heldout_chapters": [f"{b} {c}" for b, c, _ in heldout_docs],
