@@ -14,5 +14,5 @@ fi
 NAME=$(basename "$MODEL")
 echo "serve: http://$HOST:$PORT (model '$NAME'); the server listens once the model is loaded. Try:"
 echo "  curl -s http://$HOST:$PORT/v1/completions -H 'Content-Type: application/json' \\"
-echo "    -d '{\"model\": \"$NAME\", \"prompt\": \"In the beginning God created\", \"max_tokens\": 32}'"
+echo "    -d '{\"model\": \"$NAME\", \"prompt\": \"In the beginning God created\", \"max_tokens\": 32, \"temperature\": 0}'"
 exec "$BUILD/osprey" serve --model "$MODEL" --host "$HOST" --port "$PORT"

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "formats/gguf.h"
 #include "model/generate.h"
 #include "model/gguf_model.h"
 #include "model/loader.h"
@@ -176,6 +177,16 @@ TEST(DemoModel, Q8_0GgufExportReproducesThePassages) {
   q8.matrix_dtype = DType::Q8_0;
   q8.name = "osprey-kjv-demo";
   export_gguf(load_config(kModel), *open_safetensors_weights(kModel), gguf, q8);
+  // Every matrix of the transformer blocks, the embedding included, is stored as Q8_0 (the model's
+  // widths are multiples of 32); only the norm vectors stay F32.
+  int matrices = 0;
+  for (const auto& t : gguf::File::open(gguf)->tensors()) {
+    if (t.shape.size() == 2) {
+      EXPECT_EQ(t.type, gguf::GgmlType::Q8_0) << t.name;
+      ++matrices;
+    }
+  }
+  EXPECT_EQ(matrices, 1 + 7 * load_config(kModel).num_layers);
   LLM llm(engine_config(gguf));
   expect_reproduced(llm.generate(prompts(), {greedy()}), "Q8_0 GGUF");
   std::filesystem::remove(gguf);
