@@ -204,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"generate --model " + kFixtures + "llama-f32/config.json --prompt-ids 1",
                  "not a Hugging Face model folder or a GGUF file"},
         BadInput{"info --model " + kFixtures + "llama-f32/reference.json", "not a Hugging Face"},
-        BadInput{"generate --prompt-ids 1", "--model is required"},
+        BadInput{"logits --prompt-ids 1 --output /tmp/x.safetensors", "--model is required"},
         BadInput{"random-model --preset huge --output /tmp/x", "unknown model preset 'huge'"}));
 
 }  // namespace
