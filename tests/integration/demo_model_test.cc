@@ -6,16 +6,14 @@
 // under preemption, from the bf16 weights and from a Q8_0 GGUF export — and Osprey's perplexity on
 // held-out chapters must equal the one the training script computed in PyTorch.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli_run.h"
 #include "formats/gguf.h"
 #include "model/generate.h"
 #include "model/gguf_model.h"
@@ -241,28 +239,9 @@ TEST(DemoModel, HeldOutPerplexityMatchesTheTrainingScript) {
   EXPECT_NEAR(ppl / script, 1.0, 0.01);
 }
 
-struct CliResult {
-  int code;
-  std::string out, err;
-};
-
-CliResult run_cli(const std::string& args) {
-  const std::string err_file = ::testing::TempDir() + "/osprey-demo-stderr.txt";
-  const std::string cmd = std::string(OSPREY_BINARY) + " " + args + " 2>" + err_file;
-  CliResult r{};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
-
 TEST(DemoModel, GenerateUsesItWhenNoModelIsGiven) {
-  const CliResult r = run_cli("generate --prompt 'In the beginning God created' --max-tokens 6");
+  const testing::CliResult r =
+      testing::run_cli("generate --prompt 'In the beginning God created' --max-tokens 6");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.rfind(" the heaven and the earth.", 0), 0u) << r.out;
 }
