@@ -89,7 +89,9 @@ class Server {
 class BenchServe : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(::testing::TempDir() + "/osprey-bench-serve");
+    // Per process: ctest runs each test case as its own process, several at once.
+    dir_ =
+        new std::string(::testing::TempDir() + "/osprey-bench-serve-" + std::to_string(getpid()));
     fs::remove_all(*dir_);
     const Result m =
         osprey("random-model --preset tiny --dtype f32 --seed 1 --output " + *dir_ + "/model");
