@@ -55,7 +55,8 @@ struct ServeResult {
   int max_concurrent_requests = 0;
   Summary ttft, tpot, itl, e2el;  // seconds, over completed requests (TPOT: those with > 1 token)
   std::map<std::string, int> error_counts;  // kind -> requests
-  std::string token_count_source;           // usage | logprobs | tokenizer | chunks | mixed | none
+  std::string
+      token_count_source;  // usage | logprobs | token_ids | tokenizer | chunks | mixed | none
   int64_t sse_ignored_lines = 0;
   std::vector<RequestRecord> records;  // in workload order
   // (middle of a 1 s bin, output tokens/s in it): see tokens_per_second in serve_bench.cc

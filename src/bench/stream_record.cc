@@ -74,6 +74,10 @@ void StreamAccumulator::on_event(std::string_view data, double t) {
   // Servers without a tokenizer (osprey serve on a bare checkpoint) stream token ids, no text.
   const json* ids = member(c, "token_ids");
   const bool has_ids = ids && ids->is_array() && !ids->empty();
+  if (has_ids) {
+    saw_ids_ = true;
+    id_tokens_ += static_cast<int64_t>(ids->size());
+  }
   if (text.empty() && lp_tokens == 0 && !has_ids) return;
   const double since_send = t - r_.start;
   if (r_.chunk_times.empty()) {
@@ -115,6 +119,9 @@ RequestRecord StreamAccumulator::finish(const TransferOutcome& out, double t_end
   } else if (saw_logprobs_) {
     r_.output_len = logprob_tokens_;
     r_.token_source = "logprobs";
+  } else if (saw_ids_) {
+    r_.output_len = id_tokens_;
+    r_.token_source = "token_ids";
   } else if (tok) {
     r_.output_len = static_cast<int64_t>(tok->encode(r_.text, false).size());
     r_.token_source = "tokenizer";

@@ -193,6 +193,7 @@ TEST_F(BenchServe, MeasuresOspreyServe) {
   EXPECT_NE(s.find("Time to first token CDF"), std::string::npos);
 }
 
+// Without --logprobs: osprey serve streams token ids for a model without a tokenizer.
 TEST_F(BenchServe, SweepOverConcurrencies) {
   Server server(*dir_ + "/model");
   ASSERT_FALSE(server.url().empty());
@@ -200,7 +201,7 @@ TEST_F(BenchServe, SweepOverConcurrencies) {
   const Result r =
       osprey("bench sweep --base-url " + server.url() +
              " --model tiny --num-prompts 4 --input-len 8 --output-len 4 --vocab-size 512"
-             " --ignore-eos --logprobs 1 --concurrencies 1,4 --no-progress --output " +
+             " --ignore-eos --concurrencies 1,4 --no-progress --output " +
              out + " --plot " + *dir_ + "/sweep.svg");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("concurrency"), std::string::npos);
@@ -210,6 +211,8 @@ TEST_F(BenchServe, SweepOverConcurrencies) {
   for (const auto& level : j["results"]) {
     EXPECT_EQ(level["completed"], 4);
     EXPECT_EQ(level["total_output_tokens"], 16);
+    // No logprobs asked: the server's streamed token ids are the output chunks.
+    for (const auto& itl : level["itls"]) EXPECT_GE(itl.size(), 1u);
   }
   EXPECT_EQ(j["results"][0]["max_concurrent_requests"], 1);
   EXPECT_TRUE(fs::exists(*dir_ + "/sweep.svg"));

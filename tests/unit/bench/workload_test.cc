@@ -218,6 +218,15 @@ TEST(StreamRecord, TokenCountSources) {
   EXPECT_EQ(r.prompt_len, 11);
   EXPECT_EQ(r.text, "abc d");
   EXPECT_NEAR(r.tpot, (0.1 - 0.1) / 4, 1e-12);
+  // Token ids (osprey serve without a tokenizer): counted, and the chunks are output.
+  r =
+      run("data: {\"choices\":[{\"text\":\"\",\"token_ids\":[5,6]}]}\n\n"
+          "data: {\"choices\":[{\"text\":\"\",\"token_ids\":[7]}]}\n\ndata: [DONE]\n\n",
+          tok.get());
+  EXPECT_TRUE(r.success);
+  EXPECT_EQ(r.token_source, "token_ids");
+  EXPECT_EQ(r.output_len, 3);
+  EXPECT_EQ(r.itl.size(), 1u);
   // A body cut anywhere gives the same record.
   const std::string full = two + "data: [DONE]\n\n";
   for (size_t cut = 1; cut < full.size(); ++cut) {
