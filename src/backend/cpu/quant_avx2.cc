@@ -73,18 +73,19 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 // Each kernel computes out[r * ldo] = w . a[r] for mr <= 4 activation rows (row r's blocks at
 // a + r * lda), decoding every weight block once for all of them. Row r's sequence of operations is
 // the same whatever mr is, so results are bitwise those of the single-row call.
-template <int MR>
-void rows_q8_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
-  const auto* w = static_cast<const BlockQ8_0*>(wv);
+// Q8_0 and Q4_0: blocks of 32 signed quants with one f16 scale; `unpack` gives a block's quants as
+// signed bytes. Per row: |w| * (x * sign(w)), since vpmaddubsw wants one unsigned operand.
+template <int MR, typename Block, typename Unpack>
+void rows_signed_blocks(const Block* w, int64_t blocks, Unpack unpack, const BlockQ8A* a,
+                        int64_t lda, float* out, int64_t ldo) {
   __m256 acc[MR];
   for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < k / kQ8_0BlockElems; ++b) {
-    const __m256i q = load32(w[b].qs);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m256i q = unpack(w[b]);
     const __m256i qa = _mm256_abs_epi8(q);
     const float dw = h2f(w[b].d);
     for (int r = 0; r < MR; ++r) {
       const BlockQ8A& ab = a[r * lda + b];
-      // |w| * (x * sign(w)): vpmaddubsw wants one unsigned operand.
       const __m256i s = dot_u8s8(qa, _mm256_sign_epi8(load32(ab.qs), q));
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc[r]);
     }
@@ -93,27 +94,25 @@ void rows_q8_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float*
 }
 
 template <int MR>
+void rows_q8_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
+  rows_signed_blocks<MR>(
+      static_cast<const BlockQ8_0*>(wv), k / kQ8_0BlockElems,
+      [](const BlockQ8_0& blk) { return load32(blk.qs); }, a, lda, out, ldo);
+}
+
+template <int MR>
 void rows_q4_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
-  const auto* w = static_cast<const BlockQ4_0*>(wv);
   const __m128i low = _mm_set1_epi8(0x0F);
   const __m256i eight = _mm256_set1_epi8(8);
-  __m256 acc[MR];
-  for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < k / kQ4_0BlockElems; ++b) {
-    const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
+  // Low nibbles are quants 0-15, high nibbles 16-31; stored as q + 8.
+  auto unpack = [&](const BlockQ4_0& blk) {
+    const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
     const __m256i q =
         _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(n, 4), low), _mm_and_si128(n, low));
-    // q - 8 as signed bytes, then |q - 8| * (x * sign(q - 8)) per row, as for Q8_0.
-    const __m256i qs = _mm256_sub_epi8(q, eight);
-    const __m256i qa = _mm256_abs_epi8(qs);
-    const float dw = h2f(w[b].d);
-    for (int r = 0; r < MR; ++r) {
-      const BlockQ8A& ab = a[r * lda + b];
-      const __m256i s = dot_u8s8(qa, _mm256_sign_epi8(load32(ab.qs), qs));
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc[r]);
-    }
-  }
-  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]);
+    return _mm256_sub_epi8(q, eight);
+  };
+  rows_signed_blocks<MR>(static_cast<const BlockQ4_0*>(wv), k / kQ4_0BlockElems, unpack, a, lda,
+                         out, ldo);
 }
 
 template <int MR>
