@@ -92,16 +92,14 @@ OpenAIService::OpenAIService(AsyncEngine& engine, ServiceOptions opts)
 }
 
 net::awaitable<void> OpenAIService::handle(Exchange& ex) {
-  if (!opts_.api_key.empty() && ex.path().starts_with("/v1/")) {
-    auto auth = ex.request()[http::field::authorization];
-    if (std::string_view(auth.data(), auth.size()) != "Bearer " + opts_.api_key) {
-      co_await respond_error(ex, 401, "invalid or missing API key (Authorization: Bearer <key>)",
-                             "", "invalid_api_key");
-      metrics_.http_response(router_.has(ex.path()) ? ex.path() : "other", ex.status());
-      co_return;
-    }
+  auto auth = ex.request()[http::field::authorization];
+  if (!opts_.api_key.empty() && ex.path().starts_with("/v1/") &&
+      std::string_view(auth.data(), auth.size()) != "Bearer " + opts_.api_key) {
+    co_await respond_error(ex, 401, "invalid or missing API key (Authorization: Bearer <key>)", "",
+                           "invalid_api_key");
+  } else {
+    co_await router_.dispatch(ex);
   }
-  co_await router_.dispatch(ex);
   metrics_.http_response(router_.has(ex.path()) ? ex.path() : "other", ex.status());
 }
 
