@@ -9,7 +9,9 @@
 
 namespace osprey {
 
-std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string shape_str(const Shape& s) {
+  return fmt::format("[{}]", fmt::join(s, ", "));
+}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
@@ -40,6 +42,13 @@ Tensor Tensor::view(const void* data, DType dtype, Shape shape,
   t.shape_ = std::move(shape);
   t.data_ = data;
   t.storage_ = std::move(keepalive);
+  return t;
+}
+
+Tensor Tensor::file_view(const void* data, DType dtype, Shape shape,
+                         std::shared_ptr<const void> keepalive) {
+  Tensor t = view(data, dtype, std::move(shape), std::move(keepalive));
+  t.file_backed_ = true;
   return t;
 }
 

@@ -1,7 +1,8 @@
-// Tensor: a dtype and a shape over storage that is either owned (heap, 64-byte aligned) or borrowed (a
-// view into a memory-mapped file, kept alive by a shared handle). Weights loaded from disk are views;
-// activations are owned. Tensors are dense row-major (every kernel here wants that layout; a strided
-// view would only move the copy elsewhere); quantized tensors hold whole blocks along the last dimension.
+// Tensor: a dtype and a shape over storage that is either owned (heap, 64-byte aligned) or borrowed
+// (a view into a memory-mapped file, kept alive by a shared handle). Weights loaded from disk are
+// views; activations are owned. Tensors are dense row-major (every kernel here wants that layout; a
+// strided view would only move the copy elsewhere); quantized tensors hold whole blocks along the
+// last dimension.
 #pragma once
 
 #include <cstdint>
@@ -26,9 +27,15 @@ class Tensor {
 
   // Owned, zero-initialized, contiguous.
   static Tensor zeros(DType dtype, Shape shape);
-  // A contiguous view of `data`; `keepalive` owns whatever `data` lives in (may be null for borrowed
-  // memory whose lifetime the caller guarantees).
-  static Tensor view(const void* data, DType dtype, Shape shape, std::shared_ptr<const void> keepalive);
+  // A contiguous view of `data`; `keepalive` owns whatever `data` lives in (may be null for
+  // borrowed memory whose lifetime the caller guarantees).
+  static Tensor view(const void* data, DType dtype, Shape shape,
+                     std::shared_ptr<const void> keepalive);
+  // A view into a read-only file mapping (safetensors, GGUF): the same, marked so that whoever
+  // copies the data elsewhere may release those pages (move_to_huge_pages).
+  static Tensor file_view(const void* data, DType dtype, Shape shape,
+                          std::shared_ptr<const void> keepalive);
+  bool file_backed() const { return file_backed_; }
 
   bool defined() const { return data_ != nullptr; }
   DType dtype() const { return dtype_; }
@@ -65,6 +72,7 @@ class Tensor {
   Shape shape_;
   const void* data_ = nullptr;
   std::shared_ptr<const void> storage_;
+  bool file_backed_ = false;
 };
 
 // Converts `n` elements of `src` (any dtype) to f32 in `dst`.

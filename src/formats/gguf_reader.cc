@@ -364,7 +364,7 @@ Tensor File::tensor(const TensorInfo& t) const {
   }
   const auto bytes = tensor_bytes(t);
   if (reinterpret_cast<uintptr_t>(bytes.data()) % view_alignment(*dtype) == 0) {
-    return Tensor::view(bytes.data(), *dtype, t.shape, keepalive_);
+    return Tensor::file_view(bytes.data(), *dtype, t.shape, keepalive_);
   }
   // Only a file with general.alignment below the element size gets here: copy rather than hand the
   // kernels a misaligned pointer.

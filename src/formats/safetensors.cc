@@ -54,7 +54,7 @@ const TensorInfo* File::find(const std::string& name) const {
 
 Tensor File::tensor(const TensorInfo& info) const {
   // The view shares ownership of the mapping, so weights outlive this File object if need be.
-  return Tensor::view(data_ + data_start_ + info.begin, info.dtype, info.shape, file_);
+  return Tensor::file_view(data_ + data_start_ + info.begin, info.dtype, info.shape, file_);
 }
 
 void File::parse() {

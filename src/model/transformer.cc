@@ -6,6 +6,7 @@
 #include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
 #include "core/error.h"
+#include "core/huge_pages.h"
 
 namespace osprey {
 
@@ -17,9 +18,13 @@ int64_t ForwardBatch::num_logit_rows() const {
 
 namespace {
 
-Tensor f32_copy(const Tensor& t) { return t.to_f32(); }
+Tensor f32_copy(const Tensor& t) {
+  return t.to_f32();
+}
 
-const float* bias_ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+const float* bias_ptr(const Tensor& t) {
+  return t.defined() ? t.data<float>() : nullptr;
+}
 
 void grow(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -73,12 +78,21 @@ void TransformerModel::load_weights() {
       L.k_norm = f32_copy(w.get(p + "self_attn.k_norm.weight", {c.head_dim}));
     }
   }
+  // The matrices every token streams go to huge pages (see core/huge_pages.h); the embedding table,
+  // read one row per token, stays where it is.
+  std::vector<Tensor*> matrices{&lm_head_};
+  for (auto& L : layers_) {
+    for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      matrices.push_back(t);
+  }
+  move_to_huge_pages(matrices);
 }
 
 uint64_t TransformerModel::weight_bytes() const {
   uint64_t n = lm_head_.nbytes() + final_norm_.nbytes();
   for (const auto& L : layers_) {
-    for (const Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) n += t->nbytes();
+    for (const Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      n += t->nbytes();
   }
   return n;
 }
@@ -154,12 +168,14 @@ void TransformerModel::forward(const ForwardBatch& batch, KVCache& cache, float*
     apply_rope(q, T, c.num_heads, positions);
     apply_rope(k, T, c.num_kv_heads, positions);
 
-    const cpu::AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim, scale, c.layer_window[l]};
+    const cpu::AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim, scale,
+                                    c.layer_window[l]};
     int64_t t0 = 0;
     for (const auto& s : batch.seqs) {
       cache.block_pointers(s.cache_slot, l, s.start_pos + s.num_tokens, kb_, vb_);
       const int bs = cache.block_size();
-      cpu::kv_store(kb_.data(), vb_.data(), bs, s.start_pos, s.num_tokens, KV, k + t0 * KV, v + t0 * KV);
+      cpu::kv_store(kb_.data(), vb_.data(), bs, s.start_pos, s.num_tokens, KV, k + t0 * KV,
+                    v + t0 * KV);
       cpu::attention(q + t0 * Q, s.num_tokens, s.start_pos, kb_.data(), vb_.data(), bs, shape,
                      att + t0 * Q);
       t0 += s.num_tokens;

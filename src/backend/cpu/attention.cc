@@ -33,7 +33,8 @@ void attention(const float* q, int64_t q_len, int64_t start_pos, const float* co
       const int h = static_cast<int>(t % s.num_heads);
       const int kvh = h / group;
       const int64_t pos = start_pos + i;
-      const int64_t first = s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
+      const int64_t first =
+          s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
       const int64_t n = pos - first + 1;
       scores.resize(n);
       const float* qh = q + i * q_dim + static_cast<int64_t>(h) * s.head_dim;

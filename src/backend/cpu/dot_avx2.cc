@@ -84,7 +84,12 @@ void micro(const float* x, int64_t k, const uint8_t* w, size_t row_bytes, const 
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) {
     __m256 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = Load(wr[j] + i);
+    for (int j = 0; j < NR; ++j) {
+      // The hardware prefetcher alone leaves a batch-1 decode well short of the read bandwidth:
+      // ask for the same place in the next group of weight rows (contiguous after this one).
+      _mm_prefetch(reinterpret_cast<const char*>(wr[j] + i) + NR * row_bytes, _MM_HINT_T0);
+      wv[j] = Load(wr[j] + i);
+    }
     for (int r = 0; r < MR; ++r) {
       const __m256 xv = _mm256_loadu_ps(x + r * k + i);
       for (int j = 0; j < NR; ++j) acc[r][j] = _mm256_fmadd_ps(xv, wv[j], acc[r][j]);
@@ -102,7 +107,9 @@ void micro(const float* x, int64_t k, const uint8_t* w, size_t row_bytes, const 
 template <typename W, __m256 (*Load)(const W*), float (*Scalar)(W)>
 void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0,
           int64_t n1, const float* bias, float* y, int64_t ldy) {
-  constexpr int kMR = 4, kNR = 3;
+  // A single activation row (batch-1 decode) takes six weight rows at a time: six independent
+  // FMA chains keep it streaming; more activation rows share three weight rows each.
+  constexpr int kMR = 4, kNR = 3, kNR1 = 6;
   using Fn = void (*)(const float*, int64_t, const uint8_t*, size_t, const float*, float*, int64_t);
   static constexpr Fn table[kMR][kNR] = {
       {micro<W, Load, Scalar, 1, 1>, micro<W, Load, Scalar, 1, 2>, micro<W, Load, Scalar, 1, 3>},
@@ -113,7 +120,14 @@ void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes,
   const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t i = 0; i < m; i += kMR) {
     const int mr = static_cast<int>(std::min<int64_t>(kMR, m - i));
-    for (int64_t j = n0; j < n1; j += kNR) {
+    int64_t j = n0;
+    if (mr == 1) {
+      for (; j + kNR1 <= n1; j += kNR1) {
+        micro<W, Load, Scalar, 1, kNR1>(x + i * k, k, wb + j * row_bytes, row_bytes,
+                                        bias ? bias + j : nullptr, y + i * ldy + j, ldy);
+      }
+    }
+    for (; j < n1; j += kNR) {
       const int nr = static_cast<int>(std::min<int64_t>(kNR, n1 - j));
       table[mr - 1][nr - 1](x + i * k, k, wb + j * row_bytes, row_bytes, bias ? bias + j : nullptr,
                             y + i * ldy + j, ldy);

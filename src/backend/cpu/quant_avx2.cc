@@ -75,22 +75,33 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 // the same whatever mr is, so results are bitwise those of the single-row call.
 // Q8_0 and Q4_0: blocks of 32 signed quants with one f16 scale; `unpack` gives a block's quants as
 // signed bytes. Per row: |w| * (x * sign(w)), since vpmaddubsw wants one unsigned operand.
+constexpr int kPrefetchBytes = 2048;
+
+// Even and odd blocks go to two accumulators, so that two FMA chains are in flight (one chain
+// waits the FMA latency per block and would leave a single row's decode compute-bound).
 template <int MR, typename Block, typename Unpack>
 void rows_signed_blocks(const Block* w, int64_t blocks, Unpack unpack, const BlockQ8A* a,
                         int64_t lda, float* out, int64_t ldo) {
-  __m256 acc[MR];
-  for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < blocks; ++b) {
+  __m256 acc[2][MR];
+  for (int r = 0; r < MR; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+  auto block = [&](int64_t b, __m256* acc_half) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes, _MM_HINT_T0);
     const __m256i q = unpack(w[b]);
     const __m256i qa = _mm256_abs_epi8(q);
     const float dw = h2f(w[b].d);
     for (int r = 0; r < MR; ++r) {
       const BlockQ8A& ab = a[r * lda + b];
       const __m256i s = dot_u8s8(qa, _mm256_sign_epi8(load32(ab.qs), q));
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc[r]);
+      acc_half[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc_half[r]);
     }
+  };
+  int64_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
+    block(b, acc[0]);
+    block(b + 1, acc[1]);
   }
-  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]);
+  if (b < blocks) block(b, acc[0]);
+  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(_mm256_add_ps(acc[0][r], acc[1][r]));
 }
 
 template <int MR>
