@@ -1,5 +1,5 @@
-// Attention of one sequence's new tokens over its cached keys and values, read through block pointers
-// (see kv/kv_cache.h), with grouped-query heads and an optional sliding window.
+// Attention of one sequence's new tokens over its cached keys and values, read through block
+// pointers (see kv/kv_cache.h), with grouped-query heads and an optional sliding window.
 #pragma once
 
 #include <cstdint>

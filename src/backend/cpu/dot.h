@@ -27,13 +27,30 @@ struct BlockQ8A {
 };
 static_assert(sizeof(BlockQ8A) == 40);
 
+// Quantized activation rows as the row kernels take them: the blocks, and beside them each block's
+// scale d and d * (sum of its quants) as plain floats, which Q4_0 reads eight at a time (its offset
+// of -8 needs the sums). Row r's blocks start at r * ld in all three.
+struct QuantActs {
+  const BlockQ8A* blocks;
+  const float* d;
+  const float* sum_d;
+  int64_t ld;
+};
+// Fills the side arrays for `n` blocks.
+inline void fill_act_scales(const BlockQ8A* a, int64_t n, float* d, float* sum_d) {
+  for (int64_t b = 0; b < n; ++b) {
+    d[b] = a[b].d;
+    sum_d[b] = a[b].d * static_cast<float>(a[b].sum16[0] + a[b].sum16[1]);
+  }
+}
+
 // Sum over the row of w . dequantized(a), k a multiple of the weight block (32, or 256 for
 // K-quants).
 using QuantDot = float (*)(const void* w, const BlockQ8A* a, int64_t k);
-// out[r * ldo] = QuantDot(w, a + r * lda, k) for r < mr (1 to 4), bitwise: one pass over the weight
+// out[r * ldo] = QuantDot(w, row r of a, k) for r < mr (1 to 4), bitwise: one pass over the weight
 // row serves up to four activation rows (batched decode, prefill).
-using QuantRows = void (*)(const void* w, const BlockQ8A* a, int64_t lda, int mr, int64_t k,
-                           float* out, int64_t ldo);
+using QuantRows = void (*)(const void* w, const QuantActs& a, int mr, int64_t k, float* out,
+                           int64_t ldo);
 
 struct DotKernels {
   float (*f32)(const float* x, const float* w, int64_t n);

@@ -58,13 +58,24 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
   const auto& kn = kernels();
   const int64_t nb = k / detail::kActBlockElems;
   thread_local std::vector<detail::BlockQ8A> act;
-  if (static_cast<int64_t>(act.size()) < m * nb) act.resize(m * nb);
+  thread_local std::vector<float> act_d, act_sum_d;
+  if (static_cast<int64_t>(act.size()) < m * nb) {
+    act.resize(m * nb);
+    act_d.resize(m * nb);
+    act_sum_d.resize(m * nb);
+  }
+  // Pointers, not the thread_local vectors: the pool's threads read the caller's buffers.
   detail::BlockQ8A* a = act.data();
+  float *ad = act_d.data(), *asd = act_sum_d.data();
+  auto quantize_row = [&](int64_t i) {
+    kn.quantize_act(x + i * k, a + i * nb, k);
+    detail::fill_act_scales(a + i * nb, nb, ad + i * nb, asd + i * nb);
+  };
   if (m == 1) {
-    kn.quantize_act(x, a, k);
+    quantize_row(0);
   } else {
     ThreadPool::global().parallel_for(m, [&](int64_t r0, int64_t r1) {
-      for (int64_t i = r0; i < r1; ++i) kn.quantize_act(x + i * k, a + i * nb, k);
+      for (int64_t i = r0; i < r1; ++i) quantize_row(i);
     });
   }
   ThreadPool::global().parallel_for(
@@ -76,7 +87,8 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
             const int mr = static_cast<int>(std::min<int64_t>(4, m - i));
             for (int64_t j = t0; j < t1; ++j) {
               float* out = y + i * n + j;
-              rows(base + j * row_bytes, a + i * nb, nb, mr, k, out, n);
+              const detail::QuantActs acts{a + i * nb, ad + i * nb, asd + i * nb, nb};
+              rows(base + j * row_bytes, acts, mr, k, out, n);
               if (bias) {
                 for (int r = 0; r < mr; ++r) out[r * n] += bias[j];
               }

@@ -5,6 +5,8 @@
 // at the end. The order is fixed per output element, so a row's result never depends on the batch.
 #include <immintrin.h>
 
+#include <vector>
+
 #include "backend/cpu/dot.h"
 #include "core/dtype.h"
 
@@ -111,19 +113,68 @@ void rows_q8_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float*
       [](const BlockQ8_0& blk) { return load32(blk.qs); }, a, lda, out, ldo);
 }
 
+// Q4_0 takes its quants as unsigned nibbles (0..15: no sign juggling) and takes off the offset,
+// 8 * d_w * sum(d_a * q_a) per block, in floats at the end. Per eight blocks the weight scales
+// become one vector, which with the activation scales beside the blocks (QuantActs) gives each
+// block's combined scale and the offsets in a few vector operations; per block there remain the
+// integer dot product, one conversion, a lane broadcast and one multiply-add.
 template <int MR>
-void rows_q4_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
-  const __m128i low = _mm_set1_epi8(0x0F);
-  const __m256i eight = _mm256_set1_epi8(8);
-  // Low nibbles are quants 0-15, high nibbles 16-31; stored as q + 8.
+void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  const int64_t blocks = k / kQ4_0BlockElems;
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  // Low nibbles are quants 0-15 (low 128-bit lane), high nibbles 16-31 (high lane).
   auto unpack = [&](const BlockQ4_0& blk) {
-    const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
-    const __m256i q =
-        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(n, 4), low), _mm_and_si128(n, low));
-    return _mm256_sub_epi8(q, eight);
+    const __m256i n =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs)));
+    return _mm256_and_si256(_mm256_blend_epi32(n, _mm256_srli_epi16(n, 4), 0xF0), low);
   };
-  rows_signed_blocks<MR>(static_cast<const BlockQ4_0*>(wv), k / kQ4_0BlockElems, unpack, a, lda,
-                         out, ldo);
+  auto dot = [&](__m256i q, const BlockQ8A& ab) {
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(ab.qs)), ones));
+  };
+  __m256 acc[MR], off[MR];
+  float off_tail[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc[r] = off[r] = _mm256_setzero_ps();
+    off_tail[r] = 0;
+  }
+  __m256 scale[MR];
+  int64_t b = 0;
+  for (; b + 8 <= blocks; b += 8) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 128, _MM_HINT_T0);
+    const __m256 dw = _mm256_cvtph_ps(
+        _mm_setr_epi16(static_cast<int16_t>(w[b].d), static_cast<int16_t>(w[b + 1].d),
+                       static_cast<int16_t>(w[b + 2].d), static_cast<int16_t>(w[b + 3].d),
+                       static_cast<int16_t>(w[b + 4].d), static_cast<int16_t>(w[b + 5].d),
+                       static_cast<int16_t>(w[b + 6].d), static_cast<int16_t>(w[b + 7].d)));
+    for (int r = 0; r < MR; ++r) {
+      const int64_t o = r * a.ld + b;
+      scale[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + o));
+      off[r] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.sum_d + o), off[r]);
+    }
+    for (int i = 0; i < 8; ++i) {
+      const __m256i q = unpack(w[b + i]);
+      // Lane i of the scales across the vector in registers (storing them and broadcasting from
+      // memory stalls on store-to-load forwarding).
+      const __m256i lane = _mm256_set1_epi32(i);
+      for (int r = 0; r < MR; ++r) {
+        acc[r] = _mm256_fmadd_ps(dot(q, a.blocks[r * a.ld + b + i]),
+                                 _mm256_permutevar8x32_ps(scale[r], lane), acc[r]);
+      }
+    }
+  }
+  for (; b < blocks; ++b) {
+    const __m256i q = unpack(w[b]);
+    const float dw = h2f(w[b].d);
+    for (int r = 0; r < MR; ++r) {
+      const int64_t o = r * a.ld + b;
+      acc[r] = _mm256_fmadd_ps(dot(q, a.blocks[o]), _mm256_set1_ps(dw * a.d[o]), acc[r]);
+      off_tail[r] += dw * a.sum_d[o];
+    }
+  }
+  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]) - 8.0f * (hsum(off[r]) + off_tail[r]);
 }
 
 template <int MR>
@@ -199,45 +250,67 @@ void rows_q6_k(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float*
   for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]);
 }
 
-template <void (*R1)(const void*, const BlockQ8A*, int64_t, int64_t, float*, int64_t)>
+// The kernels that read only the blocks, behind the QuantActs signature.
+template <void (*R)(const void*, const BlockQ8A*, int64_t, int64_t, float*, int64_t)>
+void on_blocks(const void* w, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  R(w, a.blocks, a.ld, k, out, ldo);
+}
+
+// A single row's dot product through the row kernel, with the side arrays it may read.
+template <void (*R1)(const void*, const QuantActs&, int64_t, float*, int64_t)>
 float dot1(const void* w, const BlockQ8A* a, int64_t k) {
+  const int64_t nb = k / kActBlockElems;
+  thread_local std::vector<float> d, sum_d;
+  d.resize(nb);
+  sum_d.resize(nb);
+  fill_act_scales(a, nb, d.data(), sum_d.data());
   float out;
-  R1(w, a, 0, k, &out, 0);
+  R1(w, QuantActs{a, d.data(), sum_d.data(), 0}, k, &out, 0);
   return out;
 }
 
-#define OSPREY_ROWS_DISPATCH(name)                                                        \
-  void name(const void* w, const BlockQ8A* a, int64_t lda, int mr, int64_t k, float* out, \
-            int64_t ldo) {                                                                \
-    switch (mr) {                                                                         \
-      case 1:                                                                             \
-        return rows_##name<1>(w, a, lda, k, out, ldo);                                    \
-      case 2:                                                                             \
-        return rows_##name<2>(w, a, lda, k, out, ldo);                                    \
-      case 3:                                                                             \
-        return rows_##name<3>(w, a, lda, k, out, ldo);                                    \
-      default:                                                                            \
-        return rows_##name<4>(w, a, lda, k, out, ldo);                                    \
-    }                                                                                     \
+template <template <int> class K>
+void dispatch_rows(const void* w, const QuantActs& a, int mr, int64_t k, float* out, int64_t ldo) {
+  switch (mr) {
+    case 1:
+      return K<1>::run(w, a, k, out, ldo);
+    case 2:
+      return K<2>::run(w, a, k, out, ldo);
+    case 3:
+      return K<3>::run(w, a, k, out, ldo);
+    default:
+      return K<4>::run(w, a, k, out, ldo);
   }
-OSPREY_ROWS_DISPATCH(q8_0)
-OSPREY_ROWS_DISPATCH(q4_0)
-OSPREY_ROWS_DISPATCH(q4_k)
-OSPREY_ROWS_DISPATCH(q6_k)
-#undef OSPREY_ROWS_DISPATCH
+}
+template <int MR>
+struct Q8_0Rows {
+  static constexpr auto run = on_blocks<rows_q8_0<MR>>;
+};
+template <int MR>
+struct Q4_0Rows {
+  static constexpr auto run = rows_q4_0<MR>;
+};
+template <int MR>
+struct Q4_KRows {
+  static constexpr auto run = on_blocks<rows_q4_k<MR>>;
+};
+template <int MR>
+struct Q6_KRows {
+  static constexpr auto run = on_blocks<rows_q6_k<MR>>;
+};
 
 }  // namespace
 
 const QuantKernels& avx2_quant_kernels() {
   static const QuantKernels k{quantize_act,
-                              dot1<rows_q8_0<1>>,
-                              dot1<rows_q4_0<1>>,
-                              dot1<rows_q4_k<1>>,
-                              dot1<rows_q6_k<1>>,
-                              q8_0,
-                              q4_0,
-                              q4_k,
-                              q6_k};
+                              dot1<Q8_0Rows<1>::run>,
+                              dot1<Q4_0Rows<1>::run>,
+                              dot1<Q4_KRows<1>::run>,
+                              dot1<Q6_KRows<1>::run>,
+                              dispatch_rows<Q8_0Rows>,
+                              dispatch_rows<Q4_0Rows>,
+                              dispatch_rows<Q4_KRows>,
+                              dispatch_rows<Q6_KRows>};
   return k;
 }
 

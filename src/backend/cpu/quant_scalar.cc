@@ -108,9 +108,8 @@ float dot_q6_k(const void* wv, const BlockQ8A* a, int64_t k) {
 }
 
 template <QuantDot Dot>
-void rows(const void* w, const BlockQ8A* a, int64_t lda, int mr, int64_t k, float* out,
-          int64_t ldo) {
-  for (int r = 0; r < mr; ++r) out[r * ldo] = Dot(w, a + r * lda, k);
+void rows(const void* w, const QuantActs& a, int mr, int64_t k, float* out, int64_t ldo) {
+  for (int r = 0; r < mr; ++r) out[r * ldo] = Dot(w, a.blocks + r * a.ld, k);
 }
 
 }  // namespace
