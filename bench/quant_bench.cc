@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
-#include "core/huge_pages.h"
+#include "backend/cpu/packed_weights.h"
 #include "core/thread_pool.h"
 
 namespace osprey {
@@ -50,10 +50,10 @@ const std::vector<Tensor>& matrices(DType dt) {
     std::memcpy(t.data<uint8_t>(), w.raw(), w.nbytes());
     v.push_back(std::move(t));
   }
-  // In huge pages, as a loaded model's matrices are (core/huge_pages.h).
+  // In the layout and the huge pages a loaded model's matrices have (backend/cpu/packed_weights.h).
   std::vector<Tensor*> all;
   for (auto& t : v) all.push_back(&t);
-  move_to_huge_pages(all);
+  cpu::prepare_weights(all);
   return v;
 }
 

@@ -20,8 +20,9 @@ size_t round_up(size_t n, size_t a) {
   return (n + a - 1) / a * a;
 }
 
-// An anonymous mapping aligned to a huge page, so that every 2 MiB of it can be one page.
-std::shared_ptr<void> map_region(size_t bytes) {
+}  // namespace
+
+std::shared_ptr<void> allocate_huge_pages(size_t bytes) {
   const size_t len = round_up(bytes, kHugePage) + kHugePage;
   void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
@@ -35,22 +36,22 @@ std::shared_ptr<void> map_region(size_t bytes) {
   return std::shared_ptr<void>(aligned, [base, len](void*) { ::munmap(base, len); });
 }
 
-// Drops this process's pages of [p, p + n) when they belong to a read-only file mapping; the
-// data is still there (re-read from the file or the page cache) if something touches it again.
-void release_file_pages(const void* p, size_t n) {
+void release_file_pages(const Tensor& t) {
+  // The data stays readable (from the file or the page cache) if something touches it again.
+  if (!t.file_backed() || t.raw() == nullptr) return;
+  const void* p = t.raw();
+  const size_t n = t.nbytes();
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t b = round_up(reinterpret_cast<uintptr_t>(p), page);
   const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
   if (e > b) (void)::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
-}  // namespace
-
 uint64_t move_to_huge_pages(const std::vector<Tensor*>& tensors) {
   size_t total = 0;
   for (const Tensor* t : tensors) total += round_up(t->nbytes(), kAlign);
   if (total == 0) return 0;
-  std::shared_ptr<void> region = map_region(total);
+  std::shared_ptr<void> region = allocate_huge_pages(total);
   auto* dst = static_cast<uint8_t*>(region.get());
   for (Tensor* t : tensors) {
     const size_t n = t->nbytes();
@@ -64,10 +65,9 @@ uint64_t move_to_huge_pages(const std::vector<Tensor*>& tensors) {
         std::memcpy(dst + off, src + off, std::min<size_t>(kChunk, n - off));
       }
     });
-    const bool from_file = t->file_backed();
     const Tensor old = *t;
     *t = Tensor::view(dst, t->dtype(), t->shape(), region);
-    if (from_file && old.raw() != nullptr) release_file_pages(old.raw(), n);
+    release_file_pages(old);
     dst += round_up(n, kAlign);
   }
   return total;

@@ -5,17 +5,26 @@
 // or "always") removes most of those misses.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "core/tensor.h"
 
 namespace osprey {
 
-// Replaces each tensor with a copy of it in one new region of huge pages (64-byte aligned each),
-// copying in parallel on the global thread pool. The region lives as long as any of the tensors.
-// Where the tensor was a view into a mapped file, those file pages are released from this process
-// (they stay in the page cache until the kernel needs the memory), so resident memory does not
-// double. Returns the bytes copied.
+// A zeroed anonymous region of at least `bytes`, starting on a huge-page boundary and advised to
+// use huge pages; unmapped when the last copy of the pointer goes.
+std::shared_ptr<void> allocate_huge_pages(size_t bytes);
+
+// Drops this process's pages of a tensor that is a view into a read-only file mapping, once its
+// data has been copied elsewhere (they stay in the page cache until the kernel needs the memory),
+// so resident memory does not double. Does nothing for other tensors.
+void release_file_pages(const Tensor& t);
+
+// Replaces each tensor with a copy of it in one new huge-page region (64-byte aligned each),
+// copying in parallel on the global thread pool and releasing file pages as above. Returns the
+// bytes copied.
 uint64_t move_to_huge_pages(const std::vector<Tensor*>& tensors);
 
 }  // namespace osprey

@@ -52,7 +52,15 @@ Tensor Tensor::file_view(const void* data, DType dtype, Shape shape,
   return t;
 }
 
+Tensor Tensor::packed_view(const void* data, DType dtype, Shape shape,
+                           std::shared_ptr<const void> keepalive) {
+  Tensor t = view(data, dtype, std::move(shape), std::move(keepalive));
+  t.packed_ = true;
+  return t;
+}
+
 Tensor Tensor::row(int64_t i) const {
+  OSPREY_CHECK(!packed_, "cannot take a row of a packed tensor");
   OSPREY_CHECK(ndim() >= 1 && i >= 0 && i < shape_[0], "row {} of tensor {}", i, shape_str(shape_));
   Shape rest(shape_.begin() + 1, shape_.end());
   const size_t row_bytes = dtype_bytes(dtype_, shape_numel(rest));
@@ -63,6 +71,7 @@ Tensor Tensor::row(int64_t i) const {
 }
 
 Tensor Tensor::reshape(Shape shape) const {
+  OSPREY_CHECK(!packed_, "cannot reshape a packed tensor");
   OSPREY_CHECK(shape_numel(shape) == numel(), "cannot reshape {} to {}", shape_str(shape_),
                shape_str(shape));
   Tensor t = *this;
@@ -113,6 +122,7 @@ void convert_to_f32(DType dtype, const void* src, float* dst, int64_t n) {
 }
 
 Tensor Tensor::to_f32() const {
+  OSPREY_CHECK(!packed_, "cannot convert a packed tensor");
   Tensor out = zeros(DType::F32, shape_);
   convert_to_f32(dtype_, data_, out.data<float>(), numel());
   return out;

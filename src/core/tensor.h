@@ -36,6 +36,12 @@ class Tensor {
   static Tensor file_view(const void* data, DType dtype, Shape shape,
                           std::shared_ptr<const void> keepalive);
   bool file_backed() const { return file_backed_; }
+  // A matrix whose elements a backend has rearranged for its kernels (e.g. the CPU backend's
+  // panels of rows, backend/cpu/packed_weights.h); `data` may be larger than nbytes(). Only that
+  // backend's matmul reads it: row(), reshape() and the conversions refuse it.
+  static Tensor packed_view(const void* data, DType dtype, Shape shape,
+                            std::shared_ptr<const void> keepalive);
+  bool packed() const { return packed_; }
 
   bool defined() const { return data_ != nullptr; }
   DType dtype() const { return dtype_; }
@@ -73,6 +79,7 @@ class Tensor {
   const void* data_ = nullptr;
   std::shared_ptr<const void> storage_;
   bool file_backed_ = false;
+  bool packed_ = false;
 };
 
 // Converts `n` elements of `src` (any dtype) to f32 in `dst`.

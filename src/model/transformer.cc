@@ -5,8 +5,8 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/packed_weights.h"
 #include "core/error.h"
-#include "core/huge_pages.h"
 
 namespace osprey {
 
@@ -78,14 +78,14 @@ void TransformerModel::load_weights() {
       L.k_norm = f32_copy(w.get(p + "self_attn.k_norm.weight", {c.head_dim}));
     }
   }
-  // The matrices every token streams go to huge pages (see core/huge_pages.h); the embedding table,
-  // read one row per token, stays where it is.
+  // The matrices every token streams go into the CPU kernels' layout, in huge pages
+  // (backend/cpu/packed_weights.h); the embedding table, read one row per token, stays as it is.
   std::vector<Tensor*> matrices{&lm_head_};
   for (auto& L : layers_) {
     for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
       matrices.push_back(t);
   }
-  move_to_huge_pages(matrices);
+  cpu::prepare_weights(matrices);
 }
 
 uint64_t TransformerModel::weight_bytes() const {

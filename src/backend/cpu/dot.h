@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace osprey::cpu::detail {
 
 // y[i*ldy + j] = x[i*k ...] . w_row(j) (+ bias[j]) for i < m and n0 <= j < n1, w rows `row_bytes`
@@ -51,6 +53,14 @@ using QuantDot = float (*)(const void* w, const BlockQ8A* a, int64_t k);
 // row serves up to four activation rows (batched decode, prefill).
 using QuantRows = void (*)(const void* w, const QuantActs& a, int mr, int64_t k, float* out,
                            int64_t ldo);
+
+// y[i*ldy + row] = x[i*k ...] . w_row (+ bias[row]) for i < m and the rows (< n) of panels
+// [p0, p1) of a panel-packed float matrix (packed_weights.h); bitwise the same for any m, p0, p1.
+using PanelGemm = void (*)(const float* x, int64_t m, int64_t k, const void* w, int64_t p0,
+                           int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy);
+// nullptr for dtypes that are not packed.
+PanelGemm avx2_panel_gemm(DType dtype);
+PanelGemm scalar_panel_gemm(DType dtype);
 
 struct DotKernels {
   float (*f32)(const float* x, const float* w, int64_t n);

@@ -1,5 +1,6 @@
 // Portable reference kernels: the correctness baseline the vector kernels are tested against.
 #include "backend/cpu/dot.h"
+#include "backend/cpu/packed_weights.h"
 #include "core/dtype.h"
 
 namespace osprey::cpu::detail {
@@ -43,7 +44,43 @@ void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes,
   }
 }
 
+// The panel layout's reference: each element reduced over k in order, as the AVX2 kernel does
+// (without fused multiply-adds, so they agree to rounding, not bitwise).
+template <typename W, float (*Conv)(W)>
+void gemm_panels(const float* x, int64_t m, int64_t k, const void* wv, int64_t p0, int64_t p1,
+                 int64_t n, const float* bias, float* y, int64_t ldy) {
+  const W* w = static_cast<const W*>(wv);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t p = p0; p < p1; ++p) {
+      for (int64_t lane = 0; lane < kPanelRows; ++lane) {
+        const int64_t row = p * kPanelRows + lane;
+        if (row >= n) break;
+        const W* wp = w + p * k * kPanelRows + lane;
+        float s = 0;
+        for (int64_t c = 0; c < k; ++c) s += x[i * k + c] * Conv(wp[c * kPanelRows]);
+        y[i * ldy + row] = s + (bias ? bias[row] : 0.0f);
+      }
+    }
+  }
+}
+float f32_of(float v) {
+  return v;
+}
+
 }  // namespace
+
+PanelGemm scalar_panel_gemm(DType dtype) {
+  switch (dtype) {
+    case DType::F32:
+      return gemm_panels<float, f32_of>;
+    case DType::F16:
+      return gemm_panels<uint16_t, f16_to_f32>;
+    case DType::BF16:
+      return gemm_panels<uint16_t, bf16_to_f32>;
+    default:
+      return nullptr;
+  }
+}
 
 const DotKernels& scalar_kernels() {
   static const DotKernels k = [] {

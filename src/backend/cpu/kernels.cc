@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/dot.h"
+#include "backend/cpu/packed_weights.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 
@@ -107,6 +108,17 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const size_t row_bytes = dtype_bytes(w.dtype(), k);
   const auto* base = static_cast<const uint8_t*>(w.raw());
   const auto& kn = kernels();
+  if (w.packed()) {
+    const bool avx2 = g_isa.load(std::memory_order_relaxed) == Isa::kAvx2;
+    const detail::PanelGemm gemm =
+        avx2 ? detail::avx2_panel_gemm(w.dtype()) : detail::scalar_panel_gemm(w.dtype());
+    OSPREY_CHECK(gemm != nullptr, "matmul with packed {} weights", dtype_name(w.dtype()));
+    const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+    // Groups of four panels, as batch-1 decode takes them.
+    ThreadPool::global().parallel_for(
+        panels, [&](int64_t p0, int64_t p1) { gemm(x, m, k, base, p0, p1, n, bias, y, n); }, 4);
+    return;
+  }
   detail::GemmTile tile = nullptr;
   switch (w.dtype()) {
     case DType::F32:

@@ -1,0 +1,92 @@
+#include "backend/cpu/packed_weights.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/huge_pages.h"
+#include "core/thread_pool.h"
+
+namespace osprey::cpu {
+
+namespace {
+
+constexpr size_t kAlign = 64;
+
+size_t round_up(size_t n, size_t a) {
+  return (n + a - 1) / a * a;
+}
+
+size_t elem_bytes(DType dtype) {
+  return dtype == DType::F32 ? 4 : 2;
+}
+
+template <typename T>
+void pack_typed(const T* src, int64_t n, int64_t k, T* dst) {
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  ThreadPool::global().parallel_for(panels, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      T* out = dst + p * k * kPanelRows;
+      const T* in[kPanelRows];
+      const int64_t rows = std::min(kPanelRows, n - p * kPanelRows);
+      for (int64_t i = 0; i < rows; ++i) in[i] = src + (p * kPanelRows + i) * k;
+      // Writes in order; the reads are 16 sequential streams.
+      for (int64_t c = 0; c < k; ++c) {
+        for (int64_t i = 0; i < rows; ++i) out[c * kPanelRows + i] = in[i][c];
+        for (int64_t i = rows; i < kPanelRows; ++i) out[c * kPanelRows + i] = T{};
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool packs_to_panels(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
+}
+
+size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  return static_cast<size_t>(panels * kPanelRows * k) * elem_bytes(dtype);
+}
+
+void pack_panels(const Tensor& w, void* dst) {
+  OSPREY_CHECK(w.ndim() == 2 && packs_to_panels(w.dtype()) && !w.packed(),
+               "pack_panels wants a row-major float matrix, got {} {}", dtype_name(w.dtype()),
+               shape_str(w.shape()));
+  const int64_t n = w.dim(0), k = w.dim(1);
+  if (w.dtype() == DType::F32) {
+    pack_typed(w.data<float>(), n, k, static_cast<float*>(dst));
+  } else {
+    pack_typed(w.data<uint16_t>(), n, k, static_cast<uint16_t*>(dst));
+  }
+}
+
+uint64_t prepare_weights(const std::vector<Tensor*>& matrices) {
+  auto size_of = [](const Tensor& t) {
+    OSPREY_CHECK(!t.packed(), "weights prepared twice");
+    const bool panels = t.ndim() == 2 && packs_to_panels(t.dtype());
+    return round_up(panels ? panel_bytes(t.dtype(), t.dim(0), t.dim(1)) : t.nbytes(), kAlign);
+  };
+  size_t total = 0;
+  for (const Tensor* t : matrices) total += size_of(*t);
+  if (total == 0) return 0;
+  std::shared_ptr<void> region = allocate_huge_pages(total);
+  auto* dst = static_cast<uint8_t*>(region.get());
+  for (Tensor* t : matrices) {
+    const Tensor old = *t;
+    const size_t n = size_of(old);
+    if (old.ndim() == 2 && packs_to_panels(old.dtype())) {
+      pack_panels(old, dst);
+      *t = Tensor::packed_view(dst, old.dtype(), old.shape(), region);
+    } else {
+      std::memcpy(dst, old.raw(), old.nbytes());
+      *t = Tensor::view(dst, old.dtype(), old.shape(), region);
+    }
+    release_file_pages(old);
+    dst += n;
+  }
+  return total;
+}
+
+}  // namespace osprey::cpu

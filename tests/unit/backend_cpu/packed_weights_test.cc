@@ -1,0 +1,123 @@
+// The panel layout (packed_weights.h): matmul over packed float weights against a double-precision
+// reference on awkward sizes (rows that leave a partial panel, k of 1 and odd k, every batch size
+// up to past two six-row groups), bitwise batch invariance, and the tensor and region bookkeeping.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/packed_weights.h"
+#include "core/error.h"
+
+namespace osprey::cpu {
+namespace {
+
+Tensor random_matrix(DType dt, int64_t n, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  Tensor f = Tensor::zeros(DType::F32, {n, k});
+  for (auto& v : f.f32()) v = g(rng);
+  return dt == DType::F32 ? f : f.f32_to(dt);
+}
+
+std::vector<float> randn(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> v(n);
+  for (auto& x : v) x = g(rng);
+  return v;
+}
+
+Tensor packed_copy(const Tensor& w) {
+  Tensor p = w;
+  std::vector<Tensor*> one{&p};
+  prepare_weights(one);
+  return p;
+}
+
+class PackedWeights : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Isa::kAvx2 && !__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2";
+    force_isa(GetParam());
+  }
+  void TearDown() override { force_isa(Isa::kAvx2); }
+};
+
+TEST_P(PackedWeights, MatmulMatchesReference) {
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    for (auto [n, k] : {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}}) {
+      const Tensor w = random_matrix(dt, n, k, 11);
+      const Tensor wf = w.to_f32();  // the values the kernel multiplies
+      const Tensor p = packed_copy(w);
+      ASSERT_TRUE(p.packed());
+      const auto bias = randn(n, 12);
+      for (int64_t m : {1, 2, 3, 5, 6, 7, 13}) {
+        const auto x = randn(m * k, 13 + m);
+        std::vector<float> y(m * n);
+        matmul(x.data(), m, p, bias.data(), y.data());
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < n; ++j) {
+            double ref = bias[j];
+            for (int64_t t = 0; t < k; ++t)
+              ref += double(x[i * k + t]) * wf.data<float>()[j * k + t];
+            ASSERT_NEAR(y[i * n + j], ref, 1e-4 * (1 + std::fabs(ref)) * std::sqrt(double(k)))
+                << dtype_name(dt) << " m=" << m << " n=" << n << " k=" << k << " at " << i << ","
+                << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
+  const int64_t n = 83, k = 211, m = 17;
+  const Tensor p = packed_copy(random_matrix(DType::BF16, n, k, 21));
+  const auto x = randn(m * k, 22);
+  std::vector<float> all(m * n), one(n), some(5 * n);
+  matmul(x.data(), m, p, nullptr, all.data());
+  for (int64_t i = 0; i < m; ++i) {
+    matmul(x.data() + i * k, 1, p, nullptr, one.data());
+    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one[j], all[i * n + j]) << i << "," << j;  // bitwise
+  }
+  matmul(x.data() + 4 * k, 5, p, nullptr, some.data());
+  for (int64_t j = 0; j < 5 * n; ++j) ASSERT_EQ(some[j], all[4 * n + j]) << j;
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, PackedWeights, ::testing::Values(Isa::kScalar, Isa::kAvx2),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+TEST(PackedWeightsLayout, PanelsAreKMajorAndPadded) {
+  const int64_t n = 18, k = 3;
+  Tensor w = Tensor::zeros(DType::F32, {n, k});
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < k; ++c) w.data<float>()[r * k + c] = static_cast<float>(100 * r + c);
+  }
+  ASSERT_EQ(panel_bytes(DType::F32, n, k), size_t{2 * 16 * 3 * 4});
+  std::vector<float> out(2 * 16 * 3, -1.0f);
+  pack_panels(w, out.data());
+  EXPECT_EQ(out[0 * 16 + 5], 500.0f);            // panel 0, k 0, row 5
+  EXPECT_EQ(out[2 * 16 + 15], 1502.0f);          // panel 0, k 2, row 15
+  EXPECT_EQ(out[3 * 16 + 1 * 16 + 1], 1701.0f);  // panel 1, k 1, row 17
+  EXPECT_EQ(out[3 * 16 + 0 * 16 + 2], 0.0f);     // padding row 18
+}
+
+TEST(PackedWeightsLayout, QuantizedMatricesAreCopiedAndPackedOnesRefuseRowAccess) {
+  const Tensor q = random_matrix(DType::F32, 8, 64, 31).f32_to(DType::Q8_0);
+  Tensor copy = q, f = random_matrix(DType::BF16, 8, 64, 32);
+  std::vector<Tensor*> both{&copy, &f};
+  prepare_weights(both);
+  EXPECT_FALSE(copy.packed());
+  EXPECT_NE(copy.raw(), q.raw());
+  EXPECT_EQ(std::memcmp(copy.raw(), q.raw(), q.nbytes()), 0);
+  EXPECT_TRUE(f.packed());
+  EXPECT_THROW(f.row(0), Error);
+  EXPECT_THROW(f.to_f32(), Error);
+  EXPECT_THROW(prepare_weights(std::vector<Tensor*>{&f}), Error);
+}
+
+}  // namespace
+}  // namespace osprey::cpu
