@@ -39,23 +39,49 @@ void pack_typed(const T* src, int64_t n, int64_t k, T* dst) {
   });
 }
 
+void pack_q8_0(const BlockQ8_0* src, int64_t n, int64_t k, uint8_t* dst) {
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows, blocks = k / kQ8_0BlockElems;
+  ThreadPool::global().parallel_for(panels, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t rows = std::min(kPanelRows, n - p * kPanelRows);
+      for (int64_t b = 0; b < blocks; ++b) {
+        uint8_t* out = dst + (p * blocks + b) * kQ8PanelBlockBytes;
+        auto* scales = reinterpret_cast<uint16_t*>(out);
+        auto* quants = reinterpret_cast<int8_t*>(out + kPanelRows * 2);
+        for (int64_t i = 0; i < kPanelRows; ++i) {
+          const BlockQ8_0* blk = i < rows ? src + (p * kPanelRows + i) * blocks + b : nullptr;
+          scales[i] = blk ? blk->d : 0;
+          for (int64_t c = 0; c < kQ8_0BlockElems; ++c) {
+            quants[c * kPanelRows + i] = blk ? blk->qs[c] : 0;
+          }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 bool packs_to_panels(DType dtype) {
-  return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
+  return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16 || dtype == DType::Q8_0;
 }
 
 size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
   const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  if (dtype == DType::Q8_0) {
+    return static_cast<size_t>(panels * (k / kQ8_0BlockElems) * kQ8PanelBlockBytes);
+  }
   return static_cast<size_t>(panels * kPanelRows * k) * elem_bytes(dtype);
 }
 
 void pack_panels(const Tensor& w, void* dst) {
   OSPREY_CHECK(w.ndim() == 2 && packs_to_panels(w.dtype()) && !w.packed(),
-               "pack_panels wants a row-major float matrix, got {} {}", dtype_name(w.dtype()),
-               shape_str(w.shape()));
+               "pack_panels wants a row-major float or Q8_0 matrix, got {} {}",
+               dtype_name(w.dtype()), shape_str(w.shape()));
   const int64_t n = w.dim(0), k = w.dim(1);
-  if (w.dtype() == DType::F32) {
+  if (w.dtype() == DType::Q8_0) {
+    pack_q8_0(w.data<BlockQ8_0>(), n, k, static_cast<uint8_t*>(dst));
+  } else if (w.dtype() == DType::F32) {
     pack_typed(w.data<float>(), n, k, static_cast<float*>(dst));
   } else {
     pack_typed(w.data<uint16_t>(), n, k, static_cast<uint16_t*>(dst));

@@ -47,8 +47,9 @@ class PackedWeights : public ::testing::TestWithParam<Isa> {
 };
 
 TEST_P(PackedWeights, MatmulMatchesReference) {
-  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
-    for (auto [n, k] : {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}}) {
+  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
+    for (auto [n, k] : {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}, {37, 32}, {21, 160}}) {
+      if (dt == DType::Q8_0 && k % 32 != 0) continue;
       const Tensor w = random_matrix(dt, n, k, 11);
       const Tensor wf = w.to_f32();  // the values the kernel multiplies
       const Tensor p = packed_copy(w);
@@ -73,9 +74,9 @@ TEST_P(PackedWeights, MatmulMatchesReference) {
   }
 }
 
-TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
-  const int64_t n = 83, k = 211, m = 17;
-  const Tensor p = packed_copy(random_matrix(DType::BF16, n, k, 21));
+void rows_do_not_depend_on_the_batch(const Tensor& w, int64_t m) {
+  const int64_t n = w.dim(0), k = w.dim(1);
+  const Tensor p = packed_copy(w);
   const auto x = randn(m * k, 22);
   std::vector<float> all(m * n), one(n), some(5 * n);
   matmul(x.data(), m, p, nullptr, all.data());
@@ -85,6 +86,14 @@ TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
   }
   matmul(x.data() + 4 * k, 5, p, nullptr, some.data());
   for (int64_t j = 0; j < 5 * n; ++j) ASSERT_EQ(some[j], all[4 * n + j]) << j;
+}
+
+TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
+  for (DType dt : {DType::BF16, DType::Q8_0}) {
+    const int64_t n = 83, k = dt == DType::Q8_0 ? 224 : 211, m = 17;
+    SCOPED_TRACE(dtype_name(dt));
+    rows_do_not_depend_on_the_batch(random_matrix(DType::F32, n, k, 21).f32_to(dt), m);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, PackedWeights, ::testing::Values(Isa::kScalar, Isa::kAvx2),
@@ -106,7 +115,7 @@ TEST(PackedWeightsLayout, PanelsAreKMajorAndPadded) {
 }
 
 TEST(PackedWeightsLayout, QuantizedMatricesAreCopiedAndPackedOnesRefuseRowAccess) {
-  const Tensor q = random_matrix(DType::F32, 8, 64, 31).f32_to(DType::Q8_0);
+  const Tensor q = random_matrix(DType::F32, 8, 64, 31).f32_to(DType::Q4_0);
   Tensor copy = q, f = random_matrix(DType::BF16, 8, 64, 32);
   std::vector<Tensor*> both{&copy, &f};
   prepare_weights(both);

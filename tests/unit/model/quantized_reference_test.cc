@@ -76,7 +76,7 @@ std::vector<QuantCase> cases() {
   std::vector<QuantCase> out;
   for (const char* m :
        {"llama-f32", "llama-bf16", "llama3rope-f32", "qwen2-f32", "qwen3-f32", "mistral-swa-f32"}) {
-    out.push_back({m, DType::Q8_0, 0.02});
+    out.push_back({m, DType::Q8_0, 0.015});
     out.push_back({m, DType::Q4_0, 0.19});
   }
   return out;
