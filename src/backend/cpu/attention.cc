@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/attention_row.h"
 #include "backend/cpu/kernels.h"
 #include "core/thread_pool.h"
 
@@ -25,39 +26,45 @@ void attention(const float* q, int64_t q_len, int64_t start_pos, const float* co
   const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(s.num_kv_heads) * s.head_dim;
   const int group = s.num_heads / s.num_kv_heads;
+  const bool avx2 = active_isa() == Isa::kAvx2;
   // One task per (token, head): each computes its full softmax row in a fixed order.
   ThreadPool::global().parallel_for(q_len * s.num_heads, [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> scores;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i = t / s.num_heads;
       const int h = static_cast<int>(t % s.num_heads);
-      const int kvh = h / group;
       const int64_t pos = start_pos + i;
       const int64_t first =
           s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
-      const int64_t n = pos - first + 1;
-      scores.resize(n);
-      const float* qh = q + i * q_dim + static_cast<int64_t>(h) * s.head_dim;
+      const detail::AttentionRow row{q + i * q_dim + static_cast<int64_t>(h) * s.head_dim,
+                                     first,
+                                     pos - first + 1,
+                                     k_blocks,
+                                     v_blocks,
+                                     block_size,
+                                     kv_dim,
+                                     static_cast<int64_t>(h / group) * s.head_dim,
+                                     s.head_dim,
+                                     s.scale};
+      scores.resize((row.n + 7) / 8 * 8);
+      float* oh = out + i * q_dim + static_cast<int64_t>(h) * s.head_dim;
+      if (avx2) {
+        detail::attention_row_avx2(row, scores.data(), oh);
+        continue;
+      }
       float mx = -INFINITY;
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t p = first + j;
-        const float* kj = k_blocks[p / block_size] + (p % block_size) * kv_dim + kvh * s.head_dim;
-        scores[j] = dot_f32(qh, kj, s.head_dim) * s.scale;
+      for (int64_t j = 0; j < row.n; ++j) {
+        scores[j] = dot_f32(row.q, row.key(j), s.head_dim) * s.scale;
         mx = std::max(mx, scores[j]);
       }
       float sum = 0;
-      for (int64_t j = 0; j < n; ++j) {
+      for (int64_t j = 0; j < row.n; ++j) {
         scores[j] = std::exp(scores[j] - mx);
         sum += scores[j];
       }
-      float* oh = out + i * q_dim + static_cast<int64_t>(h) * s.head_dim;
       std::fill(oh, oh + s.head_dim, 0.0f);
       const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t p = first + j;
-        const float* vj = v_blocks[p / block_size] + (p % block_size) * kv_dim + kvh * s.head_dim;
-        axpy(scores[j] * inv, vj, oh, s.head_dim);
-      }
+      for (int64_t j = 0; j < row.n; ++j) axpy(scores[j] * inv, row.value(j), oh, s.head_dim);
     }
   });
 }

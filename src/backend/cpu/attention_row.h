@@ -1,0 +1,34 @@
+// One row of attention (one token, one head) over a paged cache: what attention.cc hands to the
+// portable loop or to the AVX2 version (attention_avx2.cc).
+#pragma once
+
+#include <cstdint>
+
+namespace osprey::cpu::detail {
+
+struct AttentionRow {
+  const float* q;  // head_dim values
+  int64_t first;   // first visible position
+  int64_t n;       // visible positions: first .. first + n - 1
+  const float* const* k_blocks;
+  const float* const* v_blocks;
+  int block_size;
+  int64_t kv_dim;
+  int64_t head_offset;  // this head's kv head * head_dim
+  int head_dim;
+  float scale;
+
+  const float* key(int64_t j) const {
+    const int64_t p = first + j;
+    return k_blocks[p / block_size] + (p % block_size) * kv_dim + head_offset;
+  }
+  const float* value(int64_t j) const {
+    const int64_t p = first + j;
+    return v_blocks[p / block_size] + (p % block_size) * kv_dim + head_offset;
+  }
+};
+
+// scores: room for n rounded up to a multiple of 8; out: head_dim values.
+void attention_row_avx2(const AttentionRow& row, float* scores, float* out);
+
+}  // namespace osprey::cpu::detail
