@@ -1,8 +1,11 @@
 // End-to-end model figures in one process, so ratios are measured side by side:
-//   - the machine's read bandwidth (all cores streaming a 1 GiB buffer): the decode roofline;
-//   - load time of the model in $OSPREY_BENCH_MODEL (a HF folder or GGUF; `make bench` makes one);
+//   - the machine's read bandwidth (all cores streaming a 1 GiB buffer): the decode roofline, and
+//     its FMA rate: the compute roofline;
+//   - load time of the model in $OSPREY_BENCH_MODEL (a HF folder or GGUF; `make bench` makes one),
+//     quantized at load with $OSPREY_BENCH_QUANTIZE=q8_0|q4_0;
 //   - batch-1 decode tokens/s and its ratio to the roofline (weight bytes per token / bandwidth);
-//   - prefill tokens/s for a 128-token prompt.
+//   - prefill tokens/s for 128- and 512-token prompts;
+//   - a decode step of 16 sequences against the batch-1 step.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
@@ -12,60 +15,20 @@
 #include <numeric>
 #include <vector>
 
-#include "core/huge_pages.h"
 #include "core/thread_pool.h"
 #include "kv/kv_cache.h"
 #include "model/generate.h"
 #include "model/loader.h"
+#include "model/weights.h"
+#include "roofline.h"
 
 namespace osprey {
 namespace {
 
-__attribute__((target("avx2"))) float read_sum(const float* p, int64_t n) {
-  __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a = _mm256_add_ps(a, _mm256_load_ps(p + i));
-    b = _mm256_add_ps(b, _mm256_load_ps(p + i + 8));
-    c = _mm256_add_ps(c, _mm256_load_ps(p + i + 16));
-    d = _mm256_add_ps(d, _mm256_load_ps(p + i + 24));
-  }
-  float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
-  return std::accumulate(out, out + 8, 0.0f);
-}
-
-// Bytes/s reading a buffer far larger than the caches, on every core of the pool.
-double measure_read_bandwidth() {
-  static double cached = 0;
-  if (cached > 0) return cached;
-  const int64_t n = int64_t{1} << 28;  // 1 GiB of floats
-  // In huge pages, as the model's weights are (core/huge_pages.h): the roofline is the best the
-  // machine reads, not what small pages allow.
-  Tensor buf = Tensor::zeros(DType::F32, {n});
-  move_to_huge_pages({&buf});
-  float* p = buf.data<float>();
-  ThreadPool::global().parallel_for(n, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) p[i] = 1.0f;
-  });
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    std::vector<float> sums(ThreadPool::global().size() * 16);
-    const auto t0 = std::chrono::steady_clock::now();
-    ThreadPool::global().parallel_for(
-        n, [&](int64_t b, int64_t e) { benchmark::DoNotOptimize(read_sum(p + b, e - b)); },
-        1 << 16);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, n * 4.0 / s);
-  }
-  cached = best;
-  return best;
-}
-
 void BM_ReadBandwidth(benchmark::State& state) {
   for (auto _ : state) {
-    const double bw = measure_read_bandwidth();
-    state.counters["GB/s"] = bw / 1e9;
+    state.counters["GB/s"] = bench::read_bandwidth() / 1e9;
+    state.counters["FMA_GFLOP/s"] = bench::fma_peak() / 1e9;
   }
 }
 BENCHMARK(BM_ReadBandwidth)->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -74,6 +37,13 @@ struct Loaded {
   LoadedModel model;
 };
 
+// $OSPREY_BENCH_QUANTIZE (q8_0, q4_0) quantizes a Hugging Face checkpoint at load.
+LoadOptions load_options() {
+  LoadOptions o{.progress = false};
+  if (const char* q = std::getenv("OSPREY_BENCH_QUANTIZE")) o.quantize = parse_quantize_type(q);
+  return o;
+}
+
 Loaded* model_or_skip(benchmark::State& state) {
   static std::unique_ptr<Loaded> loaded;
   const char* path = std::getenv("OSPREY_BENCH_MODEL");
@@ -81,7 +51,7 @@ Loaded* model_or_skip(benchmark::State& state) {
     state.SkipWithError("set OSPREY_BENCH_MODEL to a model folder or GGUF (make bench does)");
     return nullptr;
   }
-  if (!loaded) loaded = std::make_unique<Loaded>(Loaded{load_model(path, {.progress = false})});
+  if (!loaded) loaded = std::make_unique<Loaded>(Loaded{load_model(path, load_options())});
   return loaded.get();
 }
 
@@ -93,12 +63,14 @@ void BM_Load(benchmark::State& state) {
   }
   for (auto _ : state) {
     // Cold for the page cache only on the first run after the model is written; reported as is.
-    LoadedModel m = load_model(path, {.progress = false});
+    LoadedModel m = load_model(path, load_options());
     state.counters["load_s"] = m.load_seconds;
     state.counters["GiB"] = m.model->weights().total_bytes() / 1073741824.0;
   }
 }
 BENCHMARK(BM_Load)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+double g_decode_step_s = 0;  // batch-1 decode step, for the batched-decode ratio
 
 void BM_Decode(benchmark::State& state) {
   Loaded* l = model_or_skip(state);
@@ -113,6 +85,7 @@ void BM_Decode(benchmark::State& state) {
   pre.seqs.push_back({0, 0, prompt, false});
   model.forward(pre, cache, logits.data());
   int64_t pos = prompt;
+  const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
     if (pos >= prompt + max_new) pos = prompt;  // rewrite the same cache slots
     ForwardBatch b;
@@ -120,7 +93,9 @@ void BM_Decode(benchmark::State& state) {
     b.seqs.push_back({0, pos++, 1, false});
     model.forward(b, cache, logits.data());
   }
-  const double bw = measure_read_bandwidth();
+  g_decode_step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                    static_cast<double>(state.iterations());
+  const double bw = bench::read_bandwidth();
   const double bytes = static_cast<double>(model.weight_bytes());
   state.counters["tok/s"] = benchmark::Counter(state.iterations(), benchmark::Counter::kIsRate);
   state.counters["roofline_tok/s"] = bw / bytes;
@@ -145,7 +120,50 @@ void BM_Prefill(benchmark::State& state) {
   for (auto _ : state) model.forward(b, cache, logits.data());
   state.counters["tok/s"] = benchmark::Counter(state.iterations() * n, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Prefill)->Arg(128)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Prefill)
+    ->Arg(128)
+    ->Arg(512)
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Decode steps of N sequences at once (one token each, 16-token prompts), against the batch-1 step
+// of BM_Decode: batched decoding is compute-bound where batch 1 is bandwidth-bound.
+void BM_DecodeBatch(benchmark::State& state) {
+  Loaded* l = model_or_skip(state);
+  if (!l) return;
+  TransformerModel& model = *l->model.model;
+  const auto& c = model.config();
+  const int64_t seqs = state.range(0), prompt = 16, max_new = 32;
+  ContiguousKVCache cache(c.num_layers, c.kv_dim(), seqs, prompt + max_new + 1);
+  std::vector<float> logits(seqs * c.vocab_size);
+  ForwardBatch pre;
+  for (int64_t s = 0; s < seqs; ++s) {
+    for (int64_t i = 0; i < prompt; ++i) pre.tokens.push_back(static_cast<int32_t>(1 + s + i));
+    pre.seqs.push_back({static_cast<int>(s), 0, prompt, false});
+  }
+  model.forward(pre, cache, logits.data());
+  int64_t pos = prompt;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    if (pos >= prompt + max_new) pos = prompt;
+    ForwardBatch b;
+    for (int64_t s = 0; s < seqs; ++s) {
+      b.tokens.push_back(argmax(logits.data() + s * c.vocab_size, c.vocab_size));
+      b.seqs.push_back({static_cast<int>(s), pos, 1, false});
+    }
+    ++pos;
+    model.forward(b, cache, logits.data());
+  }
+  state.counters["tok/s"] =
+      benchmark::Counter(state.iterations() * seqs, benchmark::Counter::kIsRate);
+  const double step_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+      static_cast<double>(state.iterations());
+  state.counters["step_ms"] = step_s * 1e3;
+  if (g_decode_step_s > 0) state.counters["step_vs_batch1"] = step_s / g_decode_step_s;
+}
+BENCHMARK(BM_DecodeBatch)->Arg(16)->MinTime(3.0)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace osprey

@@ -1,9 +1,11 @@
-// Matmul per weight dtype on a TinyLlama-sized FFN matrix ([5632, 2048]): batch-1 GEMV (decode),
-// where the figure is GB/s of weight bytes read (compare with the machine's read bandwidth,
-// bench_model's BM_ReadBandwidth), and 16- and 64-row GEMMs (batched decode, prefill), in GFLOP/s.
+// Matmul per weight dtype on a TinyLlama-sized FFN matrix ([5632, 2048]) in the layout a loaded
+// model has: batch-1 GEMV (decode), where the figure is GB/s of weight bytes read and its percent
+// of this machine's read bandwidth, and 16- and 64-row GEMMs (batched decode, prefill) in GFLOP/s
+// and percent of the measured FMA peak (bench/roofline.h).
 // Enough copies of the matrix are cycled through that they never sit in the caches.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_weights.h"
 #include "core/thread_pool.h"
+#include "roofline.h"
 
 namespace osprey {
 namespace {
@@ -65,6 +68,7 @@ void BM_Matmul(benchmark::State& state, DType dt) {
   std::normal_distribution<float> g;
   for (auto& v : x) v = g(rng);
   size_t i = 0;
+  const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
     cpu::matmul(x.data(), m, ws[i++ % ws.size()], nullptr, y.data());
     benchmark::DoNotOptimize(y.data());
@@ -75,6 +79,14 @@ void BM_Matmul(benchmark::State& state, DType dt) {
   state.counters["GFLOP/s"] =
       benchmark::Counter(iters * 2.0 * m * kN * kK / 1e9, benchmark::Counter::kIsRate);
   state.counters["bytes/weight"] = static_cast<double>(ws[0].nbytes()) / (kN * kK);
+  // Against this machine's ceilings (bench/roofline.h): batch 1 reads weights, more rows compute.
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (m == 1) {
+    state.counters["%read_bw"] =
+        iters * static_cast<double>(ws[0].nbytes()) / secs / bench::read_bandwidth() * 100;
+  } else {
+    state.counters["%fma_peak"] = iters * 2.0 * m * kN * kK / secs / bench::fma_peak() * 100;
+  }
   state.SetLabel(std::string(dtype_name(dt)) +
                  " threads=" + std::to_string(ThreadPool::global().size()));
 }

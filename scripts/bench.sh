@@ -11,8 +11,12 @@ if [ ! -f "$TINYLLAMA/model.safetensors" ]; then
   echo "bench: writing a random TinyLlama-1.1B-shaped bf16 model to $TINYLLAMA (2.2 GB, once)"
   "$OSPREY" random-model --preset tinyllama-1.1b --dtype bf16 --output "$TINYLLAMA" --seed 1
 fi
-echo "== model: $TINYLLAMA (load, decode batch 1 vs memory-bandwidth roofline, prefill)"
-OSPREY_BENCH_MODEL="$TINYLLAMA" "$BUILD/bench/bench_model"
+# The same checkpoint as bf16, and quantized at load to Q8_0 and Q4_0 (as `--quantize` does).
+for q in none q8_0 q4_0; do
+  echo "== model: $TINYLLAMA, weights ${q/none/bf16} (load, decode batch 1 vs the read-bandwidth"
+  echo "   roofline, prefill 128/512, a 16-sequence decode step vs the batch-1 step)"
+  OSPREY_BENCH_MODEL="$TINYLLAMA" OSPREY_BENCH_QUANTIZE="$q" "$BUILD/bench/bench_model"
+done
 for b in "$BUILD"/bench/bench_*; do
   case "$(basename "$b")" in bench_model) continue ;; esac
   echo "== $(basename "$b")"

@@ -1,0 +1,96 @@
+#include "roofline.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include "core/huge_pages.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace osprey::bench {
+namespace {
+
+__attribute__((target("avx2"))) float read_sum(const float* p, int64_t n) {
+  __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a = _mm256_add_ps(a, _mm256_load_ps(p + i));
+    b = _mm256_add_ps(b, _mm256_load_ps(p + i + 8));
+    c = _mm256_add_ps(c, _mm256_load_ps(p + i + 16));
+    d = _mm256_add_ps(d, _mm256_load_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+  return std::accumulate(out, out + 8, 0.0f);
+}
+
+__attribute__((target("avx2,fma"))) float fma_chains(int64_t iters) {
+  __m256 acc[10];
+  for (int j = 0; j < 10; ++j) acc[j] = _mm256_set1_ps(0.001f * static_cast<float>(j));
+  const __m256 m = _mm256_set1_ps(0.9999f), c = _mm256_set1_ps(0.0001f);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 10
+    for (int j = 0; j < 10; ++j) acc[j] = _mm256_fmadd_ps(acc[j], m, c);
+  }
+  __m256 s = acc[0];
+  for (int j = 1; j < 10; ++j) s = _mm256_add_ps(s, acc[j]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0];
+}
+
+}  // namespace
+
+double read_bandwidth() {
+  static double cached = 0;
+  if (cached > 0) return cached;
+  const int64_t n = int64_t{1} << 28;  // 1 GiB of floats
+  // In huge pages, as the model's weights are (core/huge_pages.h): the roofline is the best the
+  // machine reads, not what small pages allow.
+  Tensor buf = Tensor::zeros(DType::F32, {n});
+  move_to_huge_pages({&buf});
+  float* p = buf.data<float>();
+  ThreadPool::global().parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) p[i] = 1.0f;
+  });
+  double best = 0;
+  volatile float sink = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ThreadPool::global().parallel_for(
+        n, [&](int64_t b, int64_t e) { sink = sink + read_sum(p + b, e - b); }, 1 << 16);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, n * 4.0 / s);
+  }
+  cached = best;
+  return best;
+}
+
+double fma_peak() {
+  static double cached = 0;
+  if (cached > 0) return cached;
+  const int64_t iters = 100'000'000;
+  const int threads = ThreadPool::global().size();
+  std::vector<double> rate(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const auto t0 = std::chrono::steady_clock::now();
+      volatile float sink = fma_chains(iters);
+      (void)sink;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      rate[t] = iters * 10.0 * 16.0 / s;  // 10 FMAs of 8 lanes, 2 FLOP each
+    });
+  }
+  for (auto& th : pool) th.join();
+  cached = std::accumulate(rate.begin(), rate.end(), 0.0);
+  return cached;
+}
+
+}  // namespace osprey::bench
