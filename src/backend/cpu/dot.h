@@ -49,10 +49,11 @@ inline void fill_act_scales(const BlockQ8A* a, int64_t n, float* d, float* sum_d
 // Sum over the row of w . dequantized(a), k a multiple of the weight block (32, or 256 for
 // K-quants).
 using QuantDot = float (*)(const void* w, const BlockQ8A* a, int64_t k);
-// out[r * ldo] = QuantDot(w, row r of a, k) for r < mr (1 to 4), bitwise: one pass over the weight
-// row serves up to four activation rows (batched decode, prefill).
-using QuantRows = void (*)(const void* w, const QuantActs& a, int mr, int64_t k, float* out,
-                           int64_t ldo);
+// out[r * ldo + j] = QuantDot(weight row j, row r of a, k) for r < mr (1 to 4) and j < nrows
+// (weight rows row_bytes apart), bitwise: one pass over each weight row serves up to four
+// activation rows (batched decode, prefill), and one call a run of weight rows.
+using QuantRows = void (*)(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a,
+                           int mr, int64_t k, float* out, int64_t ldo);
 
 // y[i*ldy + row] = x[i*k ...] . w_row (+ bias[row]) for i < m and the rows (< n) of panels
 // [p0, p1) of a panel-packed float matrix (packed_weights.h); bitwise the same for any m, p0, p1.

@@ -86,12 +86,12 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
           const int64_t t1 = std::min(n1, t0 + kRowTile);
           for (int64_t i = 0; i < m; i += 4) {
             const int mr = static_cast<int>(std::min<int64_t>(4, m - i));
-            for (int64_t j = t0; j < t1; ++j) {
-              float* out = y + i * n + j;
-              const detail::QuantActs acts{a + i * nb, ad + i * nb, asd + i * nb, nb};
-              rows(base + j * row_bytes, acts, mr, k, out, n);
-              if (bias) {
-                for (int r = 0; r < mr; ++r) out[r * n] += bias[j];
+            float* out = y + i * n + t0;
+            const detail::QuantActs acts{a + i * nb, ad + i * nb, asd + i * nb, nb};
+            rows(base + t0 * row_bytes, row_bytes, t1 - t0, acts, mr, k, out, n);
+            if (bias) {
+              for (int r = 0; r < mr; ++r) {
+                for (int64_t j = t0; j < t1; ++j) y[(i + r) * n + j] += bias[j];
               }
             }
           }

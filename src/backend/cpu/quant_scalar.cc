@@ -108,8 +108,12 @@ float dot_q6_k(const void* wv, const BlockQ8A* a, int64_t k) {
 }
 
 template <QuantDot Dot>
-void rows(const void* w, const QuantActs& a, int mr, int64_t k, float* out, int64_t ldo) {
-  for (int r = 0; r < mr; ++r) out[r * ldo] = Dot(w, a.blocks + r * a.ld, k);
+void rows(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr, int64_t k,
+          float* out, int64_t ldo) {
+  for (int64_t j = 0; j < nrows; ++j) {
+    const void* wj = static_cast<const uint8_t*>(w) + j * row_bytes;
+    for (int r = 0; r < mr; ++r) out[r * ldo + j] = Dot(wj, a.blocks + r * a.ld, k);
+  }
 }
 
 }  // namespace
