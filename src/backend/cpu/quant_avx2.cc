@@ -5,6 +5,7 @@
 // at the end. The order is fixed per output element, so a row's result never depends on the batch.
 #include <immintrin.h>
 
+#include <cstring>
 #include <vector>
 
 #include "backend/cpu/dot.h"
@@ -177,36 +178,59 @@ void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
   for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]) - 8.0f * (hsum(off[r]) + off_tail[r]);
 }
 
+// Q4_K: value = d * sc_j * q - dmin * m_j per sub-block j of 32 (q unsigned 0..15). The eight
+// 6-bit scales and mins unpack with word operations into two 8-lane float vectors per super-block;
+// with the activation scales beside the blocks (QuantActs) each row gets its eight combined scales
+// and its min term (dmin * m_j * d_a * sum(q_a), eight at a time) in a few vector operations, and
+// per sub-block there remain the integer dot product, a conversion, a lane broadcast and an FMA.
+inline __m256 q4_k_eight(uint32_t lo, uint32_t hi) {
+  const uint64_t v = lo | static_cast<uint64_t>(hi) << 32;
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(v))));
+}
+
 template <int MR>
-void rows_q4_k(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
+void rows_q4_k(const void* wv, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
   const auto* w = static_cast<const BlockQ4_K*>(wv);
-  const __m256i low = _mm256_set1_epi8(0x0F);
-  __m256 acc[MR];
-  float smin[MR];
-  for (int r = 0; r < MR; ++r) {
-    acc[r] = _mm256_setzero_ps();
-    smin[r] = 0;
-  }
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[MR], accm[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = accm[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / kQKBlockElems; ++b) {
-    const float d = h2f(w[b].d), dmin = h2f(w[b].dmin);
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 128, _MM_HINT_T0);
+    uint32_t u[3];
+    std::memcpy(u, w[b].scales, 12);
+    // Sub-blocks 0-3: low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7: a nibble of bytes
+    // 8-11 and the top two bits of bytes 0-3 / 4-7 (q4_k_scale_min in core/dtype.h).
+    const __m256 sc =
+        q4_k_eight(u[0] & 0x3F3F3F3Fu, (u[2] & 0x0F0F0F0Fu) | ((u[0] >> 6) & 0x03030303u) << 4);
+    const __m256 mn = q4_k_eight(u[1] & 0x3F3F3F3Fu,
+                                 ((u[2] >> 4) & 0x0F0F0F0Fu) | ((u[1] >> 6) & 0x03030303u) << 4);
+    const __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(h2f(w[b].d)), sc);
+    const __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(h2f(w[b].dmin)), mn);
+    __m256 scale[MR];
+    for (int r = 0; r < MR; ++r) {
+      const int64_t o = r * a.ld + b * 8;
+      scale[r] = _mm256_mul_ps(dsc, _mm256_loadu_ps(a.d + o));
+      accm[r] = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(a.sum_d + o), accm[r]);
+    }
     for (int g = 0; g < 4; ++g) {
       const __m256i n = load32(w[b].qs + 32 * g);
       const __m256i q[2] = {_mm256_and_si256(n, low),
                             _mm256_and_si256(_mm256_srli_epi16(n, 4), low)};
       for (int h = 0; h < 2; ++h) {
         const int j = 2 * g + h;
-        uint8_t sc, m;
-        q4_k_scale_min(w[b].scales, j, sc, m);
+        const __m256i lane = _mm256_set1_epi32(j);
         for (int r = 0; r < MR; ++r) {
-          const BlockQ8A& ab = a[r * lda + b * 8 + j];
-          const __m256i s = dot_u8s8(q[h], load32(ab.qs));
-          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * sc * ab.d), acc[r]);
-          smin[r] += dmin * m * ab.d * static_cast<float>(ab.sum16[0] + ab.sum16[1]);
+          const BlockQ8A& ab = a.blocks[r * a.ld + b * 8 + j];
+          const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q[h], load32(ab.qs)), ones);
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(scale[r], lane),
+                                   acc[r]);
         }
       }
     }
   }
-  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]) - smin[r];
+  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]) - hsum(accm[r]);
 }
 
 template <int MR>
@@ -217,6 +241,9 @@ void rows_q6_k(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float*
   __m256 acc[MR];
   for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / kQKBlockElems; ++b) {
+    for (int line = 0; line < 4; ++line) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
+    }
     const float d = h2f(w[b].d);
     for (int h = 0; h < 2; ++h) {
       const __m256i l0 = load32(w[b].ql + 64 * h), l1 = load32(w[b].ql + 64 * h + 32);
@@ -302,7 +329,7 @@ struct Q4_0Rows {
 };
 template <int MR>
 struct Q4_KRows {
-  static constexpr auto run = on_blocks<rows_q4_k<MR>>;
+  static constexpr auto run = rows_q4_k<MR>;
 };
 template <int MR>
 struct Q6_KRows {
