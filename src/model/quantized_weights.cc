@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/huge_pages.h"
 #include "core/thread_pool.h"
 #include "model/weights.h"
 
@@ -61,7 +62,12 @@ class QuantizedWeights final : public WeightStore {
   std::optional<Tensor> find(const std::string& name) const override {
     auto t = base_->find(name);
     if (!t) return t;
-    if (const auto q = quantized_dtype_for(name, *t, type_)) return quantize_matrix(*t, *q);
+    if (const auto q = quantized_dtype_for(name, *t, type_)) {
+      Tensor out = quantize_matrix(*t, *q);
+      // The full-precision pages are not needed again: out of resident memory with them.
+      release_file_pages(*t);
+      return out;
+    }
     return t;
   }
   std::vector<std::string> names() const override { return base_->names(); }
