@@ -6,16 +6,10 @@
 #include <cmath>
 
 #include "backend/cpu/attention_row.h"
+#include "backend/cpu/simd_avx2.h"
 
 namespace osprey::cpu::detail {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
 
 // e^x for x <= 0 (scores minus their maximum); below -87 the result is 0. Cephes' expf: x = n ln2
 // + r with |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n through the exponent bits.

@@ -7,17 +7,12 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
+#include "random_inputs.h"
 
 namespace osprey::cpu {
 namespace {
 
-std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = g(rng);
-  return v;
-}
+using test_inputs::randn;
 
 class Kernels : public ::testing::TestWithParam<Isa> {
  protected:

@@ -10,6 +10,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_weights.h"
 #include "core/error.h"
+#include "random_inputs.h"
 
 namespace osprey::cpu {
 namespace {
@@ -22,13 +23,7 @@ Tensor random_matrix(DType dt, int64_t n, int64_t k, uint32_t seed) {
   return dt == DType::F32 ? f : f.f32_to(dt);
 }
 
-std::vector<float> randn(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> v(n);
-  for (auto& x : v) x = g(rng);
-  return v;
-}
+using test_inputs::randn;
 
 Tensor packed_copy(const Tensor& w) {
   Tensor p = w;

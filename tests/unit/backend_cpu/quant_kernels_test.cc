@@ -10,6 +10,7 @@
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/kernels.h"
+#include "random_inputs.h"
 
 namespace osprey::cpu {
 namespace {
@@ -51,13 +52,7 @@ Tensor random_weights(DType dt, int64_t n, int64_t k, uint32_t seed) {
   return w;
 }
 
-std::vector<float> randn(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> v(n);
-  for (auto& x : v) x = g(rng);
-  return v;
-}
+using test_inputs::randn;
 
 detail::QuantDot dot_of(const detail::DotKernels& k, DType dt) {
   switch (dt) {
