@@ -68,6 +68,8 @@ struct DotKernels {
   float (*f16)(const float* x, const uint16_t* w, int64_t n);
   float (*bf16)(const float* x, const uint16_t* w, int64_t n);
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // out[i] = silu(gate[i]) * up[i]
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
   GemmTile gemm_f32, gemm_f16, gemm_bf16;
   // k a multiple of kActBlockElems; the scalar and AVX2 versions give bit-identical blocks.
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);

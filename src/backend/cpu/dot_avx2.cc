@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/simd_avx2.h"
@@ -59,6 +60,18 @@ void axpy(float a, const float* x, float* y, int64_t n) {
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] += a * x[i];
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = exp_ps(_mm256_xor_ps(g, sign));  // e^-g
+    _mm256_storeu_ps(
+        out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 // A register tile of MR activation rows x NR weight rows: MR*NR accumulators, each reducing one
@@ -136,6 +149,7 @@ const DotKernels& avx2_kernels() {
                       dot_f16,
                       dot_bf16,
                       axpy,
+                      silu_mul,
                       gemm<float, load_f32, id_f32>,
                       gemm<uint16_t, load_f16, f16_to_f32>,
                       gemm<uint16_t, load_bf16, bf16_to_f32>,

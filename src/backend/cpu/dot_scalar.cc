@@ -1,4 +1,5 @@
 // Portable reference kernels: the correctness baseline the vector kernels are tested against.
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/dot.h"
@@ -33,6 +34,13 @@ float dot_bf16(const float* x, const uint16_t* w, int64_t n) {
 }
 void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
 }
 
 template <typename W, float (*Dot)(const float*, const W*, int64_t)>
@@ -121,6 +129,7 @@ const DotKernels& scalar_kernels() {
                       dot_f16,
                       dot_bf16,
                       axpy,
+                      silu_mul,
                       gemm<float, dot_f32>,
                       gemm<uint16_t, dot_f16>,
                       gemm<uint16_t, dot_bf16>,

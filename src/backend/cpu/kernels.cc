@@ -169,10 +169,12 @@ void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  const auto& kn = kernels();
+  // A prefill's worth (tokens x intermediate size) is worth the threads; a decode step's is not.
+  constexpr int64_t kSerial = int64_t{1} << 16;
+  if (n <= kSerial) return kn.silu_mul(gate, up, out, n);
+  ThreadPool::global().parallel_for(
+      n, [&](int64_t b, int64_t e) { kn.silu_mul(gate + b, up + b, out + b, e - b); }, 1024);
 }
 
 void embedding(const Tensor& table, int32_t id, float* out) {

@@ -144,6 +144,23 @@ TEST_P(Kernels, PagedAttentionMatchesReference) {
   }
 }
 
+TEST_P(Kernels, SiluMulOverAPrefillSizedRowAndExtremes) {
+  // Past the size where the work is split over threads, with values that saturate e^-g.
+  const int64_t n = 70001;
+  auto g = randn(n, 21, 4.0f);
+  const auto u = randn(n, 22);
+  g[0] = 100.0f;
+  g[1] = -100.0f;
+  g[2] = 0.0f;
+  g[n - 1] = -87.5f;
+  std::vector<float> o(n);
+  silu_mul(g.data(), u.data(), o.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double want = g[i] / (1 + std::exp(-double(g[i]))) * u[i];
+    ASSERT_NEAR(o[i], want, 1e-5 * (1 + std::fabs(want))) << i << " g=" << g[i];
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, Kernels, ::testing::Values(Isa::kScalar, Isa::kAvx2),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
