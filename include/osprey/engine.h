@@ -19,7 +19,9 @@ class Tokenizer;
 struct EngineConfig {
   std::string model;  // Hugging Face folder or GGUF file
   int max_num_seqs = 64;
-  int64_t max_num_batched_tokens = 2048;
+  // Tokens one step may compute. On CPUs a step of 2048 prompt tokens takes tens of seconds, during
+  // which no running sequence gets a token; 512 keeps a step to a few seconds at full efficiency.
+  int64_t max_num_batched_tokens = 512;
   int64_t max_model_len = 0;       // 0: the model's context length
   int64_t max_waiting = 1 << 20;   // add_request() beyond this many waiting requests is refused
   bool enable_prefix_caching = true;

@@ -23,7 +23,7 @@ enum class Policy { kFcfs, kPriority };
 
 struct SchedulerConfig {
   int max_num_seqs = 64;
-  int64_t max_num_batched_tokens = 2048;
+  int64_t max_num_batched_tokens = 512;  // see EngineConfig
   int64_t max_model_len = 4096;
   int64_t max_waiting = 1 << 20;  // add() beyond this many waiting sequences is refused
   Policy policy = Policy::kFcfs;
