@@ -1,7 +1,7 @@
 // LLMEngine: the serving engine's core, stepped by its owner. add_request() queues a prompt; each
-// step() runs one scheduler step (continuous batching over a paged KV cache with prefix caching) and
-// returns the outputs that changed; abort() ends a request at any time. Not thread-safe: AsyncEngine
-// runs one on its own thread for servers; LLM wraps one for offline batches.
+// step() runs one scheduler step (continuous batching over a paged KV cache with prefix caching)
+// and returns the outputs that changed; abort() ends a request at any time. Not thread-safe:
+// AsyncEngine runs one on its own thread for servers; LLM wraps one for offline batches.
 #pragma once
 
 #include <memory>
@@ -22,22 +22,23 @@ struct EngineConfig {
   // Tokens one step may compute. On CPUs a step of 2048 prompt tokens takes tens of seconds, during
   // which no running sequence gets a token; 512 keeps a step to a few seconds at full efficiency.
   int64_t max_num_batched_tokens = 512;
-  int64_t max_model_len = 0;       // 0: the model's context length
-  int64_t max_waiting = 1 << 20;   // add_request() beyond this many waiting requests is refused
+  int64_t max_model_len = 0;      // 0: the model's context length
+  int64_t max_waiting = 1 << 20;  // add_request() beyond this many waiting requests is refused
   bool enable_prefix_caching = true;
   bool chunked_prefill = true;
   int block_size = 16;
-  // KV-cache memory: bytes when > 1, a fraction of the available memory when in (0, 1]; 0: enough for
-  // max_num_seqs full-length sequences, capped at a quarter of the available memory.
+  // KV-cache memory: bytes when > 1, a fraction of the available memory when in (0, 1]; 0: enough
+  // for max_num_seqs full-length sequences, capped at a quarter of the available memory.
   double kv_cache_memory = 0;
   std::string policy = "fcfs";  // or "priority"
   int threads = 0;              // 0: one per core
   bool progress = true;         // progress bar while loading
-  std::string quantize;         // "q8_0"/"q4_0": quantize the projection matrices at load; "": as stored
+  std::string quantize;  // "q8_0"/"q4_0": quantize the projection matrices at load; "": as stored
+  bool repack_weights = true;  // false: weights stay memory-mapped as stored (see LoadOptions)
 };
 
-// A prompt as text (tokenized with the model's tokenizer, special tokens added as the model does) or
-// as token ids.
+// A prompt as text (tokenized with the model's tokenizer, special tokens added as the model does)
+// or as token ids.
 struct Prompt {
   std::optional<std::string> text;
   std::vector<int32_t> token_ids;
@@ -45,9 +46,9 @@ struct Prompt {
 
 struct EngineStats {
   size_t num_running = 0, num_waiting = 0;
-  double kv_usage = 0;               // fraction of KV blocks in use
-  int64_t kv_tokens = 0;             // tokens stored in the blocks in use
-  int64_t kv_token_slots = 0;        // slots in the blocks in use (tokens + internal fragmentation)
+  double kv_usage = 0;         // fraction of KV blocks in use
+  int64_t kv_tokens = 0;       // tokens stored in the blocks in use
+  int64_t kv_token_slots = 0;  // slots in the blocks in use (tokens + internal fragmentation)
   int64_t prefix_queries = 0, prefix_hits = 0;  // prompt tokens looked up / found cached
   int64_t num_preemptions = 0;
   int64_t prompt_tokens = 0, generation_tokens = 0;
@@ -61,8 +62,8 @@ class LLMEngine {
   LLMEngine(const LLMEngine&) = delete;
   LLMEngine& operator=(const LLMEngine&) = delete;
 
-  // Throws Error(kInvalidInput) for bad parameters, an empty or too long prompt, a duplicate id or a
-  // full waiting queue; nothing is queued then.
+  // Throws Error(kInvalidInput) for bad parameters, an empty or too long prompt, a duplicate id or
+  // a full waiting queue; nothing is queued then.
   void add_request(const std::string& id, const Prompt& prompt, const SamplingParams& params,
                    int priority = 0);
   std::vector<RequestOutput> step();

@@ -84,6 +84,7 @@ LatencyResult run_latency(const std::string& model_path, const LatencyOptions& o
   lo.prefetch = true;
   lo.progress = false;
   lo.quantize = parse_quantize_type(o.quantize);
+  lo.repack_weights = o.repack_weights;
   LoadedModel m = load_model(model_path, lo);
   TransformerModel& model = *m.model;
   const auto& c = model.config();

@@ -37,6 +37,7 @@ struct LatencyOptions {
   int64_t input_len = 128, output_len = 32;
   int batch_size = 1;
   std::string quantize;  // "q8_0"/"q4_0": quantize the projection matrices at load; "": as stored
+  bool repack_weights = true;  // false: the weights as stored (LoadOptions::repack_weights)
 };
 struct LatencyResult {
   double prefill_tokens_per_s = 0, decode_tokens_per_s = 0;

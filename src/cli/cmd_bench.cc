@@ -80,6 +80,8 @@ void add_latency(CLI::App* bench, Action& action) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--quantize", o->o.quantize, "Quantize the weight matrices at load: q8_0 or q4_0")
       ->check(CLI::IsMember({"q8_0", "q4_0"}));
+  cmd->add_flag("!--no-repack", o->o.repack_weights,
+                "Keep the weights memory-mapped as stored (slower; for comparison)");
   add_threads_option(cmd, o->threads);
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o, &action] {

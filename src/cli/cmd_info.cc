@@ -21,7 +21,8 @@ void add_info_command(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o, &action] {
     action = [o] {
-      LoadedModel m = load_model(o->model, {.prefetch = false, .progress = false});
+      LoadedModel m =
+          load_model(o->model, {.prefetch = false, .progress = false, .repack_weights = false});
       const ModelConfig& c = m.model->config();
       std::map<std::string, int64_t> dtype_bytes;
       uint64_t total = 0;
@@ -61,7 +62,8 @@ void add_info_command(CLI::App& app, Action& action) {
       fmt::print("attention:      {} heads, {} kv heads, head_dim {}{}{}\n", c.num_heads,
                  c.num_kv_heads, c.head_dim, c.qk_norm ? ", q/k norm" : "",
                  c.qkv_bias ? ", qkv bias" : "");
-      fmt::print("vocab:          {}{}\n", c.vocab_size, c.tie_word_embeddings ? " (tied embeddings)" : "");
+      fmt::print("vocab:          {}{}\n", c.vocab_size,
+                 c.tie_word_embeddings ? " (tied embeddings)" : "");
       fmt::print("context:        {} (rope theta {})\n", c.max_position_embeddings, c.rope.theta);
       for (const auto& [dt, bytes] : dtype_bytes) {
         fmt::print("weights {:<6}  {:.3f} GiB\n", dt, bytes / 1073741824.0);

@@ -33,7 +33,9 @@ void add_threads_option(CLI::App* cmd, int& threads) {
       ->check(CLI::Range(1, 1024));
 }
 
-void apply_threads(int threads) { ThreadPool::set_global_threads(threads); }
+void apply_threads(int threads) {
+  ThreadPool::set_global_threads(threads);
+}
 
 }  // namespace osprey::cli
 
@@ -42,12 +44,14 @@ void apply_threads(int threads) { ThreadPool::set_global_threads(threads); }
 namespace osprey::cli {
 
 void add_engine_options(CLI::App* cmd, EngineConfig& c) {
-  cmd->add_option("--max-num-seqs", c.max_num_seqs, "Sequences running at once")->check(CLI::Range(1, 65536));
+  cmd->add_option("--max-num-seqs", c.max_num_seqs, "Sequences running at once")
+      ->check(CLI::Range(1, 65536));
   cmd->add_option("--max-num-batched-tokens", c.max_num_batched_tokens, "Token budget of one step")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   cmd->add_option("--max-model-len", c.max_model_len, "Context length (default: the model's)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-waiting", c.max_waiting, "Waiting requests beyond which new ones are refused")
+  cmd->add_option("--max-waiting", c.max_waiting,
+                  "Waiting requests beyond which new ones are refused")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_flag("!--no-prefix-caching", c.enable_prefix_caching, "Disable prefix caching");
   cmd->add_flag("!--no-chunked-prefill", c.chunked_prefill, "Prefill whole prompts in one step");
@@ -58,6 +62,9 @@ void add_engine_options(CLI::App* cmd, EngineConfig& c) {
       ->check(CLI::IsMember({"fcfs", "priority"}));
   cmd->add_option("--quantize", c.quantize, "Quantize the weight matrices at load: q8_0 or q4_0")
       ->check(CLI::IsMember({"q8_0", "q4_0"}));
+  cmd->add_flag("!--no-repack", c.repack_weights,
+                "Keep the weights memory-mapped as stored: less resident memory, pages shared "
+                "between processes, slower decode");
   add_threads_option(cmd, c.threads);
 }
 

@@ -10,10 +10,10 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "formats/gguf.h"
 #include "core/thread_pool.h"
 #include "engine/kv_sizing.h"
 #include "engine/request_state.h"
+#include "formats/gguf.h"
 #include "kv/kv_cache_manager.h"
 #include "kv/paged_kv_cache.h"
 #include "model/loader.h"
@@ -31,8 +31,8 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Random-weight checkpoints have no tokenizer; they run on token ids alone. A tokenizer that is there
-// but broken is an error.
+// Random-weight checkpoints have no tokenizer; they run on token ids alone. A tokenizer that is
+// there but broken is an error.
 std::shared_ptr<const Tokenizer> try_load_tokenizer(const std::string& path) {
   if (std::filesystem::is_directory(path)) {
     if (!std::filesystem::exists(std::filesystem::path(path) / "tokenizer.json")) return nullptr;
@@ -73,21 +73,28 @@ LLMEngine::LLMEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>(
   m.config = config;
   ThreadPool::set_global_threads(config.threads);
   m.model = load_model(config.model, {.quantize = parse_quantize_type(config.quantize),
-                                      .prefetch = true, .progress = config.progress});
+                                      .prefetch = true,
+                                      .progress = config.progress,
+                                      .repack_weights = config.repack_weights});
   m.tokenizer = try_load_tokenizer(config.model);
   const ModelConfig& mc = m.model.model->config();
-  m.max_model_len = config.max_model_len > 0 ? std::min(config.max_model_len, mc.max_position_embeddings)
-                                             : mc.max_position_embeddings;
+  m.max_model_len = config.max_model_len > 0
+                        ? std::min(config.max_model_len, mc.max_position_embeddings)
+                        : mc.max_position_embeddings;
   m.eos_ids = mc.eos_token_ids;
   if (m.tokenizer) {
     for (int32_t id : m.tokenizer->stop_ids()) {
-      if (std::find(m.eos_ids.begin(), m.eos_ids.end(), id) == m.eos_ids.end()) m.eos_ids.push_back(id);
+      if (std::find(m.eos_ids.begin(), m.eos_ids.end(), id) == m.eos_ids.end())
+        m.eos_ids.push_back(id);
     }
   }
-  if (config.block_size <= 0 || config.block_size > 1024) invalid_input("block_size must be in [1, 1024]");
+  if (config.block_size <= 0 || config.block_size > 1024)
+    invalid_input("block_size must be in [1, 1024]");
   const int32_t blocks = engine::kv_cache_blocks(config, mc, m.max_model_len);
-  m.kv = std::make_unique<kv::KVCacheManager>(blocks, config.block_size, config.enable_prefix_caching);
-  m.kv_store = std::make_unique<PagedKVCache>(mc.num_layers, mc.kv_dim(), blocks, config.block_size);
+  m.kv =
+      std::make_unique<kv::KVCacheManager>(blocks, config.block_size, config.enable_prefix_caching);
+  m.kv_store =
+      std::make_unique<PagedKVCache>(mc.num_layers, mc.kv_dim(), blocks, config.block_size);
   sched::SchedulerConfig sc;
   sc.max_num_seqs = config.max_num_seqs;
   sc.max_num_batched_tokens = config.max_num_batched_tokens;
@@ -120,8 +127,8 @@ Completion* LLMEngine::Impl::new_completion(RequestState& r, int index) {
   return raw;
 }
 
-void LLMEngine::add_request(const std::string& id, const Prompt& prompt, const SamplingParams& params,
-                            int priority) {
+void LLMEngine::add_request(const std::string& id, const Prompt& prompt,
+                            const SamplingParams& params, int priority) {
   Impl& m = *impl_;
   if (m.requests.count(id)) invalid_input("request id '{}' is already in use", id);
   params.validate(m.model.model->config().vocab_size);
@@ -141,11 +148,13 @@ void LLMEngine::add_request(const std::string& id, const Prompt& prompt, const S
   if (r->prompt.empty()) invalid_input("the prompt is empty");
   const int64_t vocab = m.model.model->config().vocab_size;
   for (int32_t t : r->prompt) {
-    if (t < 0 || t >= vocab) invalid_input("prompt token id {} is outside the vocabulary (size {})", t, vocab);
+    if (t < 0 || t >= vocab)
+      invalid_input("prompt token id {} is outside the vocabulary (size {})", t, vocab);
   }
   if (static_cast<int64_t>(r->prompt.size()) >= m.max_model_len) {
-    invalid_input("the prompt has {} tokens; the maximum context is {} (prompt plus at least one new token)",
-                  r->prompt.size(), m.max_model_len);
+    invalid_input(
+        "the prompt has {} tokens; the maximum context is {} (prompt plus at least one new token)",
+        r->prompt.size(), m.max_model_len);
   }
   r->arrival_time = now_seconds();
   Completion* first = m.new_completion(*r, 0);
@@ -203,8 +212,8 @@ void LLMEngine::Impl::check_stop(RequestState& r, Completion& c, int32_t token) 
   const int64_t generated = static_cast<int64_t>(c.out.token_ids.size());
   if (generated >= p.min_tokens) {
     const bool is_eos = std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end();
-    const bool is_stop_id =
-        std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
+    const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) !=
+                            p.stop_token_ids.end();
     if ((is_eos && !p.ignore_eos) || is_stop_id) {
       if (is_stop_id) c.out.stop_token_id = token;
       return finish(r, c, "stop");
@@ -278,7 +287,8 @@ std::vector<RequestOutput> LLMEngine::step() {
       if (c->finished) continue;
       const float* row = m.logits.data() + i * vocab;
       // Fork before the first completion samples, so the others start from the prompt alone.
-      if (!r->forked && r->params.n > 1 && c == r->completions[0].get()) m.fork_completions(*r, row);
+      if (!r->forked && r->params.n > 1 && c == r->completions[0].get())
+        m.fork_completions(*r, row);
       m.sample_into(*r, *c, row);
     }
   }
@@ -321,11 +331,21 @@ std::vector<RequestOutput> LLMEngine::Impl::collect_outputs() {
   return outs;
 }
 
-bool LLMEngine::has_unfinished() const { return !impl_->requests.empty(); }
-std::shared_ptr<const Tokenizer> LLMEngine::tokenizer() const { return impl_->tokenizer; }
-int64_t LLMEngine::vocab_size() const { return impl_->model.model->config().vocab_size; }
-int64_t LLMEngine::max_model_len() const { return impl_->max_model_len; }
-const EngineConfig& LLMEngine::config() const { return impl_->config; }
+bool LLMEngine::has_unfinished() const {
+  return !impl_->requests.empty();
+}
+std::shared_ptr<const Tokenizer> LLMEngine::tokenizer() const {
+  return impl_->tokenizer;
+}
+int64_t LLMEngine::vocab_size() const {
+  return impl_->model.model->config().vocab_size;
+}
+int64_t LLMEngine::max_model_len() const {
+  return impl_->max_model_len;
+}
+const EngineConfig& LLMEngine::config() const {
+  return impl_->config;
+}
 
 EngineStats LLMEngine::stats() const {
   const Impl& m = *impl_;

@@ -80,7 +80,8 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
     weights->prefetch([&](uint64_t n) { bar.advance(n); });
   }
   if (opts.quantize) weights = quantize_weights(std::move(weights), *opts.quantize);
-  out.model = std::make_unique<TransformerModel>(std::move(config), std::move(weights));
+  out.model = std::make_unique<TransformerModel>(std::move(config), std::move(weights),
+                                                 opts.repack_weights);
   out.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;

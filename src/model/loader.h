@@ -1,6 +1,6 @@
-// Opening a model: a Hugging Face folder (config.json + safetensors) or a GGUF file, to a config, its
-// weights and a ready TransformerModel. Loading maps the files and reads them once (with a progress
-// bar on a terminal) so that the first request does not pay for page faults.
+// Opening a model: a Hugging Face folder (config.json + safetensors) or a GGUF file, to a config,
+// its weights and a ready TransformerModel. Loading maps the files and reads them once (with a
+// progress bar on a terminal) so that the first request does not pay for page faults.
 #pragma once
 
 #include <memory>
@@ -14,8 +14,12 @@ namespace osprey {
 struct LoadOptions {
   // Quantize the projection matrices at load (Q8_0 or Q4_0; see quantize_weights in weights.h).
   std::optional<DType> quantize = std::nullopt;
-  bool prefetch = true;       // read every page at load time
-  bool progress = true;       // draw a progress bar (only on a terminal)
+  bool prefetch = true;  // read every page at load time
+  bool progress = true;  // draw a progress bar (only on a terminal)
+  // Put the weight matrices into the CPU kernels' layout in huge pages (backend/cpu/
+  // packed_weights.h). Off: they stay views of the mapped files as stored (less resident memory,
+  // pages shared between processes, but a slower forward pass); for tools that only inspect.
+  bool repack_weights = true;
 };
 
 struct LoadedModel {

@@ -32,13 +32,14 @@ void grow(std::vector<float>& v, size_t n) {
 
 }  // namespace
 
-TransformerModel::TransformerModel(ModelConfig config, std::shared_ptr<WeightStore> weights)
+TransformerModel::TransformerModel(ModelConfig config, std::shared_ptr<WeightStore> weights,
+                                   bool repack_weights)
     : config_(std::move(config)), weights_(std::move(weights)) {
-  load_weights();
+  load_weights(repack_weights);
   inv_freq_ = rope_inv_freq(config_.rope, config_.head_dim);
 }
 
-void TransformerModel::load_weights() {
+void TransformerModel::load_weights(bool repack) {
   const auto& c = config_;
   const WeightStore& w = *weights_;
   const int64_t H = c.hidden_size, F = c.intermediate_size, Q = c.q_dim(), KV = c.kv_dim();
@@ -80,6 +81,7 @@ void TransformerModel::load_weights() {
   }
   // The matrices every token streams go into the CPU kernels' layout, in huge pages
   // (backend/cpu/packed_weights.h); the embedding table, read one row per token, stays as it is.
+  if (!repack) return;
   std::vector<Tensor*> matrices{&lm_head_};
   for (auto& L : layers_) {
     for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})

@@ -1,10 +1,10 @@
-// The Llama-family decoder, written once: embedding, N blocks of (RMSNorm, attention with GQA, RoPE,
-// optional q/k/v/o biases and q/k norms, sliding windows) and (RMSNorm, SwiGLU MLP), a final norm and
-// the LM head. Architectures differ only in the flags of ModelConfig.
+// The Llama-family decoder, written once: embedding, N blocks of (RMSNorm, attention with GQA,
+// RoPE, optional q/k/v/o biases and q/k norms, sliding windows) and (RMSNorm, SwiGLU MLP), a final
+// norm and the LM head. Architectures differ only in the flags of ModelConfig.
 //
-// forward() takes a flat batch of new tokens from one or more sequences (a whole prompt, a chunk of one,
-// or one decode token each) and reads/writes keys and values through the KVCache interface, so the
-// same code serves the contiguous cache of `osprey generate` and the engine's paged cache.
+// forward() takes a flat batch of new tokens from one or more sequences (a whole prompt, a chunk of
+// one, or one decode token each) and reads/writes keys and values through the KVCache interface, so
+// the same code serves the contiguous cache of `osprey generate` and the engine's paged cache.
 #pragma once
 
 #include <memory>
@@ -18,10 +18,10 @@ namespace osprey {
 
 struct ForwardBatch {
   struct Sequence {
-    int cache_slot;       // which sequence of the KVCache
-    int64_t start_pos;    // position of the first new token (= tokens already cached)
-    int64_t num_tokens;   // new tokens of this sequence in `tokens`
-    bool all_logits;      // logits for every new token (else only for the last one)
+    int cache_slot;      // which sequence of the KVCache
+    int64_t start_pos;   // position of the first new token (= tokens already cached)
+    int64_t num_tokens;  // new tokens of this sequence in `tokens`
+    bool all_logits;     // logits for every new token (else only for the last one)
   };
   std::vector<int32_t> tokens;  // sequence after sequence
   std::vector<Sequence> seqs;
@@ -31,7 +31,9 @@ struct ForwardBatch {
 
 class TransformerModel {
  public:
-  TransformerModel(ModelConfig config, std::shared_ptr<WeightStore> weights);
+  // `repack_weights`: see LoadOptions.
+  TransformerModel(ModelConfig config, std::shared_ptr<WeightStore> weights,
+                   bool repack_weights = true);
 
   const ModelConfig& config() const { return config_; }
   const WeightStore& weights() const { return *weights_; }
@@ -43,11 +45,11 @@ class TransformerModel {
 
  private:
   struct Layer {
-    Tensor attn_norm, ffn_norm, q_norm, k_norm;  // f32 copies
-    Tensor wq, wk, wv, wo, w_gate, w_up, w_down;  // as stored
+    Tensor attn_norm, ffn_norm, q_norm, k_norm;   // f32 copies
+    Tensor wq, wk, wv, wo, w_gate, w_up, w_down;  // repacked (packed_weights.h) or as stored
     Tensor bq, bk, bv, bo, b_gate, b_up, b_down;  // f32 copies, undefined when absent
   };
-  void load_weights();
+  void load_weights(bool repack);
   void apply_rope(float* x, int64_t rows, int heads, const std::vector<int64_t>& positions) const;
 
   ModelConfig config_;

@@ -1,6 +1,6 @@
 // The forward pass against Hugging Face transformers' own logits and greedy continuations for six
-// tiny random checkpoints (tests/fixtures/hf-reference, see its README): prefill, incremental decoding
-// through the KV cache, chunked prefill, and the same models converted to GGUF.
+// tiny random checkpoints (tests/fixtures/hf-reference, see its README): prefill, incremental
+// decoding through the KV cache, chunked prefill, and the same models converted to GGUF.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,7 +24,8 @@ struct Reference {
   std::vector<int32_t> ids(const std::string& name) const {
     const Tensor t = file->tensor(*file->find(name));
     std::vector<int32_t> out;
-    for (int64_t i = 0; i < t.numel(); ++i) out.push_back(static_cast<int32_t>(t.data<int64_t>()[i]));
+    for (int64_t i = 0; i < t.numel(); ++i)
+      out.push_back(static_cast<int32_t>(t.data<int64_t>()[i]));
     return out;
   }
   Tensor logits(int i) const { return file->tensor(*file->find("logits_" + std::to_string(i))); }
@@ -43,7 +44,8 @@ void expect_logits_close(const std::vector<float>& ours, const Tensor& ref, doub
     max_ref = std::max(max_ref, std::fabs(static_cast<double>(ref.data<float>()[i])));
     max_diff = std::max(max_diff, std::fabs(static_cast<double>(ours[i]) - ref.data<float>()[i]));
   }
-  EXPECT_LE(max_diff, rel * max_ref) << what << ": max |diff| " << max_diff << ", max |logit| " << max_ref;
+  EXPECT_LE(max_diff, rel * max_ref)
+      << what << ": max |diff| " << max_diff << ", max |logit| " << max_ref;
 }
 
 class HfReference : public ::testing::TestWithParam<std::string> {};
@@ -55,6 +57,17 @@ TEST_P(HfReference, PrefillLogitsMatchTransformers) {
     const auto ids = ref.ids("input_ids_" + std::to_string(i));
     expect_logits_close(prompt_logits(*m.model, ids, false), ref.logits(i), 1e-3,
                         GetParam() + " sequence " + std::to_string(i));
+  }
+}
+
+TEST_P(HfReference, WeightsLeftAsStoredGiveTheSameLogits) {
+  // --no-repack: the row-major kernels over the mapped file, not the panels in huge pages.
+  LoadedModel m = load_model(kRoot + GetParam(), {.progress = false, .repack_weights = false});
+  Reference ref = reference(GetParam());
+  for (int i = 0; i < 4; ++i) {
+    const auto ids = ref.ids("input_ids_" + std::to_string(i));
+    expect_logits_close(prompt_logits(*m.model, ids, false), ref.logits(i), 1e-3,
+                        GetParam() + " sequence " + std::to_string(i) + " (not repacked)");
   }
 }
 
@@ -71,7 +84,8 @@ TEST_P(HfReference, IncrementalLogitsMatchTransformers) {
 TEST_P(HfReference, GreedyContinuationMatchesTransformers) {
   LoadedModel m = load_model(kRoot + GetParam(), {.progress = false});
   if (m.model->config().tie_word_embeddings) {
-    GTEST_SKIP() << "tied random models repeat one token; their logits are the test (fixture README)";
+    GTEST_SKIP()
+        << "tied random models repeat one token; their logits are the test (fixture README)";
   }
   if (m.model->config().dtype != DType::F32) GTEST_SKIP() << "greedy ids are compared in fp32 only";
   Reference ref = reference(GetParam());
@@ -105,9 +119,11 @@ TEST_P(HfReference, GgufTwinGivesTheSameLogits) {
     const auto ids = ref.ids("input_ids_" + std::to_string(i));
     const auto a = prompt_logits(*hf.model, ids);
     const auto b = prompt_logits(*gg.model, ids);
-    expect_logits_close(b, ref.logits(i), 1e-3, GetParam() + " (gguf) sequence " + std::to_string(i));
+    expect_logits_close(b, ref.logits(i), 1e-3,
+                        GetParam() + " (gguf) sequence " + std::to_string(i));
     double max_diff = 0;
-    for (size_t k = 0; k < a.size(); ++k) max_diff = std::max(max_diff, std::fabs(double(a[k]) - b[k]));
+    for (size_t k = 0; k < a.size(); ++k)
+      max_diff = std::max(max_diff, std::fabs(double(a[k]) - b[k]));
     EXPECT_LE(max_diff, 1e-4) << "GGUF twin differs from safetensors";
   }
   fs::remove(gguf);
