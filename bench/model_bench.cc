@@ -7,15 +7,12 @@
 //   - prefill tokens/s for 128- and 512-token prompts;
 //   - a decode step of 16 sequences against the batch-1 step.
 #include <benchmark/benchmark.h>
-#include <immintrin.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <memory>
-#include <numeric>
 #include <vector>
 
-#include "core/thread_pool.h"
 #include "kv/kv_cache.h"
 #include "model/generate.h"
 #include "model/loader.h"

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <thread>
 #include <vector>
 
 #include "core/huge_pages.h"
-#include "core/tensor.h"
 #include "core/thread_pool.h"
 
 namespace osprey::bench {
@@ -53,9 +53,8 @@ double read_bandwidth() {
   const int64_t n = int64_t{1} << 28;  // 1 GiB of floats
   // In huge pages, as the model's weights are (core/huge_pages.h): the roofline is the best the
   // machine reads, not what small pages allow.
-  Tensor buf = Tensor::zeros(DType::F32, {n});
-  move_to_huge_pages({&buf});
-  float* p = buf.data<float>();
+  const std::shared_ptr<void> buf = allocate_huge_pages(n * sizeof(float));
+  auto* p = static_cast<float*>(buf.get());
   ThreadPool::global().parallel_for(n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) p[i] = 1.0f;
   });

@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <vector>
 
 #include "core/tensor.h"
 
@@ -21,10 +20,5 @@ std::shared_ptr<void> allocate_huge_pages(size_t bytes);
 // data has been copied elsewhere (they stay in the page cache until the kernel needs the memory),
 // so resident memory does not double. Does nothing for other tensors.
 void release_file_pages(const Tensor& t);
-
-// Replaces each tensor with a copy of it in one new huge-page region (64-byte aligned each),
-// copying in parallel on the global thread pool and releasing file pages as above. Returns the
-// bytes copied.
-uint64_t move_to_huge_pages(const std::vector<Tensor*>& tensors);
 
 }  // namespace osprey

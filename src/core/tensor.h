@@ -32,7 +32,7 @@ class Tensor {
   static Tensor view(const void* data, DType dtype, Shape shape,
                      std::shared_ptr<const void> keepalive);
   // A view into a read-only file mapping (safetensors, GGUF): the same, marked so that whoever
-  // copies the data elsewhere may release those pages (move_to_huge_pages).
+  // copies the data elsewhere may release those pages (cpu::prepare_weights).
   static Tensor file_view(const void* data, DType dtype, Shape shape,
                           std::shared_ptr<const void> keepalive);
   bool file_backed() const { return file_backed_; }
