@@ -38,8 +38,8 @@ struct AsyncEngine::Impl {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::deque<Command> commands;
-  bool stopping = false;   // destructor: abort everything and exit
-  bool draining = false;   // add_request refuses new requests; queued ones still run
+  bool stopping = false;  // destructor: abort everything and exit
+  bool draining = false;  // add_request refuses new requests; queued ones still run
   std::chrono::steady_clock::time_point drain_deadline;
   EngineStats stats;
   int64_t inflight = 0;  // accepted by add_request and not yet given their final output
@@ -132,8 +132,8 @@ AsyncEngine::~AsyncEngine() {
   impl_->thread.join();
 }
 
-void AsyncEngine::add_request(const std::string& id, const Prompt& prompt, const SamplingParams& params,
-                              int priority, Callback on_output) {
+void AsyncEngine::add_request(const std::string& id, const Prompt& prompt,
+                              const SamplingParams& params, int priority, Callback on_output) {
   params.validate(impl_->engine.vocab_size());
   Prompt p = prompt;
   if (p.text) {
@@ -151,7 +151,8 @@ void AsyncEngine::add_request(const std::string& id, const Prompt& prompt, const
     std::lock_guard lock(impl_->mu);
     if (impl_->draining || impl_->stopping) invalid_input("the server is shutting down");
     ++impl_->inflight;
-    impl_->commands.push_back({Command::kAdd, id, std::move(p), params, priority, std::move(on_output)});
+    impl_->commands.push_back(
+        {Command::kAdd, id, std::move(p), params, priority, std::move(on_output)});
   }
   impl_->cv.notify_all();
 }
@@ -186,8 +187,14 @@ EngineStats AsyncEngine::stats() const {
   return impl_->stats;
 }
 
-std::shared_ptr<const Tokenizer> AsyncEngine::tokenizer() const { return impl_->engine.tokenizer(); }
-int64_t AsyncEngine::max_model_len() const { return impl_->engine.max_model_len(); }
-int64_t AsyncEngine::vocab_size() const { return impl_->engine.vocab_size(); }
+std::shared_ptr<const Tokenizer> AsyncEngine::tokenizer() const {
+  return impl_->engine.tokenizer();
+}
+int64_t AsyncEngine::max_model_len() const {
+  return impl_->engine.max_model_len();
+}
+int64_t AsyncEngine::vocab_size() const {
+  return impl_->engine.vocab_size();
+}
 
 }  // namespace osprey

@@ -5,8 +5,8 @@
 
 namespace osprey {
 
-std::string render_chat(const Tokenizer& tok, const nlohmann::json& messages, bool add_generation_prompt,
-                        const std::optional<nlohmann::json>& tools) {
+std::string render_chat(const Tokenizer& tok, const nlohmann::json& messages,
+                        bool add_generation_prompt, const std::optional<nlohmann::json>& tools) {
   const std::string* src = tok.config().chat_template();
   if (!src) invalid_input("this model has no chat template (tokenizer_config.json chat_template)");
   if (!messages.is_array()) invalid_input("messages must be a list of {{role, content}} objects");
@@ -26,7 +26,8 @@ std::string render_chat(const Tokenizer& tok, const nlohmann::json& messages, bo
 
 std::vector<int32_t> chat_prompt_ids(const Tokenizer& tok, const nlohmann::json& messages,
                                      const std::optional<nlohmann::json>& tools) {
-  // The template writes BOS itself where the model wants it, as transformers tokenizes the rendering.
+  // The template writes BOS itself where the model wants it, as transformers tokenizes the
+  // rendering.
   return tok.encode(render_chat(tok, messages, true, tools), /*add_special_tokens=*/false);
 }
 

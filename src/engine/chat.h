@@ -12,9 +12,10 @@
 
 namespace osprey {
 
-// Throws Error(kInvalidInput) when the model has no chat template or the template fails (its message
-// included).
-std::string render_chat(const Tokenizer& tok, const nlohmann::json& messages, bool add_generation_prompt,
+// Throws Error(kInvalidInput) when the model has no chat template or the template fails (its
+// message included).
+std::string render_chat(const Tokenizer& tok, const nlohmann::json& messages,
+                        bool add_generation_prompt,
                         const std::optional<nlohmann::json>& tools = std::nullopt);
 std::vector<int32_t> chat_prompt_ids(const Tokenizer& tok, const nlohmann::json& messages,
                                      const std::optional<nlohmann::json>& tools = std::nullopt);

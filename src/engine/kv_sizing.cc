@@ -20,14 +20,17 @@ int64_t available_memory_bytes() {
   return 0;
 }
 
-int32_t kv_cache_blocks(const EngineConfig& config, const ModelConfig& model, int64_t max_model_len) {
-  const int64_t per_block = PagedKVCache::bytes_per_block(model.num_layers, model.kv_dim(), config.block_size);
+int32_t kv_cache_blocks(const EngineConfig& config, const ModelConfig& model,
+                        int64_t max_model_len) {
+  const int64_t per_block =
+      PagedKVCache::bytes_per_block(model.num_layers, model.kv_dim(), config.block_size);
   const int64_t avail = available_memory_bytes();
   int64_t bytes;
   if (config.kv_cache_memory > 1) {
     bytes = static_cast<int64_t>(config.kv_cache_memory);
   } else if (config.kv_cache_memory > 0) {
-    if (avail <= 0) invalid_input("cannot read the available memory; give --kv-cache-memory in bytes");
+    if (avail <= 0)
+      invalid_input("cannot read the available memory; give --kv-cache-memory in bytes");
     bytes = static_cast<int64_t>(config.kv_cache_memory * static_cast<double>(avail));
   } else if (config.kv_cache_memory == 0) {
     const int64_t blocks_per_seq = (max_model_len + config.block_size - 1) / config.block_size;

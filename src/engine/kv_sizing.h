@@ -13,6 +13,7 @@ int64_t available_memory_bytes();
 
 // Throws Error(kInvalidInput) when the budget holds less than one full-length sequence... or less
 // than one block.
-int32_t kv_cache_blocks(const EngineConfig& config, const ModelConfig& model, int64_t max_model_len);
+int32_t kv_cache_blocks(const EngineConfig& config, const ModelConfig& model,
+                        int64_t max_model_len);
 
 }  // namespace osprey::engine

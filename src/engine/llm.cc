@@ -14,8 +14,8 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts,
                                          const std::vector<int>& priorities,
                                          const std::function<void(size_t, size_t)>& on_progress) {
   if (params.size() != 1 && params.size() != prompts.size()) {
-    invalid_input("give one SamplingParams or one per prompt ({} prompts, {} params)", prompts.size(),
-                  params.size());
+    invalid_input("give one SamplingParams or one per prompt ({} prompts, {} params)",
+                  prompts.size(), params.size());
   }
   std::vector<RequestOutput> results(prompts.size());
   std::map<std::string, size_t> index;

@@ -1,7 +1,7 @@
-// Stop strings across token boundaries: a completion's text grows by deltas; the first occurrence of
-// any stop string ends it, and the stop string itself is left out of the output (unless asked for).
-// While no stop string has matched, the tail that could still grow into one is held back, so a
-// stream never shows part of a stop string.
+// Stop strings across token boundaries: a completion's text grows by deltas; the first occurrence
+// of any stop string ends it, and the stop string itself is left out of the output (unless asked
+// for). While no stop string has matched, the tail that could still grow into one is held back, so
+// a stream never shows part of a stop string.
 #pragma once
 
 #include <string>
