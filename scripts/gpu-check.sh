@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# One device call: the prebuilt CUDA tests and benchmark from .gpu-bin/ (built on the dev machine with
-# `scripts/gpu-check.sh --stage`), logs under $OUT, a short table last.
-#   scripts/gpu-check.sh --stage [build-dir]   # here: copy test_cuda and osprey_cuda_bench into .gpu-bin/
+# One device call: the prebuilt CUDA tests, the model benchmark and the engine benchmark (osprey bench
+# offline --device cuda) from .gpu-bin/ (built on the dev machine with `scripts/gpu-check.sh --stage`),
+# logs under $OUT, a short table last.
+#   scripts/gpu-check.sh --stage [build-dir]   # here: copy test_cuda, osprey_cuda_bench, osprey
 #   scripts/gpu-check.sh                        # on the GPU machine (run tool, carry .gpu-bin)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--stage" ]]; then
   build="${2:-build/cuda}"
   mkdir -p .gpu-bin
-  cp "$build/tests/test_cuda" "$build/osprey_cuda_bench" .gpu-bin/
+  cp "$build/tests/test_cuda" "$build/osprey_cuda_bench" "$build/osprey" .gpu-bin/
   strip .gpu-bin/* && ls -la .gpu-bin
   exit 0
 fi
@@ -28,8 +29,26 @@ timeout 150 .gpu-bin/test_cuda --gtest_brief=1 2>&1 | tee "$OUT/test_cuda.log"
 test_rc=${PIPESTATUS[0]}
 timeout 200 .gpu-bin/osprey_cuda_bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
 bench_rc=${PIPESTATUS[0]}
+# Through the engine (scheduler, paged KV manager, runner, greedy ids from the GPU): 128 requests of
+# 512 prompt tokens and 128 output tokens all at once, on a random Llama-3.2-1B-shaped checkpoint.
+model=/tmp/osprey-llama-3.2-1b
+if [[ ! -f $model/config.json ]]; then
+  timeout 120 .gpu-bin/osprey random-model --preset llama-3.2-1b --dtype bf16 --context 2048 \
+    --output $model > "$OUT/random-model.log" 2>&1
+fi
+engine_rc=0
+for n in 128 1; do
+  timeout 120 .gpu-bin/osprey bench offline --model $model --device cuda --num-prompts $n \
+    --input-len 512 --output-len 128 --max-num-seqs 128 --json > "$OUT/engine-$n.json" \
+    2> "$OUT/engine-$n.log" || engine_rc=$?
+done
 echo
 echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cut -d, -f1)) =="
 grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
-echo "test_cuda rc=$test_rc bench rc=$bench_rc"
+echo "test_cuda rc=$test_rc bench rc=$bench_rc engine rc=$engine_rc"
 sed -n '/^run (prompt/,$p' "$OUT/bench.log"
+for n in 128 1; do
+  echo "engine, $n requests (512 in / 128 out):"
+  grep -E '"(output_throughput|decode_throughput|duration_s|preemptions|kv_blocks)"' "$OUT/engine-$n.json"
+  tail -3 "$OUT/engine-$n.log"
+done

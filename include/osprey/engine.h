@@ -18,10 +18,14 @@ class Tokenizer;
 
 struct EngineConfig {
   std::string model;  // Hugging Face folder or GGUF file
-  int max_num_seqs = 64;
-  // Tokens one step may compute. On CPUs a step of 2048 prompt tokens takes tens of seconds, during
-  // which no running sequence gets a token; 512 keeps a step to a few seconds at full efficiency.
-  int64_t max_num_batched_tokens = 512;
+  // "cpu" or "cuda" (GPU 0; needs a build with the CUDA backend).
+  std::string device = "cpu";
+  // 0: the device's default (64 on the CPU, 256 on CUDA).
+  int max_num_seqs = 0;
+  // Tokens one step may compute; 0: the device's default. On CPUs a step of 2048 prompt tokens
+  // takes tens of seconds, during which no running sequence gets a token, so the CPU default is 512
+  // (a few seconds at full efficiency); CUDA's is 2048.
+  int64_t max_num_batched_tokens = 0;
   int64_t max_model_len = 0;      // 0: the model's context length
   int64_t max_waiting = 1 << 20;  // add_request() beyond this many waiting requests is refused
   bool enable_prefix_caching = true;
@@ -30,6 +34,8 @@ struct EngineConfig {
   // KV-cache memory: bytes when > 1, a fraction of the available memory when in (0, 1]; 0: enough
   // for max_num_seqs full-length sequences, capped at a quarter of the available memory.
   double kv_cache_memory = 0;
+  // CUDA: the share of the GPU's memory Osprey may use (weights, activations, then the KV cache).
+  double gpu_memory_utilization = 0.9;
   std::string policy = "fcfs";  // or "priority"
   int threads = 0;              // 0: one per core
   bool progress = true;         // progress bar while loading

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 #include "kv/kv_cache.h"
@@ -52,8 +53,21 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   double waste_sum = 0;
   int64_t steps = 0;
+  // Once every request has its first token, steps only decode: their rate is the batched decode
+  // throughput, apart from prefill.
+  std::set<std::string> started;
+  double decode_seconds = 0;
+  int64_t decode_tokens = 0;
   while (engine.has_unfinished()) {
-    for (const auto& out : engine.step()) {
+    const bool decode_only = started.size() == static_cast<size_t>(o.num_prompts);
+    const auto ts = std::chrono::steady_clock::now();
+    const auto outs = engine.step();
+    if (decode_only) decode_seconds += seconds_since(ts);
+    for (const auto& out : outs) {
+      for (const auto& c : out.outputs) {
+        if (decode_only) decode_tokens += static_cast<int64_t>(c.num_new_tokens);
+        if (!c.token_ids.empty()) started.insert(out.request_id);
+      }
       if (!out.finished) continue;
       ++r.completed;
       for (const auto& c : out.outputs) r.output_tokens += static_cast<int64_t>(c.token_ids.size());
@@ -74,6 +88,9 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
   r.output_tokens_per_s = r.output_tokens / r.seconds;
   r.total_tokens_per_s = (r.output_tokens + r.prompt_tokens) / r.seconds;
   r.requests_per_s = r.completed / r.seconds;
+  r.decode_tokens_per_s = decode_seconds > 0 ? decode_tokens / decode_seconds : 0;
+  r.device = engine.config().device;
+  r.max_num_seqs = engine.config().max_num_seqs;
   return r;
 }
 

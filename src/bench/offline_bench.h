@@ -29,6 +29,10 @@ struct OfflineResult {
   double prefix_hit_rate = 0;  // prompt tokens served from the cache / prompt tokens looked up
   int64_t preemptions = 0;
   int32_t num_blocks = 0;
+  // Output tokens per second of the steps after every request had its first token (pure decode).
+  double decode_tokens_per_s = 0;
+  std::string device;
+  int max_num_seqs = 0;
 };
 
 OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& opts);

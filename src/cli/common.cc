@@ -44,10 +44,17 @@ void apply_threads(int threads) {
 namespace osprey::cli {
 
 void add_engine_options(CLI::App* cmd, EngineConfig& c) {
-  cmd->add_option("--max-num-seqs", c.max_num_seqs, "Sequences running at once")
+  cmd->add_option("--device", c.device, "Where the model runs: cpu or cuda (GPU 0)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--max-num-seqs", c.max_num_seqs,
+                  "Sequences running at once (default: 64 on cpu, 256 on cuda)")
       ->check(CLI::Range(1, 65536));
-  cmd->add_option("--max-num-batched-tokens", c.max_num_batched_tokens, "Token budget of one step")
+  cmd->add_option("--max-num-batched-tokens", c.max_num_batched_tokens,
+                  "Token budget of one step (default: 512 on cpu, 2048 on cuda)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  cmd->add_option("--gpu-memory-utilization", c.gpu_memory_utilization,
+                  "cuda: share of the GPU's memory for weights, activations and the KV cache")
+      ->check(CLI::Range(0.05, 1.0));
   cmd->add_option("--max-model-len", c.max_model_len, "Context length (default: the model's)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-waiting", c.max_waiting,

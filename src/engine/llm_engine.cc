@@ -11,11 +11,10 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "engine/kv_sizing.h"
+#include "engine/model_runner.h"
 #include "engine/request_state.h"
 #include "formats/gguf.h"
 #include "kv/kv_cache_manager.h"
-#include "kv/paged_kv_cache.h"
 #include "model/loader.h"
 #include "sched/scheduler.h"
 #include "tokenizer/tokenizer.h"
@@ -47,10 +46,10 @@ std::shared_ptr<const Tokenizer> try_load_tokenizer(const std::string& path) {
 
 struct LLMEngine::Impl {
   EngineConfig config;
-  LoadedModel model;
+  std::unique_ptr<ModelRunner> runner;
+  int64_t vocab = 0;
   std::shared_ptr<const Tokenizer> tokenizer;
   std::unique_ptr<kv::KVCacheManager> kv;
-  std::unique_ptr<PagedKVCache> kv_store;
   std::unique_ptr<sched::Scheduler> scheduler;
   std::map<std::string, std::unique_ptr<RequestState>> requests;
   std::map<kv::SeqId, std::pair<RequestState*, Completion*>> by_seq;
@@ -59,10 +58,15 @@ struct LLMEngine::Impl {
   kv::SeqId next_seq = 1;
   int64_t prompt_tokens = 0, generation_tokens = 0;
   std::vector<float> logits;
+  std::vector<int32_t> argmax_ids;
 
   Completion* new_completion(RequestState& r, int index);
   void fork_completions(RequestState& r, const float* row);
+  SequenceSampler::Result sample_row(const RequestState& r, Completion& c, const float* row) const;
   void sample_into(RequestState& r, Completion& c, const float* row);
+  void accept_token(RequestState& r, Completion& c, int32_t token,
+                    const SequenceSampler::Result* res);
+  bool all_plain_greedy(const sched::SchedulerOutput& plan) const;
   void check_stop(RequestState& r, Completion& c, int32_t token);
   void finish(RequestState& r, Completion& c, const std::string& reason);
   std::vector<RequestOutput> collect_outputs();
@@ -70,17 +74,18 @@ struct LLMEngine::Impl {
 
 LLMEngine::LLMEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
-  m.config = config;
-  ThreadPool::set_global_threads(config.threads);
-  m.model = load_model(config.model, {.quantize = parse_quantize_type(config.quantize),
-                                      .prefetch = true,
-                                      .progress = config.progress,
-                                      .repack_weights = config.repack_weights});
-  m.tokenizer = try_load_tokenizer(config.model);
-  const ModelConfig& mc = m.model.model->config();
-  m.max_model_len = config.max_model_len > 0
-                        ? std::min(config.max_model_len, mc.max_position_embeddings)
-                        : mc.max_position_embeddings;
+  m.config = resolve_backend_defaults(config);
+  const EngineConfig& cfg = m.config;
+  ThreadPool::set_global_threads(cfg.threads);
+  if (cfg.block_size <= 0 || cfg.block_size > 1024)
+    invalid_input("block_size must be in [1, 1024]");
+  const ModelConfig pre = load_config(cfg.model);
+  m.max_model_len = cfg.max_model_len > 0 ? std::min(cfg.max_model_len, pre.max_position_embeddings)
+                                          : pre.max_position_embeddings;
+  m.runner = make_model_runner(cfg, m.max_model_len);
+  m.tokenizer = try_load_tokenizer(cfg.model);
+  const ModelConfig& mc = m.runner->config();
+  m.vocab = mc.vocab_size;
   m.eos_ids = mc.eos_token_ids;
   if (m.tokenizer) {
     for (int32_t id : m.tokenizer->stop_ids()) {
@@ -88,23 +93,18 @@ LLMEngine::LLMEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>(
         m.eos_ids.push_back(id);
     }
   }
-  if (config.block_size <= 0 || config.block_size > 1024)
-    invalid_input("block_size must be in [1, 1024]");
-  const int32_t blocks = engine::kv_cache_blocks(config, mc, m.max_model_len);
-  m.kv =
-      std::make_unique<kv::KVCacheManager>(blocks, config.block_size, config.enable_prefix_caching);
-  m.kv_store =
-      std::make_unique<PagedKVCache>(mc.num_layers, mc.kv_dim(), blocks, config.block_size);
+  m.kv = std::make_unique<kv::KVCacheManager>(m.runner->num_kv_blocks(), cfg.block_size,
+                                              cfg.enable_prefix_caching);
   sched::SchedulerConfig sc;
-  sc.max_num_seqs = config.max_num_seqs;
-  sc.max_num_batched_tokens = config.max_num_batched_tokens;
+  sc.max_num_seqs = cfg.max_num_seqs;
+  sc.max_num_batched_tokens = cfg.max_num_batched_tokens;
   sc.max_model_len = m.max_model_len;
-  sc.max_waiting = config.max_waiting;
-  sc.chunked_prefill = config.chunked_prefill;
-  if (config.policy == "priority") {
+  sc.max_waiting = cfg.max_waiting;
+  sc.chunked_prefill = cfg.chunked_prefill;
+  if (cfg.policy == "priority") {
     sc.policy = sched::Policy::kPriority;
-  } else if (config.policy != "fcfs") {
-    invalid_input("scheduling policy must be 'fcfs' or 'priority', not '{}'", config.policy);
+  } else if (cfg.policy != "fcfs") {
+    invalid_input("scheduling policy must be 'fcfs' or 'priority', not '{}'", cfg.policy);
   }
   m.scheduler = std::make_unique<sched::Scheduler>(sc, *m.kv);
 }
@@ -131,7 +131,7 @@ void LLMEngine::add_request(const std::string& id, const Prompt& prompt,
                             const SamplingParams& params, int priority) {
   Impl& m = *impl_;
   if (m.requests.count(id)) invalid_input("request id '{}' is already in use", id);
-  params.validate(m.model.model->config().vocab_size);
+  params.validate(m.vocab);
   if (!params.stop.empty() && !m.tokenizer) {
     invalid_input("stop strings need a tokenizer, and this model has none");
   }
@@ -146,7 +146,7 @@ void LLMEngine::add_request(const std::string& id, const Prompt& prompt,
     r->prompt = prompt.token_ids;
   }
   if (r->prompt.empty()) invalid_input("the prompt is empty");
-  const int64_t vocab = m.model.model->config().vocab_size;
+  const int64_t vocab = m.vocab;
   for (int32_t t : r->prompt) {
     if (t < 0 || t >= vocab)
       invalid_input("prompt token id {} is outside the vocabulary (size {})", t, vocab);
@@ -222,20 +222,42 @@ void LLMEngine::Impl::check_stop(RequestState& r, Completion& c, int32_t token) 
   if (generated >= p.max_tokens || c.seq.num_tokens() >= max_model_len) finish(r, c, "length");
 }
 
-void LLMEngine::Impl::sample_into(RequestState& r, Completion& c, const float* row) {
-  const int64_t vocab = model.model->config().vocab_size;
+// Thread-safe across completions: touches only `c`'s sampler and this thread's scratch.
+SequenceSampler::Result LLMEngine::Impl::sample_row(const RequestState& r, Completion& c,
+                                                    const float* row) const {
   thread_local std::vector<float> scratch;
   scratch.assign(row, row + vocab);
   std::vector<int32_t> stop_ids = eos_ids;
   stop_ids.insert(stop_ids.end(), r.params.stop_token_ids.begin(), r.params.stop_token_ids.end());
-  const auto res = c.sampler->sample(scratch, stop_ids);
-  c.seq.tokens.push_back(res.token);
-  c.out.token_ids.push_back(res.token);
-  if (r.params.logprobs) c.out.logprobs.push_back({res.token, res.logprob, res.top_logprobs});
+  return c.sampler->sample(scratch, stop_ids);
+}
+
+void LLMEngine::Impl::sample_into(RequestState& r, Completion& c, const float* row) {
+  const auto res = sample_row(r, c, row);
+  accept_token(r, c, res.token, &res);
+}
+
+// `res` is null for a token the runner chose (argmax on the device): the sampler records it then.
+void LLMEngine::Impl::accept_token(RequestState& r, Completion& c, int32_t token,
+                                   const SequenceSampler::Result* res) {
+  if (!res) c.sampler->append(token);
+  c.seq.tokens.push_back(token);
+  c.out.token_ids.push_back(token);
+  if (r.params.logprobs && res) c.out.logprobs.push_back({token, res->logprob, res->top_logprobs});
   ++generation_tokens;
   if (r.first_token_time == 0) r.first_token_time = now_seconds();
   r.changed = true;
-  check_stop(r, c, res.token);
+  check_stop(r, c, token);
+}
+
+// When every sequence of the step samples greedily from raw logits (and none forks), the runner
+// takes the argmax itself: a GPU then sends back one id per sequence instead of the logits.
+bool LLMEngine::Impl::all_plain_greedy(const sched::SchedulerOutput& plan) const {
+  for (const auto& s : plan.scheduled) {
+    auto [r, c] = by_seq.at(s.seq->id);
+    if ((r->params.n > 1 && !r->forked) || !c->sampler->plain_greedy()) return false;
+  }
+  return true;
 }
 
 // n > 1: once the first completion has computed the prompt, the others share its blocks (the KV
@@ -258,16 +280,13 @@ std::vector<RequestOutput> LLMEngine::step() {
   Impl& m = *impl_;
   sched::SchedulerOutput plan = m.scheduler->schedule();
   if (!plan.empty()) {
-    for (auto [src, dst] : m.kv->take_pending_copies()) m.kv_store->copy_block(src, dst);
-    ForwardBatch batch;
-    m.kv_store->clear_bindings();
-    for (size_t i = 0; i < plan.scheduled.size(); ++i) {
-      const auto& s = plan.scheduled[i];
+    for (auto [src, dst] : m.kv->take_pending_copies()) m.runner->copy_block(src, dst);
+    RunnerBatch batch;
+    for (const auto& s : plan.scheduled) {
       const auto& toks = s.seq->tokens;
       batch.tokens.insert(batch.tokens.end(), toks.begin() + s.seq->num_computed,
                           toks.begin() + s.seq->num_computed + s.num_tokens);
-      batch.seqs.push_back({static_cast<int>(i), s.seq->num_computed, s.num_tokens, false});
-      m.kv_store->bind(static_cast<int>(i), m.kv->block_table(s.seq->id));
+      batch.seqs.push_back({s.seq->num_computed, s.num_tokens, m.kv->block_table(s.seq->id)});
     }
     for (const auto& s : plan.scheduled) {
       auto [r, c] = m.by_seq.at(s.seq->id);
@@ -276,20 +295,54 @@ std::vector<RequestOutput> LLMEngine::step() {
         r->cached_prompt_tokens = s.seq->num_computed;  // what the prefix cache supplied
       }
     }
-    const int64_t vocab = m.model.model->config().vocab_size;
-    m.logits.resize(plan.scheduled.size() * vocab);
-    m.model.model->forward(batch, *m.kv_store, m.logits.data());
+    const bool greedy = m.all_plain_greedy(plan);
+    if (greedy) {
+      m.argmax_ids.resize(plan.scheduled.size());
+      m.runner->forward_argmax(batch, m.argmax_ids.data());
+    } else {
+      m.logits.resize(plan.scheduled.size() * m.vocab);
+      m.runner->forward(batch, m.logits.data());
+    }
     m.scheduler->update(plan);
+    struct Pick {
+      size_t row;
+      RequestState* r;
+      Completion* c;
+      bool forks;
+    };
+    std::vector<Pick> picks;
     for (size_t i = 0; i < plan.scheduled.size(); ++i) {
       sched::Sequence* seq = plan.scheduled[i].seq;
       if (seq->num_computed < seq->num_tokens()) continue;  // mid-prompt chunk: nothing to sample
       auto [r, c] = m.by_seq.at(seq->id);
       if (c->finished) continue;
-      const float* row = m.logits.data() + i * vocab;
-      // Fork before the first completion samples, so the others start from the prompt alone.
-      if (!r->forked && r->params.n > 1 && c == r->completions[0].get())
-        m.fork_completions(*r, row);
-      m.sample_into(*r, *c, row);
+      const bool forks = !r->forked && r->params.n > 1 && c == r->completions[0].get();
+      picks.push_back({i, r, c, forks});
+    }
+    if (greedy) {
+      for (const Pick& p : picks) m.accept_token(*p.r, *p.c, m.argmax_ids[p.row], nullptr);
+    } else {
+      // Sequences sample independently (own generator, own penalty state), so the rows are drawn
+      // in parallel; the bookkeeping after (detokenizing, stops, finishing) stays in order.
+      std::vector<SequenceSampler::Result> results(picks.size());
+      ThreadPool::global().parallel_for(
+          static_cast<int64_t>(picks.size()), [&](int64_t b, int64_t e) {
+            for (int64_t k = b; k < e; ++k) {
+              const Pick& p = picks[k];
+              if (!p.forks)
+                results[k] = m.sample_row(*p.r, *p.c, m.logits.data() + p.row * m.vocab);
+            }
+          });
+      for (size_t k = 0; k < picks.size(); ++k) {
+        const Pick& p = picks[k];
+        if (p.forks) {
+          // Fork before the first completion samples, so the others start from the prompt alone.
+          const float* row = m.logits.data() + p.row * m.vocab;
+          m.fork_completions(*p.r, row);
+          results[k] = m.sample_row(*p.r, *p.c, row);
+        }
+        m.accept_token(*p.r, *p.c, results[k].token, &results[k]);
+      }
     }
   }
   return m.collect_outputs();
@@ -338,7 +391,7 @@ std::shared_ptr<const Tokenizer> LLMEngine::tokenizer() const {
   return impl_->tokenizer;
 }
 int64_t LLMEngine::vocab_size() const {
-  return impl_->model.model->config().vocab_size;
+  return impl_->vocab;
 }
 int64_t LLMEngine::max_model_len() const {
   return impl_->max_model_len;

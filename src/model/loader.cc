@@ -55,33 +55,38 @@ ModelConfig load_config(const std::string& path) {
   return read_hf_config(path);
 }
 
-LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
-  const auto start = std::chrono::steady_clock::now();
+OpenedModel open_model(const std::string& path, const LoadOptions& opts) {
   check_path(path);
-  LoadedModel out;
-  out.path = path;
-  ModelConfig config;
-  std::shared_ptr<WeightStore> weights;
+  OpenedModel out;
   if (is_gguf_path(path)) {
     auto file = gguf::File::open(path);
-    config = gguf_model_config(*file);
-    weights = gguf_weights(file, config);
+    out.config = gguf_model_config(*file);
+    out.weights = gguf_weights(file, out.config);
     out.format = "gguf";
   } else if (fs::is_directory(path)) {
-    config = read_hf_config(path);
-    weights = open_safetensors_weights(path);
+    out.config = read_hf_config(path);
+    out.weights = open_safetensors_weights(path);
     out.format = "safetensors";
   } else {
     invalid_input("{}: not a Hugging Face model folder or a GGUF file", path);
   }
   if (opts.prefetch) {
-    ProgressBar bar("loading " + fs::path(path).filename().string(), weights->total_bytes(), true,
-                    opts.progress);
-    weights->prefetch([&](uint64_t n) { bar.advance(n); });
+    ProgressBar bar("loading " + fs::path(path).filename().string(), out.weights->total_bytes(),
+                    true, opts.progress);
+    out.weights->prefetch([&](uint64_t n) { bar.advance(n); });
   }
-  if (opts.quantize) weights = quantize_weights(std::move(weights), *opts.quantize);
-  out.model = std::make_unique<TransformerModel>(std::move(config), std::move(weights),
-                                                 opts.repack_weights);
+  if (opts.quantize) out.weights = quantize_weights(std::move(out.weights), *opts.quantize);
+  return out;
+}
+
+LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
+  const auto start = std::chrono::steady_clock::now();
+  OpenedModel opened = open_model(path, opts);
+  LoadedModel out;
+  out.path = path;
+  out.format = opened.format;
+  out.model = std::make_unique<TransformerModel>(std::move(opened.config),
+                                                 std::move(opened.weights), opts.repack_weights);
   out.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;

@@ -32,6 +32,15 @@ struct LoadedModel {
 // Throws osprey::Error naming the path and the problem.
 LoadedModel load_model(const std::string& path, const LoadOptions& opts = {});
 
+// The config and weights of a model without building the CPU model (for other backends, which
+// upload the weights themselves). Honors `prefetch`, `progress` and `quantize` of `opts`.
+struct OpenedModel {
+  std::string format;  // "safetensors" or "gguf"
+  ModelConfig config;
+  std::shared_ptr<WeightStore> weights;
+};
+OpenedModel open_model(const std::string& path, const LoadOptions& opts = {});
+
 // Only the config (no weights touched): for `osprey info` and tools.
 ModelConfig load_config(const std::string& path);
 

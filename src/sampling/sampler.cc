@@ -117,6 +117,12 @@ SequenceSampler::Result SequenceSampler::sample(std::span<float> logits,
   return result;
 }
 
+bool SequenceSampler::plain_greedy() const {
+  const SamplingParams& p = params_;
+  return !(p.temperature >= kGreedyTemperature) && p.logit_bias.empty() && !p.logprobs &&
+         !track_output_ && num_generated_ >= p.min_tokens;
+}
+
 void SequenceSampler::append(int32_t token) {
   ++num_generated_;
   if (track_output_) ++output_counts_[token];

@@ -212,4 +212,18 @@ void CudaModel::greedy_step(const CudaBatch& batch, int32_t* ids) {
   OSPREY_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 
+void CudaModel::copy_block(int64_t src, int64_t dst) {
+  Impl& m = *impl_;
+  if (src < 1 || src >= m.num_blocks || dst < 1 || dst >= m.num_blocks)
+    invalid_input("CUDA copy_block: block ids {} -> {} outside 1..{}", src, dst, m.num_blocks - 1);
+  const size_t bytes = size_t(kBlockSize) * m.KV * m.esz;
+  for (int l = 0; l < m.config.num_layers; ++l) {
+    for (bool v : {false, true}) {
+      char* base = static_cast<char*>(m.kv_layer(l, v));
+      OSPREY_CUDA_CHECK(cudaMemcpyAsync(base + dst * bytes, base + src * bytes, bytes,
+                                        cudaMemcpyDeviceToDevice, m.stream));
+    }
+  }
+}
+
 }  // namespace osprey::cuda

@@ -62,6 +62,8 @@ class CudaModel {
   void forward(const CudaBatch& batch, float* logits);
   // Writes one greedy (argmax) id per logit row to host memory.
   void greedy_step(const CudaBatch& batch, int32_t* ids);
+  // Copies KV block `src` to `dst` in every layer (copy-on-write), ordered before the next forward.
+  void copy_block(int64_t src, int64_t dst);
 
   struct Impl;
 

@@ -219,6 +219,49 @@ TEST(Engine, RejectsBadRequestsClearly) {
   while (e.has_unfinished()) e.step();
 }
 
+TEST(Engine, DevicesAreCheckedAtStart) {
+  EngineConfig c = small_engine("llama-f32");
+  c.device = "tpu";
+  try {
+    LLMEngine e(c);
+    FAIL() << "an unknown device was accepted";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.kind(), ErrorKind::kInvalidInput);
+    EXPECT_NE(std::string(err.what()).find("unknown device 'tpu'"), std::string::npos);
+  }
+#ifndef OSPREY_HAVE_CUDA
+  c.device = "cuda";
+  try {
+    LLMEngine e(c);
+    FAIL() << "device cuda was accepted by a build without the CUDA backend";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.kind(), ErrorKind::kUnsupported);
+    EXPECT_NE(std::string(err.what()).find("no CUDA backend"), std::string::npos);
+  }
+#endif
+}
+
+TEST(Engine, StepLimitsDefaultByDevice) {
+  LLMEngine e(small_engine("llama-f32"));
+  EXPECT_EQ(e.config().max_num_batched_tokens, 512);
+  EXPECT_EQ(e.config().max_num_seqs, 64);
+}
+
+// All-greedy steps let the runner take the argmax (on a GPU, where the logits are); a request that
+// wants logprobs goes through the sampler. Both must pick the same tokens.
+TEST(Engine, RunnerArgmaxMatchesTheSampler) {
+  LLM llm(small_engine("llama-f32"));
+  const std::vector<int32_t> prompt = ref_ids("llama-f32", "gen_prompt_0");
+  SamplingParams with_logprobs = greedy(12);
+  with_logprobs.logprobs = 0;
+  const auto fast = llm.generate({{std::nullopt, prompt}}, {greedy(12)});
+  const auto sampled = llm.generate({{std::nullopt, prompt}}, {with_logprobs});
+  ASSERT_EQ(fast[0].outputs[0].token_ids.size(), 12u);
+  EXPECT_EQ(fast[0].outputs[0].token_ids, sampled[0].outputs[0].token_ids);
+  EXPECT_EQ(sampled[0].outputs[0].logprobs.size(), 12u);
+  EXPECT_TRUE(fast[0].outputs[0].logprobs.empty());
+}
+
 TEST(Engine, WaitingQueueIsBounded) {
   EngineConfig c = small_engine("llama-f32");
   c.max_waiting = 2;
