@@ -1,5 +1,6 @@
 #include "engine/cpu_model_runner.h"
 
+#include "core/thread_pool.h"
 #include "engine/kv_sizing.h"
 #include "kv/paged_kv_cache.h"
 #include "model/loader.h"
@@ -8,6 +9,8 @@
 
 namespace osprey::engine {
 namespace {
+
+constexpr float kGreedyTemperature = 1e-5f;  // as SequenceSampler: below it sampling is greedy
 
 class CpuModelRunner final : public ModelRunner {
  public:
@@ -38,12 +41,23 @@ class CpuModelRunner final : public ModelRunner {
     model_.model->forward(fb, *cache_, logits);
   }
 
-  void forward_argmax(const RunnerBatch& batch, int32_t* ids) override {
+  void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
+                      int32_t* ids) override {
     const int64_t vocab = config().vocab_size;
     logits_.resize(batch.seqs.size() * static_cast<size_t>(vocab));
     forward(batch, logits_.data());
-    for (size_t i = 0; i < batch.seqs.size(); ++i)
-      ids[i] = sampling::argmax({logits_.data() + i * vocab, static_cast<size_t>(vocab)});
+    ThreadPool::global().parallel_for(static_cast<int64_t>(draws.size()), [&](int64_t b,
+                                                                              int64_t e) {
+      thread_local sampling::SampleScratch scratch;
+      for (int64_t i = b; i < e; ++i) {
+        const std::span<const float> row(logits_.data() + i * vocab, static_cast<size_t>(vocab));
+        const sampling::RowDraw& d = draws[i];
+        ids[i] = d.temperature >= kGreedyTemperature
+                     ? sampling::sample_truncated(row, {d.temperature, d.top_k, d.top_p, d.min_p},
+                                                  d.u, scratch)
+                     : sampling::argmax(row);
+      }
+    });
   }
 
  private:

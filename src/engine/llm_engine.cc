@@ -58,7 +58,8 @@ struct LLMEngine::Impl {
   kv::SeqId next_seq = 1;
   int64_t prompt_tokens = 0, generation_tokens = 0;
   std::vector<float> logits;
-  std::vector<int32_t> argmax_ids;
+  std::vector<int32_t> drawn_ids;
+  std::vector<sampling::RowDraw> draws;
 
   Completion* new_completion(RequestState& r, int index);
   void fork_completions(RequestState& r, const float* row);
@@ -66,7 +67,6 @@ struct LLMEngine::Impl {
   void sample_into(RequestState& r, Completion& c, const float* row);
   void accept_token(RequestState& r, Completion& c, int32_t token,
                     const SequenceSampler::Result* res);
-  bool all_plain_greedy(const sched::SchedulerOutput& plan) const;
   void check_stop(RequestState& r, Completion& c, int32_t token);
   void finish(RequestState& r, Completion& c, const std::string& reason);
   std::vector<RequestOutput> collect_outputs();
@@ -237,7 +237,7 @@ void LLMEngine::Impl::sample_into(RequestState& r, Completion& c, const float* r
   accept_token(r, c, res.token, &res);
 }
 
-// `res` is null for a token the runner chose (argmax on the device): the sampler records it then.
+// `res` is null for a token the runner drew: the sampler records it then.
 void LLMEngine::Impl::accept_token(RequestState& r, Completion& c, int32_t token,
                                    const SequenceSampler::Result* res) {
   if (!res) c.sampler->append(token);
@@ -248,16 +248,6 @@ void LLMEngine::Impl::accept_token(RequestState& r, Completion& c, int32_t token
   if (r.first_token_time == 0) r.first_token_time = now_seconds();
   r.changed = true;
   check_stop(r, c, token);
-}
-
-// When every sequence of the step samples greedily from raw logits (and none forks), the runner
-// takes the argmax itself: a GPU then sends back one id per sequence instead of the logits.
-bool LLMEngine::Impl::all_plain_greedy(const sched::SchedulerOutput& plan) const {
-  for (const auto& s : plan.scheduled) {
-    auto [r, c] = by_seq.at(s.seq->id);
-    if ((r->params.n > 1 && !r->forked) || !c->sampler->plain_greedy()) return false;
-  }
-  return true;
 }
 
 // n > 1: once the first completion has computed the prompt, the others share its blocks (the KV
@@ -282,46 +272,42 @@ std::vector<RequestOutput> LLMEngine::step() {
   if (!plan.empty()) {
     for (auto [src, dst] : m.kv->take_pending_copies()) m.runner->copy_block(src, dst);
     RunnerBatch batch;
-    for (const auto& s : plan.scheduled) {
+    // Sequences whose chunk reaches the end of their tokens sample one; mid-prompt chunks do not.
+    struct Pick {
+      size_t row;
+      RequestState* r;
+      Completion* c;
+      bool forks;  // n > 1: the first sample forks the other completions
+    };
+    std::vector<Pick> picks;
+    bool on_runner = true;  // every pick draws from raw logits: the runner samples
+    for (size_t i = 0; i < plan.scheduled.size(); ++i) {
+      const auto& s = plan.scheduled[i];
       const auto& toks = s.seq->tokens;
       batch.tokens.insert(batch.tokens.end(), toks.begin() + s.seq->num_computed,
                           toks.begin() + s.seq->num_computed + s.num_tokens);
       batch.seqs.push_back({s.seq->num_computed, s.num_tokens, m.kv->block_table(s.seq->id)});
-    }
-    for (const auto& s : plan.scheduled) {
       auto [r, c] = m.by_seq.at(s.seq->id);
       if (!r->admitted && c == r->completions[0].get()) {
         r->admitted = true;
         r->cached_prompt_tokens = s.seq->num_computed;  // what the prefix cache supplied
       }
+      if (s.seq->num_computed + s.num_tokens < s.seq->num_tokens() || c->finished) continue;
+      const bool forks = !r->forked && r->params.n > 1 && c == r->completions[0].get();
+      picks.push_back({i, r, c, forks});
+      on_runner = on_runner && !forks && c->sampler->draws_from_raw_logits();
     }
-    const bool greedy = m.all_plain_greedy(plan);
-    if (greedy) {
-      m.argmax_ids.resize(plan.scheduled.size());
-      m.runner->forward_argmax(batch, m.argmax_ids.data());
+    if (on_runner) {
+      m.draws.assign(plan.scheduled.size(), {});  // rows that do not sample: greedy, ignored
+      for (const Pick& p : picks) m.draws[p.row] = p.c->sampler->next_draw();
+      m.drawn_ids.resize(plan.scheduled.size());
+      m.runner->forward_sample(batch, m.draws, m.drawn_ids.data());
+      m.scheduler->update(plan);
+      for (const Pick& p : picks) m.accept_token(*p.r, *p.c, m.drawn_ids[p.row], nullptr);
     } else {
       m.logits.resize(plan.scheduled.size() * m.vocab);
       m.runner->forward(batch, m.logits.data());
-    }
-    m.scheduler->update(plan);
-    struct Pick {
-      size_t row;
-      RequestState* r;
-      Completion* c;
-      bool forks;
-    };
-    std::vector<Pick> picks;
-    for (size_t i = 0; i < plan.scheduled.size(); ++i) {
-      sched::Sequence* seq = plan.scheduled[i].seq;
-      if (seq->num_computed < seq->num_tokens()) continue;  // mid-prompt chunk: nothing to sample
-      auto [r, c] = m.by_seq.at(seq->id);
-      if (c->finished) continue;
-      const bool forks = !r->forked && r->params.n > 1 && c == r->completions[0].get();
-      picks.push_back({i, r, c, forks});
-    }
-    if (greedy) {
-      for (const Pick& p : picks) m.accept_token(*p.r, *p.c, m.argmax_ids[p.row], nullptr);
-    } else {
+      m.scheduler->update(plan);
       // Sequences sample independently (own generator, own penalty state), so the rows are drawn
       // in parallel; the bookkeeping after (detokenizing, stops, finishing) stays in order.
       std::vector<SequenceSampler::Result> results(picks.size());

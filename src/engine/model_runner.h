@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "sampling/row_draw.h"
 
 namespace osprey {
 
@@ -40,9 +41,11 @@ class ModelRunner {
 
   // Runs the batch and writes the logits of each sequence's last new token: [seqs][vocab].
   virtual void forward(const RunnerBatch& batch, float* logits) = 0;
-  // Runs the batch and writes the argmax (lowest id among equals) of each of those logit rows;
-  // a GPU backend computes it on the device, so only ids cross to the host.
-  virtual void forward_argmax(const RunnerBatch& batch, int32_t* ids) = 0;
+  // Runs the batch and writes one token id per sequence, drawn from its last new token's raw
+  // logits as `draws` (one per sequence) says: the sampler's truncation and draw, done where the
+  // logits are, so a GPU sends back ids only.
+  virtual void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
+                              int32_t* ids) = 0;
 };
 
 // The runner for `config.device` ("cpu" or "cuda"), with KV storage sized by the config for

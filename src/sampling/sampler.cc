@@ -117,10 +117,15 @@ SequenceSampler::Result SequenceSampler::sample(std::span<float> logits,
   return result;
 }
 
-bool SequenceSampler::plain_greedy() const {
+bool SequenceSampler::draws_from_raw_logits() const {
   const SamplingParams& p = params_;
-  return !(p.temperature >= kGreedyTemperature) && p.logit_bias.empty() && !p.logprobs &&
-         !track_output_ && num_generated_ >= p.min_tokens;
+  return p.logit_bias.empty() && !p.logprobs && !track_output_ && num_generated_ >= p.min_tokens;
+}
+
+sampling::RowDraw SequenceSampler::next_draw() {
+  const SamplingParams& p = params_;
+  if (!(p.temperature >= kGreedyTemperature)) return {};
+  return {p.temperature, p.top_k, p.top_p, p.min_p, rng_.uniform()};
 }
 
 void SequenceSampler::append(int32_t token) {

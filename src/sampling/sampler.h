@@ -12,6 +12,7 @@
 
 #include "osprey/sampling_params.h"
 #include "sampling/rng.h"
+#include "sampling/row_draw.h"
 
 namespace osprey {
 
@@ -33,10 +34,12 @@ class SequenceSampler {
   // are the ids masked while fewer than min_tokens have been generated (EOS and stop_token_ids).
   Result sample(std::span<float> logits, std::span<const int32_t> stop_ids);
 
-  // True when sample() would pick the argmax of the raw logits: greedy, no logit bias, no penalty,
-  // no min_tokens masking still pending, no logprobs wanted. Then a backend may take the argmax
-  // where the logits are (on a GPU) and the engine passes the token to append().
-  bool plain_greedy() const;
+  // True when sample() would need nothing but the raw logits and a RowDraw: no logit bias, no
+  // penalty, no min_tokens masking still pending, no logprobs wanted. Then a backend may draw where
+  // the logits are (on a GPU) and the engine passes the token to append().
+  bool draws_from_raw_logits() const;
+  // The next token's draw (takes the generator's next value, as sample() would, unless greedy).
+  sampling::RowDraw next_draw();
 
   // Records a token the sequence emitted (sample() does this itself; for tokens decided elsewhere).
   void append(int32_t token);

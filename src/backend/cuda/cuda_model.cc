@@ -212,6 +212,27 @@ void CudaModel::greedy_step(const CudaBatch& batch, int32_t* ids) {
   OSPREY_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 
+void CudaModel::sample_step(const CudaBatch& batch, std::span<const SampleParams> rows,
+                            int32_t* ids) {
+  Impl& m = *impl_;
+  const int64_t R = batch.num_logit_rows();
+  if (static_cast<int64_t>(rows.size()) != R)
+    invalid_input("CUDA sample_step: {} sampling rows for {} logit rows", rows.size(), R);
+  for (const SampleParams& p : rows) {
+    if (!(p.u >= 0.0 && p.u < 1.0) || !(p.top_p > 0.0f && p.top_p <= 1.0f) ||
+        !(p.min_p >= 0.0f && p.min_p <= 1.0f) || !std::isfinite(p.temperature))
+      invalid_input("CUDA sample_step: sampling parameters out of range");
+  }
+  m.run(batch, true);  // the argmax of every row: greedy rows keep it
+  std::copy(rows.begin(), rows.end(), m.sample_host);
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(m.sample_dev, m.sample_host, R * sizeof(SampleParams),
+                                    cudaMemcpyHostToDevice, m.stream));
+  sample_rows(m.logits, static_cast<int>(R), m.V, m.sample_dev, m.ids, m.stream);
+  OSPREY_CUDA_CHECK(
+      cudaMemcpyAsync(ids, m.ids, size_t(R) * sizeof(int32_t), cudaMemcpyDeviceToHost, m.stream));
+  OSPREY_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+}
+
 void CudaModel::copy_block(int64_t src, int64_t dst) {
   Impl& m = *impl_;
   if (src < 1 || src >= m.num_blocks || dst < 1 || dst >= m.num_blocks)

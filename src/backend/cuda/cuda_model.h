@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/cuda/sample_params.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -62,6 +63,8 @@ class CudaModel {
   void forward(const CudaBatch& batch, float* logits);
   // Writes one greedy (argmax) id per logit row to host memory.
   void greedy_step(const CudaBatch& batch, int32_t* ids);
+  // Writes one id per logit row, drawn on the GPU as `rows` say (one entry per logit row).
+  void sample_step(const CudaBatch& batch, std::span<const SampleParams> rows, int32_t* ids);
   // Copies KV block `src` to `dst` in every layer (copy-on-write), ordered before the next forward.
   void copy_block(int64_t src, int64_t dst);
 

@@ -69,8 +69,10 @@ struct CudaModel::Impl {
   int32_t* ids = nullptr;   // [R]
   float* part_acc = nullptr;
   float* part_ml = nullptr;
-  int32_t* meta = nullptr;       // device
-  int32_t* meta_host = nullptr;  // pinned staging
+  int32_t* meta = nullptr;              // device
+  SampleParams* sample_dev = nullptr;   // [max_rows]
+  SampleParams* sample_host = nullptr;  // pinned staging
+  int32_t* meta_host = nullptr;         // pinned staging
   size_t meta_capacity = 0;
 
   std::map<int, cudaGraphExec_t> graphs;  // decode graphs by padded batch size

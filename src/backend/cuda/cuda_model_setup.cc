@@ -140,6 +140,8 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
   OSPREY_CUDA_CHECK(cudaMalloc(&act_mem, am.off));
   OSPREY_CUDA_CHECK(cudaMalloc(&kv_mem, size_t(num_blocks) * block_bytes));
   OSPREY_CUDA_CHECK(cudaMallocHost(&meta_host, meta_capacity * sizeof(int32_t)));
+  OSPREY_CUDA_CHECK(cudaMalloc(&sample_dev, size_t(max_rows) * sizeof(SampleParams)));
+  OSPREY_CUDA_CHECK(cudaMallocHost(&sample_host, size_t(max_rows) * sizeof(SampleParams)));
   Carver w{static_cast<char*>(weights_mem)}, a{static_cast<char*>(act_mem)};
   carve_weights(w, nullptr);
   carve_acts(a);
@@ -154,6 +156,8 @@ CudaModel::Impl::~Impl() {
   cudaFree(act_mem);
   cudaFree(weights_mem);
   cudaFreeHost(meta_host);
+  cudaFree(sample_dev);
+  cudaFreeHost(sample_host);
   if (cublas) cublasDestroy(cublas);
   cudaFree(cublas_ws);
   if (stream) cudaStreamDestroy(stream);

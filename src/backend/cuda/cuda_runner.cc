@@ -69,8 +69,18 @@ class CudaModelRunner final : public ModelRunner {
   void forward(const RunnerBatch& batch, float* logits) override {
     model_->forward(to_cuda(batch), logits);
   }
-  void forward_argmax(const RunnerBatch& batch, int32_t* ids) override {
-    model_->greedy_step(to_cuda(batch), ids);
+  void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
+                      int32_t* ids) override {
+    const CudaBatch& cb = to_cuda(batch);
+    bool greedy = true;
+    for (const auto& d : draws) greedy = greedy && !(d.temperature >= 1e-5f);
+    if (greedy) return model_->greedy_step(cb, ids);  // the argmax is part of the step's graph
+    params_.resize(draws.size());
+    for (size_t i = 0; i < draws.size(); ++i) {
+      const auto& d = draws[i];
+      params_[i] = {d.temperature, d.top_k, d.top_p, d.min_p, d.u};
+    }
+    model_->sample_step(cb, params_, ids);
   }
 
  private:
@@ -93,6 +103,7 @@ class CudaModelRunner final : public ModelRunner {
   std::unique_ptr<CudaModel> model_;
   std::string name_ = "GPU";
   CudaBatch cb_;
+  std::vector<SampleParams> params_;
   std::vector<std::vector<int32_t>> tables_;
 };
 

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "backend/cuda/sample_params.h"
+
 namespace osprey::cuda {
 
 struct AttnShape {
@@ -52,6 +54,10 @@ void add_bias(float* x, const float* b, int T, int64_t n, cudaStream_t st);
 
 // ids[r] = first index of the largest logit of row r.
 void argmax_rows(const float* logits, int R, int64_t V, int32_t* ids, cudaStream_t st);
+
+// Overwrites ids[r] of every non-greedy row with its draw (kernels_sampling.cu).
+void sample_rows(const float* logits, int R, int64_t V, const SampleParams* params, int32_t* ids,
+                 cudaStream_t st);
 
 // Uniform values in [offset - scale, offset + scale), a hash of (seed, index): random weights on
 // the GPU.

@@ -247,19 +247,26 @@ TEST(Engine, StepLimitsDefaultByDevice) {
   EXPECT_EQ(e.config().max_num_seqs, 64);
 }
 
-// All-greedy steps let the runner take the argmax (on a GPU, where the logits are); a request that
-// wants logprobs goes through the sampler. Both must pick the same tokens.
-TEST(Engine, RunnerArgmaxMatchesTheSampler) {
+// Steps whose sequences need nothing but raw logits let the runner draw (on a GPU, where the
+// logits are); a request that wants logprobs goes through the sampler. With the same seed both
+// must draw the same tokens, greedy or truncated.
+TEST(Engine, RunnerDrawsMatchTheSampler) {
   LLM llm(small_engine("llama-f32"));
   const std::vector<int32_t> prompt = ref_ids("llama-f32", "gen_prompt_0");
-  SamplingParams with_logprobs = greedy(12);
-  with_logprobs.logprobs = 0;
-  const auto fast = llm.generate({{std::nullopt, prompt}}, {greedy(12)});
-  const auto sampled = llm.generate({{std::nullopt, prompt}}, {with_logprobs});
-  ASSERT_EQ(fast[0].outputs[0].token_ids.size(), 12u);
-  EXPECT_EQ(fast[0].outputs[0].token_ids, sampled[0].outputs[0].token_ids);
-  EXPECT_EQ(sampled[0].outputs[0].logprobs.size(), 12u);
-  EXPECT_TRUE(fast[0].outputs[0].logprobs.empty());
+  SamplingParams sampled = greedy(12);
+  sampled.temperature = 1.3f, sampled.seed = 7;
+  SamplingParams truncated = sampled;
+  truncated.top_k = 20, truncated.top_p = 0.9f, truncated.min_p = 0.02f;
+  for (const SamplingParams& p : {greedy(12), sampled, truncated}) {
+    SamplingParams with_logprobs = p;
+    with_logprobs.logprobs = 0;
+    const auto fast = llm.generate({{std::nullopt, prompt}}, {p});
+    const auto slow = llm.generate({{std::nullopt, prompt}}, {with_logprobs});
+    ASSERT_EQ(fast[0].outputs[0].token_ids.size(), 12u);
+    EXPECT_EQ(fast[0].outputs[0].token_ids, slow[0].outputs[0].token_ids) << p.temperature;
+    EXPECT_EQ(slow[0].outputs[0].logprobs.size(), 12u);
+    EXPECT_TRUE(fast[0].outputs[0].logprobs.empty());
+  }
 }
 
 TEST(Engine, WaitingQueueIsBounded) {

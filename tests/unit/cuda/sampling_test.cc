@@ -1,0 +1,91 @@
+// The GPU sampler against the CPU one (sampling/truncation.cc): the same logits, parameters and
+// uniform value must draw the same token. Mass is summed in fixed point on the GPU and in double on
+// the CPU, so a draw landing within rounding of a boundary may differ: allow 1 in 200.
+#if OSPREY_HAVE_CUDA
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "backend/cuda/kernels.h"
+#include "cuda_test_util.h"
+#include "sampling/logits_processors.h"
+
+namespace osprey::cuda::test {
+namespace {
+
+struct Case {
+  float temperature;
+  int top_k;
+  float top_p, min_p;
+};
+
+TEST(CudaSampling, DrawsWhatTheCpuSamplerDraws) {
+  OSPREY_REQUIRE_GPU();
+  const int64_t V = 32003;  // not a multiple of the block
+  const std::vector<Case> cases = {{1.0f, 0, 1.0f, 0.0f},     {0.7f, 40, 1.0f, 0.0f},
+                                   {1.0f, 0, 0.9f, 0.0f},     {1.2f, 0, 1.0f, 0.05f},
+                                   {0.8f, 50, 0.95f, 0.01f},  {1.0f, 1, 1.0f, 0.0f},
+                                   {2.0f, 100000, 0.5f, 0.0f}};
+  const int kDraws = 40;  // rows per case, each with its own u
+  const int R = int(cases.size()) * kDraws;
+  std::mt19937 rng(77);
+  std::vector<float> logits(size_t(R) * V);
+  std::normal_distribution<float> n01(0.0f, 3.0f);
+  for (auto& v : logits) v = n01(rng);
+  // Masked entries and an exact tie at the top of one row.
+  for (int r = 0; r < R; r += 7)
+    logits[size_t(r) * V + 5] = -std::numeric_limits<float>::infinity();
+  logits[3] = logits[4] = 40.0f;
+  std::vector<SampleParams> params(R);
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  for (int r = 0; r < R; ++r) {
+    const Case& c = cases[r / kDraws];
+    params[r] = {c.temperature, c.top_k, c.top_p, c.min_p, u01(rng)};
+  }
+  DeviceBuf dl(logits.size() * 4), dp(params.size() * sizeof(SampleParams)), di(R * 4);
+  upload_raw(dl, logits), upload_raw(dp, params);
+  argmax_rows(dl.as<float>(), R, V, di.as<int32_t>(), nullptr);
+  sample_rows(dl.as<float>(), R, V, dp.as<SampleParams>(), di.as<int32_t>(), nullptr);
+  std::vector<int32_t> got(R);
+  OSPREY_CUDA_CHECK(cudaMemcpy(got.data(), di.p, R * 4, cudaMemcpyDeviceToHost));
+  sampling::SampleScratch scratch;
+  int agree = 0;
+  std::string misses;
+  for (int r = 0; r < R; ++r) {
+    const SampleParams& p = params[r];
+    const std::span<const float> row(logits.data() + size_t(r) * V, size_t(V));
+    const int32_t want =
+        sampling::sample_truncated(row, {p.temperature, p.top_k, p.top_p, p.min_p}, p.u, scratch);
+    if (got[r] == want) {
+      ++agree;
+    } else {
+      misses += "row " + std::to_string(r) + " (case " + std::to_string(r / kDraws) + ", u " +
+                std::to_string(p.u) + "): GPU " + std::to_string(got[r]) + ", CPU " +
+                std::to_string(want) + "\n";
+    }
+  }
+  EXPECT_GE(agree, R - R / 200) << misses;
+}
+
+TEST(CudaSampling, GreedyRowsKeepTheArgmax) {
+  OSPREY_REQUIRE_GPU();
+  const int64_t V = 1000;
+  std::mt19937 rng(3);
+  auto logits = random_vec(2 * V, rng);
+  logits[17] = 5.0f, logits[V + 999] = 5.0f;
+  const std::vector<SampleParams> params = {{0.0f, 0, 1.0f, 0.0f, 0.99},
+                                            {0.0f, 5, 0.5f, 0.1f, 0.3}};
+  DeviceBuf dl(logits.size() * 4), dp(params.size() * sizeof(SampleParams)), di(8);
+  upload_raw(dl, logits), upload_raw(dp, params);
+  argmax_rows(dl.as<float>(), 2, V, di.as<int32_t>(), nullptr);
+  sample_rows(dl.as<float>(), 2, V, dp.as<SampleParams>(), di.as<int32_t>(), nullptr);
+  std::vector<int32_t> got(2);
+  OSPREY_CUDA_CHECK(cudaMemcpy(got.data(), di.p, 8, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(got[0], 17);
+  EXPECT_EQ(got[1], 999);
+}
+
+}  // namespace
+}  // namespace osprey::cuda::test
+#endif
