@@ -27,28 +27,38 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 if [[ ! -d /work/main/tests/fixtures ]]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
 timeout 150 .gpu-bin/test_cuda --gtest_brief=1 2>&1 | tee "$OUT/test_cuda.log"
 test_rc=${PIPESTATUS[0]}
-timeout 200 .gpu-bin/osprey_cuda_bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
-bench_rc=${PIPESTATUS[0]}
-# Through the engine (scheduler, paged KV manager, runner, greedy ids from the GPU): 128 requests of
-# 512 prompt tokens and 128 output tokens all at once, on a random Llama-3.2-1B-shaped checkpoint.
-model=/tmp/osprey-llama-3.2-1b
+# Through the engine (scheduler, paged KV manager, runner, ids drawn on the GPU): 128 requests of
+# 512 prompt tokens and 128 output tokens all at once, greedy and sampled, then one request alone,
+# on a random Llama-3.2-1B-shaped checkpoint.
+model=${GPU_CHECK_MODEL:-/tmp/osprey-llama-3.2-1b}
 if [[ ! -f $model/config.json ]]; then
-  timeout 120 .gpu-bin/osprey random-model --preset llama-3.2-1b --dtype bf16 --context 2048 \
+  timeout 90 .gpu-bin/osprey random-model --preset llama-3.2-1b --dtype bf16 --context 2048 \
     --output $model > "$OUT/random-model.log" 2>&1
 fi
 engine_rc=0
-for n in 128 1; do
-  timeout 120 .gpu-bin/osprey bench offline --model $model --device cuda --num-prompts $n \
-    --input-len 512 --output-len 128 --max-num-seqs 128 --json > "$OUT/engine-$n.json" \
-    2> "$OUT/engine-$n.log" || engine_rc=$?
+runs=("128 greedy --num-prompts 128" "128 sampled --num-prompts 128 --temperature 0.8 --top-p 0.95"
+  "1 greedy --num-prompts 1")
+for run in "${runs[@]}"; do
+  read -r n kind args <<< "$run"
+  timeout 90 .gpu-bin/osprey bench offline --model $model --device cuda $args --input-len 512 \
+    --output-len 128 --max-num-seqs 128 --json > "$OUT/engine-$n-$kind.json" \
+    2> "$OUT/engine-$n-$kind.log" || engine_rc=$?
 done
+# The model alone (no engine), per-kernel breakdown; skipped with GPU_CHECK_QUICK=1.
+bench_rc=skipped
+if [[ -z "${GPU_CHECK_QUICK:-}" ]]; then
+  timeout 150 .gpu-bin/osprey_cuda_bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
+  bench_rc=${PIPESTATUS[0]}
+fi
 echo
 echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cut -d, -f1)) =="
 grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
 echo "test_cuda rc=$test_rc bench rc=$bench_rc engine rc=$engine_rc"
-sed -n '/^run (prompt/,$p' "$OUT/bench.log"
-for n in 128 1; do
-  echo "engine, $n requests (512 in / 128 out):"
-  grep -E '"(output_throughput|decode_throughput|duration_s|preemptions|kv_blocks)"' "$OUT/engine-$n.json"
-  tail -3 "$OUT/engine-$n.log"
+sed -n '/^run (prompt/,$p' "$OUT/bench.log" 2>/dev/null
+for run in "${runs[@]}"; do
+  read -r n kind args <<< "$run"
+  echo "engine, $n requests, $kind (512 in / 128 out):"
+  grep -E '"(output_throughput|decode_throughput|duration_s|preemptions|kv_blocks)"' \
+    "$OUT/engine-$n-$kind.json"
+  tail -2 "$OUT/engine-$n-$kind.log"
 done

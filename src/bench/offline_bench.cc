@@ -44,7 +44,9 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
       prompt.push_back(token());
     }
     SamplingParams p;
-    p.temperature = 0;
+    p.temperature = o.temperature;
+    p.top_p = o.top_p;
+    p.seed = o.seed * 1000003 + static_cast<uint64_t>(i);
     p.ignore_eos = true;
     p.max_tokens = std::uniform_int_distribution<int64_t>(o.output_len_min, o.output_len_max)(rng);
     r.prompt_tokens += static_cast<int64_t>(prompt.size());

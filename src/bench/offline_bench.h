@@ -17,6 +17,8 @@ struct OfflineOptions {
   int shared_prefixes = 0;  // > 0: prompts are one of N shared prefixes + a unique suffix
   int64_t prefix_len = 256;
   uint64_t seed = 0;
+  float temperature = 0;  // 0: greedy; else seeded draws (from `seed` and the request number)
+  float top_p = 1;
 };
 
 struct OfflineResult {

@@ -28,6 +28,9 @@ void add_offline(CLI::App* bench, Action& action) {
                   "Prompts start with one of N shared prefixes");
   cmd->add_option("--prefix-len", o->o.prefix_len, "Length of each shared prefix");
   cmd->add_option("--seed", o->o.seed, "Workload seed");
+  cmd->add_option("--temperature", o->o.temperature, "Sampling temperature (0: greedy)")
+      ->check(CLI::Range(0.0f, 100.0f));
+  cmd->add_option("--top-p", o->o.top_p, "Nucleus sampling")->check(CLI::Range(0.001f, 1.0f));
   cmd->add_flag("--json", o->json, "Print JSON");
   add_engine_options(cmd, o->engine);
   cmd->callback([o, &action] {
