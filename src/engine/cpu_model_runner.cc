@@ -42,22 +42,27 @@ class CpuModelRunner final : public ModelRunner {
   }
 
   void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
-                      int32_t* ids) override {
+                      std::span<const sampling::LogitEdit> edits, int32_t* ids) override {
     const int64_t vocab = config().vocab_size;
     logits_.resize(batch.seqs.size() * static_cast<size_t>(vocab));
     forward(batch, logits_.data());
-    ThreadPool::global().parallel_for(static_cast<int64_t>(draws.size()), [&](int64_t b,
-                                                                              int64_t e) {
-      thread_local sampling::SampleScratch scratch;
-      for (int64_t i = b; i < e; ++i) {
-        const std::span<const float> row(logits_.data() + i * vocab, static_cast<size_t>(vocab));
-        const sampling::RowDraw& d = draws[i];
-        ids[i] = d.temperature >= kGreedyTemperature
-                     ? sampling::sample_truncated(row, {d.temperature, d.top_k, d.top_p, d.min_p},
-                                                  d.u, scratch)
-                     : sampling::argmax(row);
-      }
-    });
+    ThreadPool::global().parallel_for(
+        static_cast<int64_t>(draws.size()), [&](int64_t b, int64_t e) {
+          thread_local sampling::SampleScratch scratch;
+          for (int64_t i = b; i < e; ++i) {
+            const sampling::RowDraw& d = draws[i];
+            float* row = logits_.data() + i * vocab;
+            for (const auto& edit : edits.subspan(d.edit_begin, d.edit_count)) {
+              if (edit.id >= 0 && edit.id < vocab)
+                row[edit.id] = sampling::apply_edit(row[edit.id], edit, d);
+            }
+            const std::span<const float> r(row, static_cast<size_t>(vocab));
+            ids[i] = d.temperature >= kGreedyTemperature
+                         ? sampling::sample_truncated(r, {d.temperature, d.top_k, d.top_p, d.min_p},
+                                                      d.u, scratch)
+                         : sampling::argmax(r);
+          }
+        });
   }
 
  private:

@@ -60,9 +60,12 @@ struct LLMEngine::Impl {
   std::vector<float> logits;
   std::vector<int32_t> drawn_ids;
   std::vector<sampling::RowDraw> draws;
+  std::vector<sampling::LogitEdit> edits;
 
   Completion* new_completion(RequestState& r, int index);
   void fork_completions(RequestState& r, const float* row);
+  // EOS ids and the request's stop_token_ids: masked until min_tokens are generated.
+  std::vector<int32_t> stop_ids(const RequestState& r) const;
   SequenceSampler::Result sample_row(const RequestState& r, Completion& c, const float* row) const;
   void sample_into(RequestState& r, Completion& c, const float* row);
   void accept_token(RequestState& r, Completion& c, int32_t token,
@@ -227,9 +230,13 @@ SequenceSampler::Result LLMEngine::Impl::sample_row(const RequestState& r, Compl
                                                     const float* row) const {
   thread_local std::vector<float> scratch;
   scratch.assign(row, row + vocab);
-  std::vector<int32_t> stop_ids = eos_ids;
-  stop_ids.insert(stop_ids.end(), r.params.stop_token_ids.begin(), r.params.stop_token_ids.end());
-  return c.sampler->sample(scratch, stop_ids);
+  return c.sampler->sample(scratch, stop_ids(r));
+}
+
+std::vector<int32_t> LLMEngine::Impl::stop_ids(const RequestState& r) const {
+  std::vector<int32_t> ids = eos_ids;
+  ids.insert(ids.end(), r.params.stop_token_ids.begin(), r.params.stop_token_ids.end());
+  return ids;
 }
 
 void LLMEngine::Impl::sample_into(RequestState& r, Completion& c, const float* row) {
@@ -295,13 +302,15 @@ std::vector<RequestOutput> LLMEngine::step() {
       if (s.seq->num_computed + s.num_tokens < s.seq->num_tokens() || c->finished) continue;
       const bool forks = !r->forked && r->params.n > 1 && c == r->completions[0].get();
       picks.push_back({i, r, c, forks});
-      on_runner = on_runner && !forks && c->sampler->draws_from_raw_logits();
+      on_runner = on_runner && !forks && c->sampler->draws_on_runner();
     }
     if (on_runner) {
       m.draws.assign(plan.scheduled.size(), {});  // rows that do not sample: greedy, ignored
-      for (const Pick& p : picks) m.draws[p.row] = p.c->sampler->next_draw();
+      m.edits.clear();
+      for (const Pick& p : picks)
+        m.draws[p.row] = p.c->sampler->next_draw(m.stop_ids(*p.r), m.edits);
       m.drawn_ids.resize(plan.scheduled.size());
-      m.runner->forward_sample(batch, m.draws, m.drawn_ids.data());
+      m.runner->forward_sample(batch, m.draws, m.edits, m.drawn_ids.data());
       m.scheduler->update(plan);
       for (const Pick& p : picks) m.accept_token(*p.r, *p.c, m.drawn_ids[p.row], nullptr);
     } else {

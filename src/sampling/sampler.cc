@@ -117,15 +117,48 @@ SequenceSampler::Result SequenceSampler::sample(std::span<float> logits,
   return result;
 }
 
-bool SequenceSampler::draws_from_raw_logits() const {
-  const SamplingParams& p = params_;
-  return p.logit_bias.empty() && !p.logprobs && !track_output_ && num_generated_ >= p.min_tokens;
+bool SequenceSampler::draws_on_runner() const {
+  return !params_.logprobs;
 }
 
-sampling::RowDraw SequenceSampler::next_draw() {
+sampling::RowDraw SequenceSampler::next_draw(std::span<const int32_t> stop_ids,
+                                             std::vector<sampling::LogitEdit>& edits) {
   const SamplingParams& p = params_;
-  if (!(p.temperature >= kGreedyTemperature)) return {};
-  return {p.temperature, p.top_k, p.top_p, p.min_p, rng_.uniform()};
+  sampling::RowDraw d;
+  if (p.temperature >= kGreedyTemperature)
+    d = {p.temperature, p.top_k, p.top_p, p.min_p, rng_.uniform()};
+  d.repetition_penalty = p.repetition_penalty;
+  d.frequency_penalty = p.frequency_penalty;
+  d.presence_penalty = p.presence_penalty;
+  d.edit_begin = static_cast<int64_t>(edits.size());
+  const bool mask_stops = num_generated_ < p.min_tokens;
+  const bool repetition = p.repetition_penalty != 1.0f;
+  const bool counts = p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+  // Every token some processor touches, once, in id order.
+  std::vector<int32_t>& ids = scratch().ids;
+  ids.clear();
+  for (const auto& [id, bias] : p.logit_bias) ids.push_back(id);
+  if (mask_stops) ids.insert(ids.end(), stop_ids.begin(), stop_ids.end());
+  if (repetition) ids.insert(ids.end(), prompt_ids_.begin(), prompt_ids_.end());
+  if (repetition || counts) {
+    for (const auto& [id, count] : output_counts_) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (int32_t id : ids) {
+    sampling::LogitEdit e;
+    e.id = id;
+    if (auto it = p.logit_bias.find(id); it != p.logit_bias.end()) e.bias = it->second;
+    e.masked = mask_stops && std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end();
+    const auto out = output_counts_.find(id);
+    const int32_t count = out == output_counts_.end() ? 0 : out->second;
+    e.repeated =
+        repetition && (count > 0 || std::binary_search(prompt_ids_.begin(), prompt_ids_.end(), id));
+    e.count = counts ? count : 0;
+    edits.push_back(e);
+  }
+  d.edit_count = static_cast<int64_t>(edits.size()) - d.edit_begin;
+  return d;
 }
 
 void SequenceSampler::append(int32_t token) {

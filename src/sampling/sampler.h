@@ -34,12 +34,15 @@ class SequenceSampler {
   // are the ids masked while fewer than min_tokens have been generated (EOS and stop_token_ids).
   Result sample(std::span<float> logits, std::span<const int32_t> stop_ids);
 
-  // True when sample() would need nothing but the raw logits and a RowDraw: no logit bias, no
-  // penalty, no min_tokens masking still pending, no logprobs wanted. Then a backend may draw where
-  // the logits are (on a GPU) and the engine passes the token to append().
-  bool draws_from_raw_logits() const;
-  // The next token's draw (takes the generator's next value, as sample() would, unless greedy).
-  sampling::RowDraw next_draw();
+  // True when a backend can make sample()'s draw from the logits and a RowDraw: everything but
+  // logprobs (which need the whole distribution on the host). Then the engine passes the token the
+  // backend drew to append().
+  bool draws_on_runner() const;
+  // The next token's draw (takes the generator's next value, as sample() would, unless greedy);
+  // appends the row's logit edits (bias, min_tokens masking of `stop_ids`, penalties) to `edits`,
+  // ids ascending, and points the draw at them.
+  sampling::RowDraw next_draw(std::span<const int32_t> stop_ids,
+                              std::vector<sampling::LogitEdit>& edits);
 
   // Records a token the sequence emitted (sample() does this itself; for tokens decided elsewhere).
   void append(int32_t token);

@@ -63,8 +63,10 @@ class CudaModel {
   void forward(const CudaBatch& batch, float* logits);
   // Writes one greedy (argmax) id per logit row to host memory.
   void greedy_step(const CudaBatch& batch, int32_t* ids);
-  // Writes one id per logit row, drawn on the GPU as `rows` say (one entry per logit row).
-  void sample_step(const CudaBatch& batch, std::span<const SampleParams> rows, int32_t* ids);
+  // Writes one id per logit row, drawn on the GPU as `rows` say (one entry per logit row) after
+  // each row's `edits` (ids distinct within a row).
+  void sample_step(const CudaBatch& batch, std::span<const SampleParams> rows,
+                   std::span<const LogitEdit> edits, int32_t* ids);
   // Copies KV block `src` to `dst` in every layer (copy-on-write), ordered before the next forward.
   void copy_block(int64_t src, int64_t dst);
 

@@ -72,7 +72,11 @@ struct CudaModel::Impl {
   int32_t* meta = nullptr;              // device
   SampleParams* sample_dev = nullptr;   // [max_rows]
   SampleParams* sample_host = nullptr;  // pinned staging
-  int32_t* meta_host = nullptr;         // pinned staging
+  // Logit edits of a step: grown (rarely, doubling) when a step brings more than ever before.
+  LogitEdit* edits_dev = nullptr;
+  LogitEdit* edits_host = nullptr;
+  size_t edits_capacity = 0;
+  int32_t* meta_host = nullptr;  // pinned staging
   size_t meta_capacity = 0;
 
   std::map<int, cudaGraphExec_t> graphs;  // decode graphs by padded batch size

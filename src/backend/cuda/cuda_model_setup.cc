@@ -158,6 +158,8 @@ CudaModel::Impl::~Impl() {
   cudaFreeHost(meta_host);
   cudaFree(sample_dev);
   cudaFreeHost(sample_host);
+  cudaFree(edits_dev);
+  cudaFreeHost(edits_host);
   if (cublas) cublasDestroy(cublas);
   cudaFree(cublas_ws);
   if (stream) cudaStreamDestroy(stream);

@@ -70,17 +70,32 @@ class CudaModelRunner final : public ModelRunner {
     model_->forward(to_cuda(batch), logits);
   }
   void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
-                      int32_t* ids) override {
+                      std::span<const sampling::LogitEdit> edits, int32_t* ids) override {
     const CudaBatch& cb = to_cuda(batch);
-    bool greedy = true;
+    bool greedy = edits.empty();
     for (const auto& d : draws) greedy = greedy && !(d.temperature >= 1e-5f);
     if (greedy) return model_->greedy_step(cb, ids);  // the argmax is part of the step's graph
     params_.resize(draws.size());
     for (size_t i = 0; i < draws.size(); ++i) {
       const auto& d = draws[i];
-      params_[i] = {d.temperature, d.top_k, d.top_p, d.min_p, d.u};
+      params_[i] = {d.temperature,
+                    d.top_k,
+                    d.top_p,
+                    d.min_p,
+                    d.u,
+                    d.repetition_penalty,
+                    d.frequency_penalty,
+                    d.presence_penalty,
+                    static_cast<int32_t>(d.edit_begin),
+                    static_cast<int32_t>(d.edit_count)};
     }
-    model_->sample_step(cb, params_, ids);
+    edits_.resize(edits.size());
+    for (size_t i = 0; i < edits.size(); ++i) {
+      const auto& e = edits[i];
+      edits_[i] = {e.id, e.bias, e.count,
+                   (e.masked ? LogitEdit::kMasked : 0) | (e.repeated ? LogitEdit::kRepeated : 0)};
+    }
+    model_->sample_step(cb, params_, edits_, ids);
   }
 
  private:
@@ -104,6 +119,7 @@ class CudaModelRunner final : public ModelRunner {
   std::string name_ = "GPU";
   CudaBatch cb_;
   std::vector<SampleParams> params_;
+  std::vector<LogitEdit> edits_;
   std::vector<std::vector<int32_t>> tables_;
 };
 

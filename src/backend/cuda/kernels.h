@@ -55,6 +55,9 @@ void add_bias(float* x, const float* b, int T, int64_t n, cudaStream_t st);
 // ids[r] = first index of the largest logit of row r.
 void argmax_rows(const float* logits, int R, int64_t V, int32_t* ids, cudaStream_t st);
 
+// Applies each row's logit edits in place (the sampler's processors; kernels_sampling.cu).
+void apply_logit_edits(float* logits, int R, int64_t V, const SampleParams* params,
+                       const LogitEdit* edits, cudaStream_t st);
 // Overwrites ids[r] of every non-greedy row with its draw (kernels_sampling.cu).
 void sample_rows(const float* logits, int R, int64_t V, const SampleParams* params, int32_t* ids,
                  cudaStream_t st);

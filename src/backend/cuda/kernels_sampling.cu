@@ -157,7 +157,33 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) ids[blockIdx.x] = int32_t(0xFFFFFFFFull - (k & 0xFFFFFFFFull));
 }
 
+__global__ void edits_kernel(float* logits, int64_t V, const SampleParams* params,
+                             const LogitEdit* edits) {
+  const SampleParams p = params[blockIdx.x];
+  float* row = logits + int64_t(blockIdx.x) * V;
+  for (int i = threadIdx.x; i < p.edit_count; i += blockDim.x) {
+    const LogitEdit e = edits[p.edit_begin + i];
+    if (e.id < 0 || e.id >= V) continue;
+    float x = __fadd_rn(row[e.id], e.bias);  // the order of sampling::apply_edit
+    if (e.flags & LogitEdit::kMasked) x = -INFINITY;
+    if (e.flags & LogitEdit::kRepeated)
+      x = x > 0.0f ? x / p.repetition_penalty : x * p.repetition_penalty;
+    // No FMA contraction: the host computes the penalty with a rounded product.
+    if (e.count > 0)
+      x = __fsub_rn(x,
+                    __fadd_rn(__fmul_rn(p.frequency_penalty, float(e.count)), p.presence_penalty));
+    row[e.id] = x;
+  }
+}
+
 }  // namespace
+
+void apply_logit_edits(float* logits, int R, int64_t V, const SampleParams* params,
+                       const LogitEdit* edits, cudaStream_t st) {
+  if (R == 0) return;
+  edits_kernel<<<R, 256, 0, st>>>(logits, V, params, edits);
+  OSPREY_CUDA_LAUNCHED();
+}
 
 void sample_rows(const float* logits, int R, int64_t V, const SampleParams* params, int32_t* ids,
                  cudaStream_t st) {

@@ -10,6 +10,7 @@
 #include "backend/cuda/kernels.h"
 #include "cuda_test_util.h"
 #include "sampling/logits_processors.h"
+#include "sampling/row_draw.h"
 
 namespace osprey::cuda::test {
 namespace {
@@ -84,6 +85,47 @@ TEST(CudaSampling, GreedyRowsKeepTheArgmax) {
   OSPREY_CUDA_CHECK(cudaMemcpy(got.data(), di.p, 8, cudaMemcpyDeviceToHost));
   EXPECT_EQ(got[0], 17);
   EXPECT_EQ(got[1], 999);
+}
+
+TEST(CudaSampling, LogitEditsMatchTheSamplersProcessors) {
+  OSPREY_REQUIRE_GPU();
+  const int64_t V = 5000;
+  std::mt19937 rng(9);
+  auto logits = random_vec(2 * V, rng, -4.0f, 4.0f);
+  std::vector<sampling::LogitEdit> host_edits;
+  std::vector<LogitEdit> dev_edits;
+  for (int id = 1; id < V; id += 37) {  // ascending ids; every combination of the processors
+    sampling::LogitEdit e;
+    e.id = id, e.bias = (id % 3) * 1.5f - 1.0f, e.count = id % 4, e.masked = id % 11 == 0;
+    e.repeated = id % 2;
+    host_edits.push_back(e);
+    dev_edits.push_back(
+        {e.id, e.bias, e.count,
+         (e.masked ? LogitEdit::kMasked : 0) | (e.repeated ? LogitEdit::kRepeated : 0)});
+  }
+  dev_edits.push_back({int32_t(V + 3), 1.0f, 0, 0});  // outside the vocabulary: ignored
+  sampling::RowDraw d;
+  d.repetition_penalty = 1.3f, d.frequency_penalty = 0.5f, d.presence_penalty = 0.25f;
+  const int n = int(host_edits.size());
+  // Row 0 takes every edit, row 1 none.
+  const std::vector<SampleParams> params = {
+      {0.0f, 0, 1.0f, 0.0f, 0.0, 1.3f, 0.5f, 0.25f, 0, n + 1},
+      {0.0f, 0, 1.0f, 0.0f, 0.0, 1.3f, 0.5f, 0.25f, n + 1, 0}};
+  DeviceBuf dl(logits.size() * 4), dp(params.size() * sizeof(SampleParams)),
+      de(dev_edits.size() * sizeof(LogitEdit));
+  upload_raw(dl, logits), upload_raw(dp, params), upload_raw(de, dev_edits);
+  apply_logit_edits(dl.as<float>(), 2, V, dp.as<SampleParams>(), de.as<LogitEdit>(), nullptr);
+  std::vector<float> got(2 * V);
+  OSPREY_CUDA_CHECK(cudaMemcpy(got.data(), dl.p, got.size() * 4, cudaMemcpyDeviceToHost));
+  std::vector<float> want = logits;
+  for (const auto& e : host_edits) want[e.id] = sampling::apply_edit(want[e.id], e, d);
+  for (int64_t i = 0; i < 2 * V; ++i) {
+    if (std::isinf(want[i])) {
+      EXPECT_TRUE(std::isinf(got[i]) && got[i] < 0) << i;
+    } else {
+      EXPECT_EQ(got[i], want[i]) << i;
+    }
+  }
 }
 
 }  // namespace
