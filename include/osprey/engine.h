@@ -41,6 +41,9 @@ struct EngineConfig {
   bool progress = true;         // progress bar while loading
   std::string quantize;  // "q8_0"/"q4_0": quantize the projection matrices at load; "": as stored
   bool repack_weights = true;  // false: weights stay memory-mapped as stored (see LoadOptions)
+  // Draws tokens where the logits are (the backend; on a GPU only ids and logprobs come back).
+  // false: every draw on the host's sampler (for debugging, and tests comparing the two).
+  bool sample_on_runner = true;
 };
 
 // A prompt as text (tokenized with the model's tokenizer, special tokens added as the model does)

@@ -1,5 +1,7 @@
 #include "engine/cpu_model_runner.h"
 
+#include <algorithm>
+
 #include "core/thread_pool.h"
 #include "engine/kv_sizing.h"
 #include "kv/paged_kv_cache.h"
@@ -42,30 +44,51 @@ class CpuModelRunner final : public ModelRunner {
   }
 
   void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
-                      std::span<const sampling::LogitEdit> edits, int32_t* ids) override {
+                      std::span<const sampling::LogitEdit> edits,
+                      std::span<sampling::Drawn> out) override {
     const int64_t vocab = config().vocab_size;
     logits_.resize(batch.seqs.size() * static_cast<size_t>(vocab));
     forward(batch, logits_.data());
     ThreadPool::global().parallel_for(
         static_cast<int64_t>(draws.size()), [&](int64_t b, int64_t e) {
-          thread_local sampling::SampleScratch scratch;
-          for (int64_t i = b; i < e; ++i) {
-            const sampling::RowDraw& d = draws[i];
-            float* row = logits_.data() + i * vocab;
-            for (const auto& edit : edits.subspan(d.edit_begin, d.edit_count)) {
-              if (edit.id >= 0 && edit.id < vocab)
-                row[edit.id] = sampling::apply_edit(row[edit.id], edit, d);
-            }
-            const std::span<const float> r(row, static_cast<size_t>(vocab));
-            ids[i] = d.temperature >= kGreedyTemperature
-                         ? sampling::sample_truncated(r, {d.temperature, d.top_k, d.top_p, d.min_p},
-                                                      d.u, scratch)
-                         : sampling::argmax(r);
-          }
+          for (int64_t i = b; i < e; ++i)
+            draw_row({logits_.data() + i * vocab, static_cast<size_t>(vocab)}, draws[i],
+                     edits.subspan(draws[i].edit_begin, draws[i].edit_count), out[i]);
         });
   }
 
  private:
+  // SequenceSampler::sample()'s steps from a RowDraw: raw logprobs, the edits, the draw.
+  static void draw_row(std::span<float> row, const sampling::RowDraw& d,
+                       std::span<const sampling::LogitEdit> edits, sampling::Drawn& out) {
+    thread_local sampling::SampleScratch scratch;
+    thread_local std::vector<float> raw;  // the edited tokens' logits before their edits
+    sampling::LogSoftmaxStats stats{};
+    if (d.logprobs >= 0) {
+      stats = sampling::sanitize_and_stats(row);
+      sampling::top_logprobs(row, d.logprobs, stats, out.top_logprobs);
+    }
+    raw.resize(edits.size());
+    const int64_t vocab = static_cast<int64_t>(row.size());
+    for (size_t k = 0; k < edits.size(); ++k) {
+      const auto& edit = edits[k];
+      if (edit.id < 0 || edit.id >= vocab) continue;
+      raw[k] = row[edit.id];
+      row[edit.id] = sampling::apply_edit(row[edit.id], edit, d);
+    }
+    out.token = d.temperature >= kGreedyTemperature
+                    ? sampling::sample_truncated(row, {d.temperature, d.top_k, d.top_p, d.min_p},
+                                                 d.u, scratch)
+                    : sampling::argmax(row);
+    if (d.logprobs >= 0) {
+      float x = row[out.token];
+      const auto it = std::lower_bound(edits.begin(), edits.end(), out.token,
+                                       [](const auto& e, int32_t id) { return e.id < id; });
+      if (it != edits.end() && it->id == out.token) x = raw[it - edits.begin()];
+      out.logprob = stats.logprob(x);
+    }
+  }
+
   LoadedModel model_;
   std::unique_ptr<PagedKVCache> cache_;
   std::vector<float> logits_;

@@ -58,7 +58,7 @@ struct LLMEngine::Impl {
   kv::SeqId next_seq = 1;
   int64_t prompt_tokens = 0, generation_tokens = 0;
   std::vector<float> logits;
-  std::vector<int32_t> drawn_ids;
+  std::vector<sampling::Drawn> drawn;
   std::vector<sampling::RowDraw> draws;
   std::vector<sampling::LogitEdit> edits;
 
@@ -68,8 +68,8 @@ struct LLMEngine::Impl {
   std::vector<int32_t> stop_ids(const RequestState& r) const;
   SequenceSampler::Result sample_row(const RequestState& r, Completion& c, const float* row) const;
   void sample_into(RequestState& r, Completion& c, const float* row);
-  void accept_token(RequestState& r, Completion& c, int32_t token,
-                    const SequenceSampler::Result* res);
+  // `runner_drawn`: the runner drew it, so the sampler has yet to record it.
+  void accept_token(RequestState& r, Completion& c, const sampling::Drawn& d, bool runner_drawn);
   void check_stop(RequestState& r, Completion& c, int32_t token);
   void finish(RequestState& r, Completion& c, const std::string& reason);
   std::vector<RequestOutput> collect_outputs();
@@ -240,17 +240,16 @@ std::vector<int32_t> LLMEngine::Impl::stop_ids(const RequestState& r) const {
 }
 
 void LLMEngine::Impl::sample_into(RequestState& r, Completion& c, const float* row) {
-  const auto res = sample_row(r, c, row);
-  accept_token(r, c, res.token, &res);
+  accept_token(r, c, sample_row(r, c, row), false);
 }
 
-// `res` is null for a token the runner drew: the sampler records it then.
-void LLMEngine::Impl::accept_token(RequestState& r, Completion& c, int32_t token,
-                                   const SequenceSampler::Result* res) {
-  if (!res) c.sampler->append(token);
+void LLMEngine::Impl::accept_token(RequestState& r, Completion& c, const sampling::Drawn& d,
+                                   bool runner_drawn) {
+  const int32_t token = d.token;
+  if (runner_drawn) c.sampler->append(token);  // sample() records its own
   c.seq.tokens.push_back(token);
   c.out.token_ids.push_back(token);
-  if (r.params.logprobs && res) c.out.logprobs.push_back({token, res->logprob, res->top_logprobs});
+  if (r.params.logprobs) c.out.logprobs.push_back({token, d.logprob, d.top_logprobs});
   ++generation_tokens;
   if (r.first_token_time == 0) r.first_token_time = now_seconds();
   r.changed = true;
@@ -287,7 +286,7 @@ std::vector<RequestOutput> LLMEngine::step() {
       bool forks;  // n > 1: the first sample forks the other completions
     };
     std::vector<Pick> picks;
-    bool on_runner = true;  // every pick draws from raw logits: the runner samples
+    bool on_runner = m.config.sample_on_runner;  // else the host's samplers draw
     for (size_t i = 0; i < plan.scheduled.size(); ++i) {
       const auto& s = plan.scheduled[i];
       const auto& toks = s.seq->tokens;
@@ -302,17 +301,17 @@ std::vector<RequestOutput> LLMEngine::step() {
       if (s.seq->num_computed + s.num_tokens < s.seq->num_tokens() || c->finished) continue;
       const bool forks = !r->forked && r->params.n > 1 && c == r->completions[0].get();
       picks.push_back({i, r, c, forks});
-      on_runner = on_runner && !forks && c->sampler->draws_on_runner();
+      on_runner = on_runner && !forks;
     }
     if (on_runner) {
       m.draws.assign(plan.scheduled.size(), {});  // rows that do not sample: greedy, ignored
       m.edits.clear();
       for (const Pick& p : picks)
         m.draws[p.row] = p.c->sampler->next_draw(m.stop_ids(*p.r), m.edits);
-      m.drawn_ids.resize(plan.scheduled.size());
-      m.runner->forward_sample(batch, m.draws, m.edits, m.drawn_ids.data());
+      m.drawn.resize(plan.scheduled.size());
+      m.runner->forward_sample(batch, m.draws, m.edits, m.drawn);
       m.scheduler->update(plan);
-      for (const Pick& p : picks) m.accept_token(*p.r, *p.c, m.drawn_ids[p.row], nullptr);
+      for (const Pick& p : picks) m.accept_token(*p.r, *p.c, m.drawn[p.row], true);
     } else {
       m.logits.resize(plan.scheduled.size() * m.vocab);
       m.runner->forward(batch, m.logits.data());
@@ -336,7 +335,7 @@ std::vector<RequestOutput> LLMEngine::step() {
           m.fork_completions(*p.r, row);
           results[k] = m.sample_row(*p.r, *p.c, row);
         }
-        m.accept_token(*p.r, *p.c, results[k].token, &results[k]);
+        m.accept_token(*p.r, *p.c, results[k], false);
       }
     }
   }

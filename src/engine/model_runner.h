@@ -41,11 +41,12 @@ class ModelRunner {
 
   // Runs the batch and writes the logits of each sequence's last new token: [seqs][vocab].
   virtual void forward(const RunnerBatch& batch, float* logits) = 0;
-  // Runs the batch and writes one token id per sequence, drawn from its last new token's logits
-  // as `draws` (one per sequence) says, after the row's `edits` (the sampler's processors): done
-  // where the logits are, so a GPU sends back ids only.
+  // Runs the batch and draws one token per sequence from its last new token's logits as `draws`
+  // (one per sequence) says, after the row's `edits` (the sampler's processors), with the
+  // logprobs it asks for: done where the logits are, so a GPU sends back ids and logprobs only.
   virtual void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
-                              std::span<const sampling::LogitEdit> edits, int32_t* ids) = 0;
+                              std::span<const sampling::LogitEdit> edits,
+                              std::span<sampling::Drawn> out) = 0;
 };
 
 // The runner for `config.device` ("cpu" or "cuda"), with KV storage sized by the config for

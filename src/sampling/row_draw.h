@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace osprey::sampling {
 
@@ -26,6 +28,17 @@ struct RowDraw {
   double u = 0;           // in [0, 1)
   float repetition_penalty = 1, frequency_penalty = 0, presence_penalty = 0;
   int64_t edit_begin = 0, edit_count = 0;  // this row's LogitEdits, ids ascending and distinct
+  int logprobs = -1;  // -1: none; 0: the drawn token's (raw) logprob; k > 0: and the k likeliest
+};
+
+// Logprobs the OpenAI API reports: log_softmax of the raw logits (before any processor).
+constexpr int kMaxLogprobs = 20;
+
+// A drawn token, and its logprobs when the draw asked for them.
+struct Drawn {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top_logprobs;  // best first, ties: lower id first
 };
 
 // Applies one edit to a logit (the reference the backends follow).

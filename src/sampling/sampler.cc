@@ -117,10 +117,6 @@ SequenceSampler::Result SequenceSampler::sample(std::span<float> logits,
   return result;
 }
 
-bool SequenceSampler::draws_on_runner() const {
-  return !params_.logprobs;
-}
-
 sampling::RowDraw SequenceSampler::next_draw(std::span<const int32_t> stop_ids,
                                              std::vector<sampling::LogitEdit>& edits) {
   const SamplingParams& p = params_;
@@ -158,6 +154,7 @@ sampling::RowDraw SequenceSampler::next_draw(std::span<const int32_t> stop_ids,
     edits.push_back(e);
   }
   d.edit_count = static_cast<int64_t>(edits.size()) - d.edit_begin;
+  d.logprobs = p.logprobs ? *p.logprobs : -1;
   return d;
 }
 

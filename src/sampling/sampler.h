@@ -24,20 +24,12 @@ class SequenceSampler {
   SequenceSampler(const SamplingParams& params, std::span<const int32_t> prompt,
                   uint32_t seed_stream = 0);
 
-  struct Result {
-    int32_t token;
-    float logprob;  // of `token` under the raw distribution (log_softmax of the model's logits)
-    std::vector<std::pair<int32_t, float>> top_logprobs;  // params.logprobs entries, best first
-  };
+  using Result = sampling::Drawn;
 
   // Picks the next token from `logits` (vocab entries; modified in place as scratch). `stop_ids`
   // are the ids masked while fewer than min_tokens have been generated (EOS and stop_token_ids).
   Result sample(std::span<float> logits, std::span<const int32_t> stop_ids);
 
-  // True when a backend can make sample()'s draw from the logits and a RowDraw: everything but
-  // logprobs (which need the whole distribution on the host). Then the engine passes the token the
-  // backend drew to append().
-  bool draws_on_runner() const;
   // The next token's draw (takes the generator's next value, as sample() would, unless greedy);
   // appends the row's logit edits (bias, min_tokens masking of `stop_ids`, penalties) to `edits`,
   // ids ascending, and points the draw at them.

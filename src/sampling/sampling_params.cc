@@ -4,12 +4,13 @@
 
 #include "core/error.h"
 #include "osprey/sampling_params.h"
+#include "sampling/row_draw.h"
 
 namespace osprey {
 
 namespace {
 constexpr int kMaxN = 128;
-constexpr int kMaxLogprobs = 20;        // OpenAI's top_logprobs limit, vLLM's default max_logprobs
+using sampling::kMaxLogprobs;           // OpenAI's top_logprobs limit, vLLM's default max_logprobs
 constexpr size_t kMaxStopStrings = 16;  // OpenAI allows 4, vLLM any number: a generous bound
 }  // namespace
 

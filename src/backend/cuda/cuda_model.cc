@@ -213,43 +213,58 @@ void CudaModel::greedy_step(const CudaBatch& batch, int32_t* ids) {
 }
 
 void CudaModel::sample_step(const CudaBatch& batch, std::span<const SampleParams> rows,
-                            std::span<const LogitEdit> edits, int32_t* ids) {
+                            std::span<const LogitEdit> edits, int32_t* ids, LogprobOut* logprobs) {
   Impl& m = *impl_;
   const int64_t R = batch.num_logit_rows();
   if (static_cast<int64_t>(rows.size()) != R)
     invalid_input("CUDA sample_step: {} sampling rows for {} logit rows", rows.size(), R);
+  bool want_logprobs = false;
   for (const SampleParams& p : rows) {
     if (!(p.u >= 0.0 && p.u < 1.0) || !(p.top_p > 0.0f && p.top_p <= 1.0f) ||
         !(p.min_p >= 0.0f && p.min_p <= 1.0f) || !std::isfinite(p.temperature) ||
         p.edit_begin < 0 || p.edit_count < 0 ||
-        size_t(p.edit_begin) + size_t(p.edit_count) > edits.size())
+        size_t(p.edit_begin) + size_t(p.edit_count) > edits.size() || p.logprobs > kMaxTopLogprobs)
       invalid_input("CUDA sample_step: sampling parameters out of range");
+    want_logprobs = want_logprobs || p.logprobs >= 0;
   }
+  if (want_logprobs && !logprobs)
+    invalid_input("CUDA sample_step: logprobs asked for and nowhere to put them");
   if (edits.size() > m.edits_capacity) {
     const size_t cap = std::max(edits.size(), 2 * m.edits_capacity);
     OSPREY_CUDA_CHECK(cudaStreamSynchronize(m.stream));  // the old buffers may be in use
     cudaFree(m.edits_dev);
+    cudaFree(m.edits_raw);
     cudaFreeHost(m.edits_host);
-    m.edits_dev = nullptr, m.edits_host = nullptr, m.edits_capacity = 0;
+    m.edits_dev = nullptr, m.edits_raw = nullptr, m.edits_host = nullptr, m.edits_capacity = 0;
     OSPREY_CUDA_CHECK(cudaMalloc(&m.edits_dev, cap * sizeof(LogitEdit)));
+    OSPREY_CUDA_CHECK(cudaMalloc(&m.edits_raw, cap * sizeof(float)));
     OSPREY_CUDA_CHECK(cudaMallocHost(&m.edits_host, cap * sizeof(LogitEdit)));
     m.edits_capacity = cap;
   }
+  const int iR = static_cast<int>(R);
   m.run(batch, true);  // the argmax of every row: greedy rows without edits keep it
   std::copy(rows.begin(), rows.end(), m.sample_host);
   OSPREY_CUDA_CHECK(cudaMemcpyAsync(m.sample_dev, m.sample_host, R * sizeof(SampleParams),
                                     cudaMemcpyHostToDevice, m.stream));
+  if (want_logprobs) logprob_stats(m.logits, iR, m.V, m.sample_dev, m.logprobs_dev, m.stream);
   if (!edits.empty()) {
     std::copy(edits.begin(), edits.end(), m.edits_host);
     OSPREY_CUDA_CHECK(cudaMemcpyAsync(m.edits_dev, m.edits_host, edits.size() * sizeof(LogitEdit),
                                       cudaMemcpyHostToDevice, m.stream));
-    apply_logit_edits(m.logits, static_cast<int>(R), m.V, m.sample_dev, m.edits_dev, m.stream);
-    argmax_rows(m.logits, static_cast<int>(R), m.V, m.ids, m.stream);
+    apply_logit_edits(m.logits, iR, m.V, m.sample_dev, m.edits_dev, m.edits_raw, m.stream);
+    argmax_rows(m.logits, iR, m.V, m.ids, m.stream);
   }
-  sample_rows(m.logits, static_cast<int>(R), m.V, m.sample_dev, m.ids, m.stream);
+  sample_rows(m.logits, iR, m.V, m.sample_dev, m.ids, m.stream);
   OSPREY_CUDA_CHECK(
       cudaMemcpyAsync(ids, m.ids, size_t(R) * sizeof(int32_t), cudaMemcpyDeviceToHost, m.stream));
+  if (want_logprobs) {
+    chosen_logits(m.logits, iR, m.V, m.sample_dev, m.edits_dev, m.edits_raw, m.ids, m.logprobs_dev,
+                  m.stream);
+    OSPREY_CUDA_CHECK(cudaMemcpyAsync(m.logprobs_host, m.logprobs_dev, R * sizeof(LogprobOut),
+                                      cudaMemcpyDeviceToHost, m.stream));
+  }
   OSPREY_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  if (want_logprobs) std::copy_n(m.logprobs_host, R, logprobs);
 }
 
 void CudaModel::copy_block(int64_t src, int64_t dst) {

@@ -64,9 +64,9 @@ class CudaModel {
   // Writes one greedy (argmax) id per logit row to host memory.
   void greedy_step(const CudaBatch& batch, int32_t* ids);
   // Writes one id per logit row, drawn on the GPU as `rows` say (one entry per logit row) after
-  // each row's `edits` (ids distinct within a row).
+  // each row's `edits` (ids ascending within a row), and for rows that ask, their LogprobOut.
   void sample_step(const CudaBatch& batch, std::span<const SampleParams> rows,
-                   std::span<const LogitEdit> edits, int32_t* ids);
+                   std::span<const LogitEdit> edits, int32_t* ids, LogprobOut* logprobs);
   // Copies KV block `src` to `dst` in every layer (copy-on-write), ordered before the next forward.
   void copy_block(int64_t src, int64_t dst);
 

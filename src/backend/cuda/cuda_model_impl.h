@@ -75,8 +75,11 @@ struct CudaModel::Impl {
   // Logit edits of a step: grown (rarely, doubling) when a step brings more than ever before.
   LogitEdit* edits_dev = nullptr;
   LogitEdit* edits_host = nullptr;
+  float* edits_raw = nullptr;  // device: each edited logit's value before the edit
   size_t edits_capacity = 0;
-  int32_t* meta_host = nullptr;  // pinned staging
+  LogprobOut* logprobs_dev = nullptr;   // [max_rows]
+  LogprobOut* logprobs_host = nullptr;  // pinned
+  int32_t* meta_host = nullptr;         // pinned staging
   size_t meta_capacity = 0;
 
   std::map<int, cudaGraphExec_t> graphs;  // decode graphs by padded batch size

@@ -142,6 +142,8 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
   OSPREY_CUDA_CHECK(cudaMallocHost(&meta_host, meta_capacity * sizeof(int32_t)));
   OSPREY_CUDA_CHECK(cudaMalloc(&sample_dev, size_t(max_rows) * sizeof(SampleParams)));
   OSPREY_CUDA_CHECK(cudaMallocHost(&sample_host, size_t(max_rows) * sizeof(SampleParams)));
+  OSPREY_CUDA_CHECK(cudaMalloc(&logprobs_dev, size_t(max_rows) * sizeof(LogprobOut)));
+  OSPREY_CUDA_CHECK(cudaMallocHost(&logprobs_host, size_t(max_rows) * sizeof(LogprobOut)));
   Carver w{static_cast<char*>(weights_mem)}, a{static_cast<char*>(act_mem)};
   carve_weights(w, nullptr);
   carve_acts(a);
@@ -160,6 +162,9 @@ CudaModel::Impl::~Impl() {
   cudaFreeHost(sample_host);
   cudaFree(edits_dev);
   cudaFreeHost(edits_host);
+  cudaFree(edits_raw);
+  cudaFree(logprobs_dev);
+  cudaFreeHost(logprobs_host);
   if (cublas) cublasDestroy(cublas);
   cudaFree(cublas_ws);
   if (stream) cudaStreamDestroy(stream);

@@ -70,32 +70,60 @@ class CudaModelRunner final : public ModelRunner {
     model_->forward(to_cuda(batch), logits);
   }
   void forward_sample(const RunnerBatch& batch, std::span<const sampling::RowDraw> draws,
-                      std::span<const sampling::LogitEdit> edits, int32_t* ids) override {
+                      std::span<const sampling::LogitEdit> edits,
+                      std::span<sampling::Drawn> out) override {
     const CudaBatch& cb = to_cuda(batch);
-    bool greedy = edits.empty();
-    for (const auto& d : draws) greedy = greedy && !(d.temperature >= 1e-5f);
-    if (greedy) return model_->greedy_step(cb, ids);  // the argmax is part of the step's graph
-    params_.resize(draws.size());
+    bool greedy = edits.empty(), logprobs = false;
+    for (const auto& d : draws) {
+      greedy = greedy && !(d.temperature >= 1e-5f) && d.logprobs < 0;
+      logprobs = logprobs || d.logprobs >= 0;
+    }
+    ids_.resize(draws.size());
+    if (greedy) {
+      model_->greedy_step(cb, ids_.data());  // the argmax is part of the step's graph
+    } else {
+      params_.resize(draws.size());
+      for (size_t i = 0; i < draws.size(); ++i) {
+        const auto& d = draws[i];
+        params_[i] = {d.temperature,
+                      d.top_k,
+                      d.top_p,
+                      d.min_p,
+                      d.u,
+                      d.repetition_penalty,
+                      d.frequency_penalty,
+                      d.presence_penalty,
+                      static_cast<int32_t>(d.edit_begin),
+                      static_cast<int32_t>(d.edit_count),
+                      d.logprobs};
+      }
+      edits_.resize(edits.size());
+      for (size_t i = 0; i < edits.size(); ++i) {
+        const auto& e = edits[i];
+        edits_[i] = {e.id, e.bias, e.count,
+                     (e.masked ? LogitEdit::kMasked : 0) | (e.repeated ? LogitEdit::kRepeated : 0)};
+      }
+      logprobs_.resize(logprobs ? draws.size() : 0);
+      model_->sample_step(cb, params_, edits_, ids_.data(), logprobs ? logprobs_.data() : nullptr);
+    }
     for (size_t i = 0; i < draws.size(); ++i) {
-      const auto& d = draws[i];
-      params_[i] = {d.temperature,
-                    d.top_k,
-                    d.top_p,
-                    d.min_p,
-                    d.u,
-                    d.repetition_penalty,
-                    d.frequency_penalty,
-                    d.presence_penalty,
-                    static_cast<int32_t>(d.edit_begin),
-                    static_cast<int32_t>(d.edit_count)};
+      out[i].token = ids_[i];
+      out[i].top_logprobs.clear();
+      if (draws[i].logprobs < 0) continue;
+      // The CPU sampler's formula (LogSoftmaxStats::logprob) and order (best first, lower id).
+      const LogprobOut& o = logprobs_[i];
+      auto logprob = [&](float x) {
+        return static_cast<float>(double(x) - double(o.max) - o.log_sum);
+      };
+      out[i].logprob = logprob(o.chosen);
+      for (int k = 0; k < o.n_top; ++k)
+        out[i].top_logprobs.emplace_back(o.top_ids[k], o.top_logits[k]);
+      std::sort(out[i].top_logprobs.begin(), out[i].top_logprobs.end(),
+                [](const auto& a, const auto& b) {
+                  return a.second > b.second || (a.second == b.second && a.first < b.first);
+                });
+      for (auto& e : out[i].top_logprobs) e.second = logprob(e.second);
     }
-    edits_.resize(edits.size());
-    for (size_t i = 0; i < edits.size(); ++i) {
-      const auto& e = edits[i];
-      edits_[i] = {e.id, e.bias, e.count,
-                   (e.masked ? LogitEdit::kMasked : 0) | (e.repeated ? LogitEdit::kRepeated : 0)};
-    }
-    model_->sample_step(cb, params_, edits_, ids);
   }
 
  private:
@@ -120,6 +148,8 @@ class CudaModelRunner final : public ModelRunner {
   CudaBatch cb_;
   std::vector<SampleParams> params_;
   std::vector<LogitEdit> edits_;
+  std::vector<LogprobOut> logprobs_;
+  std::vector<int32_t> ids_;
   std::vector<std::vector<int32_t>> tables_;
 };
 

@@ -55,9 +55,17 @@ void add_bias(float* x, const float* b, int T, int64_t n, cudaStream_t st);
 // ids[r] = first index of the largest logit of row r.
 void argmax_rows(const float* logits, int R, int64_t V, int32_t* ids, cudaStream_t st);
 
-// Applies each row's logit edits in place (the sampler's processors; kernels_sampling.cu).
+// Applies each row's logit edits in place (the sampler's processors), keeping each edited logit's
+// old value in raw[edit index] (kernels_sampling.cu, as the two below).
 void apply_logit_edits(float* logits, int R, int64_t V, const SampleParams* params,
-                       const LogitEdit* edits, cudaStream_t st);
+                       const LogitEdit* edits, float* raw, cudaStream_t st);
+// For rows that want logprobs: raw statistics and top logits (call before the edits) ...
+void logprob_stats(const float* logits, int R, int64_t V, const SampleParams* params,
+                   LogprobOut* out, cudaStream_t st);
+// ... and the drawn token's raw logit (after the draw).
+void chosen_logits(const float* logits, int R, int64_t V, const SampleParams* params,
+                   const LogitEdit* edits, const float* raw, const int32_t* ids, LogprobOut* out,
+                   cudaStream_t st);
 // Overwrites ids[r] of every non-greedy row with its draw (kernels_sampling.cu).
 void sample_rows(const float* logits, int R, int64_t V, const SampleParams* params, int32_t* ids,
                  cudaStream_t st);

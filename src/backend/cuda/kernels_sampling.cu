@@ -42,6 +42,30 @@ __device__ __forceinline__ unsigned long long fixed_mass(float w) {
   return __double2ull_rn(double(w) * 4294967296.0);
 }
 
+// Tokens by draw weight (the draw, top-k, top-p): zero weights are not candidates.
+struct WeightKeys {
+  Row r;
+  __device__ bool key(int64_t i, uint64_t& k, float& w) const {
+    w = weight(r, i);
+    k = make_key(w, i);
+    return w > 0.0f;
+  }
+};
+
+// Tokens by raw logit (top logprobs), NaN as -inf: float bits made to order as unsigned integers.
+struct LogitKeys {
+  const float* logits;
+  __device__ bool key(int64_t i, uint64_t& k, float& w) const {
+    float v = logits[i];
+    if (v != v) v = -INFINITY;
+    uint32_t b = __float_as_uint(v);
+    b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    k = (uint64_t(b) << 32) | (0xFFFFFFFFull - uint64_t(i));
+    w = 0.0f;
+    return true;
+  }
+};
+
 enum class Target { kCount, kMassInclusive, kMassStrict };
 
 struct Smem {
@@ -70,7 +94,9 @@ __device__ unsigned long long mass_from(const Row& r, uint64_t lo, Smem& s) {
 
 // The key, among keys >= lo in descending order, at which the running count (kCount) or mass
 // first reaches (>=) or passes (>) `target`; the smallest such key if rounding leaves it unreached.
-__device__ uint64_t select_key(const Row& r, uint64_t lo, Target mode, double target, Smem& s) {
+template <typename Keys>
+__device__ uint64_t select_key(const Keys& keys, int64_t V, uint64_t lo, Target mode, double target,
+                               Smem& s) {
   if (threadIdx.x == 0) s.prefix = 0, s.target = target;
   const int sub = (threadIdx.x >> 5) % kSubHists;
   for (int shift = 56; shift >= 0; shift -= 8) {
@@ -81,11 +107,10 @@ __device__ uint64_t select_key(const Row& r, uint64_t lo, Target mode, double ta
     __syncthreads();
     const uint64_t prefix = s.prefix;
     const uint64_t high = shift == 56 ? 0 : ~0ull << (shift + 8);
-    for (int64_t i = threadIdx.x; i < r.V; i += blockDim.x) {
-      const float w = weight(r, i);
-      if (!(w > 0.0f)) continue;
-      const uint64_t k = make_key(w, i);
-      if (k < lo || (k & high) != prefix) continue;
+    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+      uint64_t k;
+      float w;
+      if (!keys.key(i, k, w) || k < lo || (k & high) != prefix) continue;
       const int b = int((k >> shift) & 255);
       atomicAdd(&s.count[sub][b], 1u);
       if (mode != Target::kCount) atomicAdd(&s.mass[sub][b], fixed_mass(w));
@@ -142,10 +167,11 @@ __global__ void __launch_bounds__(kThreads)
   const Row r{row, V, mx, p.temperature};
 
   uint64_t lo = 0;  // keys below lo are cut
-  if (p.top_k > 0 && p.top_k < V) lo = select_key(r, lo, Target::kCount, double(p.top_k), s);
+  const WeightKeys keys{r};
+  if (p.top_k > 0 && p.top_k < V) lo = select_key(keys, V, lo, Target::kCount, double(p.top_k), s);
   if (p.top_p < 1.0f) {
     const double kept = double(mass_from(r, lo, s));
-    lo = select_key(r, lo, Target::kMassInclusive, double(p.top_p) * kept, s);
+    lo = select_key(keys, V, lo, Target::kMassInclusive, double(p.top_p) * kept, s);
   }
   if (p.min_p > 0.0f) {
     // w >= min_p <=> key >= (bits of min_p, any id); the best token (w = 1) always stays.
@@ -153,17 +179,18 @@ __global__ void __launch_bounds__(kThreads)
     lo = lo > min_key ? lo : min_key;
   }
   const double kept = double(mass_from(r, lo, s));
-  const uint64_t k = select_key(r, lo, Target::kMassStrict, p.u * kept, s);
+  const uint64_t k = select_key(keys, V, lo, Target::kMassStrict, p.u * kept, s);
   if (threadIdx.x == 0) ids[blockIdx.x] = int32_t(0xFFFFFFFFull - (k & 0xFFFFFFFFull));
 }
 
 __global__ void edits_kernel(float* logits, int64_t V, const SampleParams* params,
-                             const LogitEdit* edits) {
+                             const LogitEdit* edits, float* raw) {
   const SampleParams p = params[blockIdx.x];
   float* row = logits + int64_t(blockIdx.x) * V;
   for (int i = threadIdx.x; i < p.edit_count; i += blockDim.x) {
     const LogitEdit e = edits[p.edit_begin + i];
     if (e.id < 0 || e.id >= V) continue;
+    raw[p.edit_begin + i] = row[e.id];
     float x = __fadd_rn(row[e.id], e.bias);  // the order of sampling::apply_edit
     if (e.flags & LogitEdit::kMasked) x = -INFINITY;
     if (e.flags & LogitEdit::kRepeated)
@@ -176,12 +203,101 @@ __global__ void edits_kernel(float* logits, int64_t V, const SampleParams* param
   }
 }
 
+// Raw log_softmax statistics (max, log of the sum of exp(x - max), in double in a fixed order)
+// and the top logits, before any edit.
+__global__ void __launch_bounds__(kThreads)
+    logprob_stats_kernel(const float* logits, int64_t V, const SampleParams* params,
+                         LogprobOut* out) {
+  const SampleParams p = params[blockIdx.x];
+  if (p.logprobs < 0) return;
+  __shared__ Smem s;
+  __shared__ double wsum[kThreads / 32];
+  __shared__ int n_top;
+  const float* row = logits + int64_t(blockIdx.x) * V;
+  float mx = -INFINITY;
+  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) mx = fmaxf(mx, row[i]);  // NaN ignored
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if ((threadIdx.x & 31) == 0) s.wmax[threadIdx.x >> 5] = mx;
+  __syncthreads();
+  for (int w = 0; w < int(blockDim.x >> 5); ++w) mx = fmaxf(mx, s.wmax[w]);
+  double sum = 0;
+  if (mx > -INFINITY)
+    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+      const float v = row[i];
+      if (v > -INFINITY) sum += double(expf(v - mx));
+    }
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if ((threadIdx.x & 31) == 0) wsum[threadIdx.x >> 5] = sum;
+  if (threadIdx.x == 0) n_top = 0;
+  __syncthreads();
+  LogprobOut& o = out[blockIdx.x];
+  if (threadIdx.x == 0) {
+    double total = 0;
+    for (int w = 0; w < int(blockDim.x >> 5); ++w) total += wsum[w];
+    o.max = mx;
+    o.log_sum = mx > -INFINITY ? log(total) : 0.0;
+  }
+  const int k = int(min(int64_t(min(p.logprobs, kMaxTopLogprobs)), V));
+  if (k == 0) {
+    if (threadIdx.x == 0) o.n_top = 0;
+    return;
+  }
+  const LogitKeys keys{row};
+  const uint64_t kth = select_key(keys, V, 0, Target::kCount, double(k), s);
+  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+    uint64_t key;
+    float w;
+    keys.key(i, key, w);
+    if (key < kth) continue;
+    const int slot = atomicAdd(&n_top, 1);
+    if (slot < kMaxTopLogprobs) o.top_ids[slot] = int32_t(i), o.top_logits[slot] = row[i];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) o.n_top = min(n_top, kMaxTopLogprobs);
+}
+
+// The drawn token's raw logit: from before its edit when the row edited it.
+__global__ void chosen_logit_kernel(const float* logits, int64_t V, const SampleParams* params,
+                                    const LogitEdit* edits, const float* raw, const int32_t* ids,
+                                    LogprobOut* out) {
+  const int r = blockIdx.x;
+  const SampleParams p = params[r];
+  if (p.logprobs < 0) return;
+  const int32_t t = ids[r];
+  float x = logits[int64_t(r) * V + t];
+  int lo = p.edit_begin, hi = p.edit_begin + p.edit_count;  // ids ascending: binary search
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (edits[mid].id < t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < p.edit_begin + p.edit_count && edits[lo].id == t) x = raw[lo];
+  out[r].chosen = x;
+}
+
 }  // namespace
 
-void apply_logit_edits(float* logits, int R, int64_t V, const SampleParams* params,
-                       const LogitEdit* edits, cudaStream_t st) {
+void logprob_stats(const float* logits, int R, int64_t V, const SampleParams* params,
+                   LogprobOut* out, cudaStream_t st) {
   if (R == 0) return;
-  edits_kernel<<<R, 256, 0, st>>>(logits, V, params, edits);
+  logprob_stats_kernel<<<R, kThreads, 0, st>>>(logits, V, params, out);
+  OSPREY_CUDA_LAUNCHED();
+}
+
+void chosen_logits(const float* logits, int R, int64_t V, const SampleParams* params,
+                   const LogitEdit* edits, const float* raw, const int32_t* ids, LogprobOut* out,
+                   cudaStream_t st) {
+  if (R == 0) return;
+  chosen_logit_kernel<<<R, 1, 0, st>>>(logits, V, params, edits, raw, ids, out);
+  OSPREY_CUDA_LAUNCHED();
+}
+
+void apply_logit_edits(float* logits, int R, int64_t V, const SampleParams* params,
+                       const LogitEdit* edits, float* raw, cudaStream_t st) {
+  if (R == 0) return;
+  edits_kernel<<<R, 256, 0, st>>>(logits, V, params, edits, raw);
   OSPREY_CUDA_LAUNCHED();
 }
 

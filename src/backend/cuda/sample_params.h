@@ -16,6 +16,20 @@ struct SampleParams {
   double u = 0;           // in [0, 1)
   float repetition_penalty = 1, frequency_penalty = 0, presence_penalty = 0;
   int32_t edit_begin = 0, edit_count = 0;  // into the step's LogitEdits
+  int32_t logprobs = -1;                   // -1: none; 0: the drawn token's; k: and the top k
+};
+
+constexpr int kMaxTopLogprobs = 20;
+
+// A row's raw log_softmax statistics, its top logits (unordered) and the drawn token's raw logit:
+// the host turns them into logprobs with the CPU sampler's formula.
+struct LogprobOut {
+  float max = 0;
+  float chosen = 0;
+  double log_sum = 0;
+  int32_t n_top = 0;
+  int32_t top_ids[kMaxTopLogprobs];
+  float top_logits[kMaxTopLogprobs];
 };
 
 struct LogitEdit {

@@ -4,6 +4,7 @@
 #if OSPREY_HAVE_CUDA
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -112,11 +113,14 @@ TEST(CudaSampling, LogitEditsMatchTheSamplersProcessors) {
       {0.0f, 0, 1.0f, 0.0f, 0.0, 1.3f, 0.5f, 0.25f, 0, n + 1},
       {0.0f, 0, 1.0f, 0.0f, 0.0, 1.3f, 0.5f, 0.25f, n + 1, 0}};
   DeviceBuf dl(logits.size() * 4), dp(params.size() * sizeof(SampleParams)),
-      de(dev_edits.size() * sizeof(LogitEdit));
+      de(dev_edits.size() * sizeof(LogitEdit)), draw(dev_edits.size() * 4);
   upload_raw(dl, logits), upload_raw(dp, params), upload_raw(de, dev_edits);
-  apply_logit_edits(dl.as<float>(), 2, V, dp.as<SampleParams>(), de.as<LogitEdit>(), nullptr);
-  std::vector<float> got(2 * V);
+  apply_logit_edits(dl.as<float>(), 2, V, dp.as<SampleParams>(), de.as<LogitEdit>(),
+                    draw.as<float>(), nullptr);
+  std::vector<float> got(2 * V), raw(dev_edits.size());
   OSPREY_CUDA_CHECK(cudaMemcpy(got.data(), dl.p, got.size() * 4, cudaMemcpyDeviceToHost));
+  OSPREY_CUDA_CHECK(cudaMemcpy(raw.data(), draw.p, raw.size() * 4, cudaMemcpyDeviceToHost));
+  for (int k = 0; k < n; ++k) EXPECT_EQ(raw[k], logits[host_edits[k].id]) << k;
   std::vector<float> want = logits;
   for (const auto& e : host_edits) want[e.id] = sampling::apply_edit(want[e.id], e, d);
   for (int64_t i = 0; i < 2 * V; ++i) {
@@ -126,6 +130,60 @@ TEST(CudaSampling, LogitEditsMatchTheSamplersProcessors) {
       EXPECT_EQ(got[i], want[i]) << i;
     }
   }
+}
+
+TEST(CudaSampling, LogprobsMatchTheCpuSampler) {
+  OSPREY_REQUIRE_GPU();
+  const int64_t V = 50000;
+  std::mt19937 rng(21);
+  auto logits = random_vec(3 * V, rng, -8.0f, 8.0f);
+  logits[10] = logits[11] = 9.5f;  // a tie at the top: lower id first
+  logits[V + 4] = -std::numeric_limits<float>::infinity();
+  // Row 0: top 5 and a greedy pick; row 1: the drawn token's only, greedy, the pick made by an
+  // edit (its logprob is of the raw logit); row 2: no logprobs.
+  const int32_t edited = 777;
+  logits[V + edited] = 0.5f;
+  const std::vector<LogitEdit> edits = {{edited, 30.0f, 0, 0}};
+  std::vector<SampleParams> params(3);
+  params[0].logprobs = 5;
+  params[1] = {0.0f, 0, 1.0f, 0.0f, 0.0, 1, 0, 0, 0, 1, 0};
+  DeviceBuf dl(logits.size() * 4), dp(3 * sizeof(SampleParams)), de(sizeof(LogitEdit)), draw(4),
+      di(12), dout(3 * sizeof(LogprobOut));
+  upload_raw(dl, logits), upload_raw(dp, params), upload_raw(de, edits);
+  argmax_rows(dl.as<float>(), 3, V, di.as<int32_t>(), nullptr);
+  logprob_stats(dl.as<float>(), 3, V, dp.as<SampleParams>(), dout.as<LogprobOut>(), nullptr);
+  apply_logit_edits(dl.as<float>(), 3, V, dp.as<SampleParams>(), de.as<LogitEdit>(),
+                    draw.as<float>(), nullptr);
+  argmax_rows(dl.as<float>(), 3, V, di.as<int32_t>(), nullptr);
+  sample_rows(dl.as<float>(), 3, V, dp.as<SampleParams>(), di.as<int32_t>(), nullptr);
+  chosen_logits(dl.as<float>(), 3, V, dp.as<SampleParams>(), de.as<LogitEdit>(), draw.as<float>(),
+                di.as<int32_t>(), dout.as<LogprobOut>(), nullptr);
+  std::vector<LogprobOut> out(3);
+  std::vector<int32_t> ids(3);
+  OSPREY_CUDA_CHECK(cudaMemcpy(out.data(), dout.p, 3 * sizeof(LogprobOut), cudaMemcpyDeviceToHost));
+  OSPREY_CUDA_CHECK(cudaMemcpy(ids.data(), di.p, 12, cudaMemcpyDeviceToHost));
+  for (int r = 0; r < 2; ++r) {
+    std::vector<float> row(logits.begin() + r * V, logits.begin() + (r + 1) * V);
+    const auto stats = sampling::sanitize_and_stats(row);
+    EXPECT_EQ(out[r].max, stats.max) << r;
+    EXPECT_NEAR(out[r].log_sum, stats.log_sum, 1e-5) << r;
+    // The drawn token's raw logit, from before row 1's edit.
+    EXPECT_EQ(out[r].chosen, row[ids[r]]) << r;
+  }
+  EXPECT_EQ(ids[0], 10);
+  EXPECT_EQ(ids[1], edited);
+  EXPECT_EQ(out[1].chosen, 0.5f);
+  std::vector<float> row0(logits.begin(), logits.begin() + V);
+  std::vector<std::pair<int32_t, float>> want;
+  sampling::top_logprobs(row0, 5, sampling::sanitize_and_stats(row0), want);
+  ASSERT_EQ(out[0].n_top, 5);
+  std::vector<std::pair<int32_t, float>> got;
+  for (int k = 0; k < 5; ++k) got.emplace_back(out[0].top_ids[k], out[0].top_logits[k]);
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  });
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(got[k].first, want[k].first) << k;
+  EXPECT_EQ(out[1].n_top, 0);
 }
 
 }  // namespace

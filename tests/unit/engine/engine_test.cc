@@ -247,11 +247,13 @@ TEST(Engine, StepLimitsDefaultByDevice) {
   EXPECT_EQ(e.config().max_num_seqs, 64);
 }
 
-// Steps whose sequences need nothing but raw logits let the runner draw (on a GPU, where the
-// logits are); a request that wants logprobs goes through the sampler. With the same seed both
-// must draw the same tokens, greedy or truncated.
+// The runner draws where the logits are (on a GPU) from each sampler's RowDraw and logit edits;
+// with sample_on_runner off every host sampler draws itself. With the same seeds both must give
+// the same tokens and logprobs, greedy, truncated, and with every processor.
 TEST(Engine, RunnerDrawsMatchTheSampler) {
-  LLM llm(small_engine("llama-f32"));
+  EngineConfig on_host = small_engine("llama-f32");
+  on_host.sample_on_runner = false;
+  LLM runner(small_engine("llama-f32")), host(on_host);
   const std::vector<int32_t> prompt = ref_ids("llama-f32", "gen_prompt_0");
   SamplingParams sampled = greedy(12);
   sampled.temperature = 1.3f, sampled.seed = 7;
@@ -267,16 +269,24 @@ TEST(Engine, RunnerDrawsMatchTheSampler) {
   processed.min_tokens = 6;
   SamplingParams greedy_processed = processed;
   greedy_processed.temperature = 0;
-  for (const SamplingParams& p : {greedy(12), sampled, truncated, processed, greedy_processed}) {
-    SamplingParams with_logprobs = p;
-    with_logprobs.logprobs = 0;
-    const auto fast = llm.generate({{std::nullopt, prompt}}, {p});
-    const auto slow = llm.generate({{std::nullopt, prompt}}, {with_logprobs});
-    ASSERT_GE(fast[0].outputs[0].token_ids.size(), 6u);
-    EXPECT_EQ(fast[0].outputs[0].token_ids, slow[0].outputs[0].token_ids)
-        << p.temperature << " " << p.repetition_penalty;
-    EXPECT_EQ(slow[0].outputs[0].logprobs.size(), slow[0].outputs[0].token_ids.size());
-    EXPECT_TRUE(fast[0].outputs[0].logprobs.empty());
+  SamplingParams with_logprobs = processed;
+  with_logprobs.logprobs = 5;
+  SamplingParams chosen_logprob = greedy_processed;
+  chosen_logprob.logprobs = 0;
+  for (const SamplingParams& p : {greedy(12), sampled, truncated, processed, greedy_processed,
+                                  with_logprobs, chosen_logprob}) {
+    const auto a = runner.generate({{std::nullopt, prompt}}, {p})[0].outputs[0];
+    const auto b = host.generate({{std::nullopt, prompt}}, {p})[0].outputs[0];
+    ASSERT_GE(a.token_ids.size(), 6u);
+    EXPECT_EQ(a.token_ids, b.token_ids) << p.temperature << " " << p.repetition_penalty;
+    ASSERT_EQ(a.logprobs.size(), p.logprobs ? a.token_ids.size() : 0u);
+    ASSERT_EQ(a.logprobs.size(), b.logprobs.size());
+    for (size_t i = 0; i < a.logprobs.size(); ++i) {
+      EXPECT_EQ(a.logprobs[i].token, b.logprobs[i].token);
+      EXPECT_EQ(a.logprobs[i].logprob, b.logprobs[i].logprob);
+      EXPECT_EQ(a.logprobs[i].top, b.logprobs[i].top);
+      EXPECT_EQ(a.logprobs[i].top.size(), static_cast<size_t>(*p.logprobs));
+    }
   }
 }
 
