@@ -21,8 +21,8 @@ bool Scheduler::before(const Sequence* a, const Sequence* b) const {
 
 void Scheduler::add(Sequence* seq) {
   if (seq->num_tokens() > config_.max_model_len) {
-    invalid_input("the prompt has {} tokens, more than the maximum context of {}", seq->num_tokens(),
-                  config_.max_model_len);
+    invalid_input("the prompt has {} tokens, more than the maximum context of {}",
+                  seq->num_tokens(), config_.max_model_len);
   }
   if (static_cast<int64_t>(waiting_.size()) >= config_.max_waiting) {
     invalid_input("the waiting queue is full ({} requests)", waiting_.size());
@@ -57,9 +57,12 @@ SchedulerOutput Scheduler::schedule() {
   std::sort(running_.begin(), running_.end(),
             [this](const Sequence* a, const Sequence* b) { return before(a, b); });
 
-  // 1. Running sequences, in policy order; the last in that order are preempted when blocks run out.
+  // 1. Running sequences, in policy order; the last in that order are preempted when blocks run
+  // out. A step never holds more than max_num_seqs sequences, even when forks (n > 1) have made
+  // more run: backends size their per-step buffers by it; the rest wait for the next step.
   std::vector<Sequence*> scheduled_running;
-  for (size_t i = 0; i < running_.size() && budget > 0;) {
+  const auto room = [&] { return static_cast<int>(out.scheduled.size()) < config_.max_num_seqs; };
+  for (size_t i = 0; i < running_.size() && budget > 0 && room();) {
     Sequence* seq = running_[i];
     const int64_t n = std::min(seq->num_uncomputed(), budget);
     if (n <= 0) {

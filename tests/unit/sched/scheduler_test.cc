@@ -73,6 +73,29 @@ TEST(Scheduler, RespectsMaxNumSeqs) {
   EXPECT_EQ(plan(o), (Plan{{2, 1}, {3, 3}}));
 }
 
+TEST(Scheduler, ForksBeyondMaxNumSeqsWaitTheirTurn) {
+  kv::KVCacheManager kv(64, 4, false);
+  Scheduler s({.max_num_seqs = 2, .max_num_batched_tokens = 100}, kv);
+  Sequence a = make_seq(1, 3);
+  s.add(&a);
+  run_step(s, s.schedule());
+  // n = 3: two forks join a as running sequences, one more than a step may hold.
+  Sequence b = make_seq(2, 0), c = make_seq(3, 0);
+  for (Sequence* f : {&b, &c}) {
+    f->tokens = a.tokens;
+    f->num_prompt_tokens = a.num_prompt_tokens;
+    f->num_computed = a.num_computed;
+    kv.fork(a.id, f->id);
+    s.add_running(f);
+  }
+  auto o = s.schedule();
+  EXPECT_EQ(plan(o), (Plan{{1, 1}, {2, 1}}));
+  run_step(s, o);
+  s.finish(&a);
+  o = s.schedule();
+  EXPECT_EQ(plan(o), (Plan{{2, 1}, {3, 1}}));
+}
+
 TEST(Scheduler, PriorityPolicyOrdersWaitingAndPreemptsTheLowest) {
   kv::KVCacheManager kv(4, 4, false);  // 16 token slots
   Scheduler s({.max_num_seqs = 8, .max_num_batched_tokens = 100, .policy = Policy::kPriority}, kv);
@@ -125,7 +148,8 @@ TEST(Scheduler, PrefixCacheHitsSkipComputedTokens) {
 
 TEST(Scheduler, RefusesTooLongAndQueueFull) {
   kv::KVCacheManager kv(16, 4, false);
-  Scheduler s({.max_num_seqs = 8, .max_num_batched_tokens = 100, .max_model_len = 8, .max_waiting = 1}, kv);
+  Scheduler s(
+      {.max_num_seqs = 8, .max_num_batched_tokens = 100, .max_model_len = 8, .max_waiting = 1}, kv);
   Sequence big = make_seq(1, 9), a = make_seq(2, 2), b = make_seq(3, 2);
   EXPECT_THROW(s.add(&big), Error);
   s.add(&a);
