@@ -44,6 +44,23 @@ for run in "${runs[@]}"; do
     --output-len 128 --max-num-seqs 128 --json > "$OUT/engine-$n-$kind.json" \
     2> "$OUT/engine-$n-$kind.log" || engine_rc=$?
 done
+# Through the server: osprey serve --device cuda, 128 streaming clients (512 in / 128 out).
+serve_rc=skipped
+if [[ -z "${GPU_CHECK_QUICK:-}" ]]; then
+  .gpu-bin/osprey serve -m $model --device cuda --port 8123 --served-model-name m \
+    --max-num-seqs 128 --max-model-len 2048 > "$OUT/serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 120); do  # up to a minute to load
+    (exec 3<>/dev/tcp/127.0.0.1/8123) 2>/dev/null && break
+    sleep 0.5
+  done
+  timeout 90 .gpu-bin/osprey bench serve --base-url http://127.0.0.1:8123 --model m \
+    --num-prompts 256 --input-len 512 --output-len 128 --vocab-size 128000 --ignore-eos \
+    --max-concurrency 128 --no-progress --output "$OUT/serve.json" > "$OUT/bench-serve.log" 2>&1
+  serve_rc=$?
+  kill "$serve_pid" 2>/dev/null
+  wait "$serve_pid" 2>/dev/null
+fi
 # The model alone (no engine), per-kernel breakdown; skipped with GPU_CHECK_QUICK=1.
 bench_rc=skipped
 if [[ -z "${GPU_CHECK_QUICK:-}" ]]; then
@@ -53,7 +70,7 @@ fi
 echo
 echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cut -d, -f1)) =="
 grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
-echo "test_cuda rc=$test_rc bench rc=$bench_rc engine rc=$engine_rc"
+echo "test_cuda rc=$test_rc bench rc=$bench_rc engine rc=$engine_rc serve rc=$serve_rc"
 sed -n '/^run (prompt/,$p' "$OUT/bench.log" 2>/dev/null
 for run in "${runs[@]}"; do
   read -r n kind args <<< "$run"
@@ -62,3 +79,7 @@ for run in "${runs[@]}"; do
     "$OUT/engine-$n-$kind.json"
   tail -2 "$OUT/engine-$n-$kind.log"
 done
+if [[ -f "$OUT/bench-serve.log" ]]; then
+  echo "serve, 128 clients (512 in / 128 out):"
+  grep -iE "output token throughput|ttft|tpot|failed" "$OUT/bench-serve.log" | head -12
+fi
