@@ -12,8 +12,6 @@
 namespace osprey::engine {
 namespace {
 
-constexpr float kGreedyTemperature = 1e-5f;  // as SequenceSampler: below it sampling is greedy
-
 class CpuModelRunner final : public ModelRunner {
  public:
   CpuModelRunner(const EngineConfig& config, int64_t max_model_len)
@@ -76,10 +74,9 @@ class CpuModelRunner final : public ModelRunner {
       raw[k] = row[edit.id];
       row[edit.id] = sampling::apply_edit(row[edit.id], edit, d);
     }
-    out.token = d.temperature >= kGreedyTemperature
-                    ? sampling::sample_truncated(row, {d.temperature, d.top_k, d.top_p, d.min_p},
-                                                 d.u, scratch)
-                    : sampling::argmax(row);
+    out.token = d.greedy() ? sampling::argmax(row)
+                           : sampling::sample_truncated(
+                                 row, {d.temperature, d.top_k, d.top_p, d.min_p}, d.u, scratch);
     if (d.logprobs >= 0) {
       float x = row[out.token];
       const auto it = std::lower_bound(edits.begin(), edits.end(), out.token,

@@ -20,8 +20,11 @@ struct LogitEdit {
   uint8_t masked = 0, repeated = 0;
 };
 
+// Below this temperature sampling is greedy (vLLM's _SAMPLING_EPS).
+constexpr float kGreedyTemperature = 1e-5f;
+
 struct RowDraw {
-  float temperature = 0;  // below 1e-5: greedy (argmax, lowest id among equals)
+  float temperature = 0;  // below kGreedyTemperature: greedy (argmax, lowest id among equals)
   int top_k = 0;          // <= 0 or >= vocab: off
   float top_p = 1;        // 1: off
   float min_p = 0;        // 0: off
@@ -29,6 +32,8 @@ struct RowDraw {
   float repetition_penalty = 1, frequency_penalty = 0, presence_penalty = 0;
   int64_t edit_begin = 0, edit_count = 0;  // this row's LogitEdits, ids ascending and distinct
   int logprobs = -1;  // -1: none; 0: the drawn token's (raw) logprob; k > 0: and the k likeliest
+
+  bool greedy() const { return !(temperature >= kGreedyTemperature); }
 };
 
 // Logprobs the OpenAI API reports: log_softmax of the raw logits (before any processor).

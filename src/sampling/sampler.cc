@@ -11,9 +11,6 @@
 namespace osprey {
 namespace {
 
-// Below this temperature sampling is greedy (vLLM's _SAMPLING_EPS).
-constexpr float kGreedyTemperature = 1e-5f;
-
 // Per thread, not per sequence: a vocabulary-sized buffer per sequence would cost more than the
 // sequence's own state. Nothing in it outlives one sample() call.
 struct Scratch {
@@ -96,7 +93,7 @@ SequenceSampler::Result SequenceSampler::sample(std::span<float> logits,
 
   // (5) greedy, or (5)-(9) temperature, top-k, top-p, min-p and one draw.
   int32_t token;
-  if (!(params_.temperature >= kGreedyTemperature)) {
+  if (!(params_.temperature >= sampling::kGreedyTemperature)) {
     token = sampling::argmax(logits);
   } else {
     const sampling::TruncationConfig cfg{params_.temperature, params_.top_k, params_.top_p,
@@ -121,7 +118,7 @@ sampling::RowDraw SequenceSampler::next_draw(std::span<const int32_t> stop_ids,
                                              std::vector<sampling::LogitEdit>& edits) {
   const SamplingParams& p = params_;
   sampling::RowDraw d;
-  if (p.temperature >= kGreedyTemperature)
+  if (p.temperature >= sampling::kGreedyTemperature)
     d = {p.temperature, p.top_k, p.top_p, p.min_p, rng_.uniform()};
   d.repetition_penalty = p.repetition_penalty;
   d.frequency_penalty = p.frequency_penalty;

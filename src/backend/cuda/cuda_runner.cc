@@ -75,7 +75,7 @@ class CudaModelRunner final : public ModelRunner {
     const CudaBatch& cb = to_cuda(batch);
     bool greedy = edits.empty(), logprobs = false;
     for (const auto& d : draws) {
-      greedy = greedy && !(d.temperature >= 1e-5f) && d.logprobs < 0;
+      greedy = greedy && d.greedy() && d.logprobs < 0;
       logprobs = logprobs || d.logprobs >= 0;
     }
     ids_.resize(draws.size());

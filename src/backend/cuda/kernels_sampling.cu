@@ -15,13 +15,13 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "sampling/row_draw.h"
 
 namespace osprey::cuda {
 namespace {
 
 constexpr int kThreads = 1024;
 constexpr int kSubHists = 8;  // histogram copies, so that warps contend less for the hot bins
-constexpr float kGreedyTemperature = 1e-5f;
 
 struct Row {
   const float* logits;
@@ -149,7 +149,8 @@ __device__ uint64_t select_key(const Keys& keys, int64_t V, uint64_t lo, Target 
 __global__ void __launch_bounds__(kThreads)
     sample_kernel(const float* logits, int64_t V, const SampleParams* params, int32_t* ids) {
   const SampleParams p = params[blockIdx.x];
-  if (!(p.temperature >= kGreedyTemperature)) return;  // greedy: the argmax is already in ids
+  if (!(p.temperature >= sampling::kGreedyTemperature))
+    return;  // greedy: the argmax is already in ids
   __shared__ Smem s;
   const float* row = logits + int64_t(blockIdx.x) * V;
   float mx = -FLT_MAX;

@@ -219,25 +219,23 @@ TEST(Engine, RejectsBadRequestsClearly) {
   while (e.has_unfinished()) e.step();
 }
 
-TEST(Engine, DevicesAreCheckedAtStart) {
+// Starting an engine on `device` fails with an error of `kind` whose message contains `text`.
+void expect_start_error(const std::string& device, ErrorKind kind, const std::string& text) {
   EngineConfig c = small_engine("llama-f32");
-  c.device = "tpu";
+  c.device = device;
   try {
     LLMEngine e(c);
-    FAIL() << "an unknown device was accepted";
+    FAIL() << "device " << device << " was accepted";
   } catch (const Error& err) {
-    EXPECT_EQ(err.kind(), ErrorKind::kInvalidInput);
-    EXPECT_NE(std::string(err.what()).find("unknown device 'tpu'"), std::string::npos);
+    EXPECT_EQ(err.kind(), kind);
+    EXPECT_NE(std::string(err.what()).find(text), std::string::npos) << err.what();
   }
+}
+
+TEST(Engine, DevicesAreCheckedAtStart) {
+  expect_start_error("tpu", ErrorKind::kInvalidInput, "unknown device 'tpu'");
 #ifndef OSPREY_HAVE_CUDA
-  c.device = "cuda";
-  try {
-    LLMEngine e(c);
-    FAIL() << "device cuda was accepted by a build without the CUDA backend";
-  } catch (const Error& err) {
-    EXPECT_EQ(err.kind(), ErrorKind::kUnsupported);
-    EXPECT_NE(std::string(err.what()).find("no CUDA backend"), std::string::npos);
-  }
+  expect_start_error("cuda", ErrorKind::kUnsupported, "no CUDA backend");
 #endif
 }
 
