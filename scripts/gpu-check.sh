@@ -10,10 +10,17 @@ if [[ "${1:-}" == "--stage" ]]; then
   build="${2:-build/cuda}"
   mkdir -p .gpu-bin
   cp "$build/tests/test_cuda" "$build/osprey_cuda_bench" "$build/osprey" .gpu-bin/
-  strip .gpu-bin/* && ls -la .gpu-bin
+  strip .gpu-bin/test_cuda .gpu-bin/osprey_cuda_bench .gpu-bin/osprey
+  # Libraries Debian has and the device image (Ubuntu 24.04, no apt) may lack travel with the binaries.
+  mkdir -p .gpu-bin/lib
+  for lib in libutf8proc.so.2 libpcre2-8.so.0; do
+    cp -L "$(ldconfig -p | awk -v l=$lib '$1 == l {print $NF; exit}')" .gpu-bin/lib/
+  done
+  ls -la .gpu-bin .gpu-bin/lib
   exit 0
 fi
 OUT="${OUT:-/tmp/gpu-check}"
+export LD_LIBRARY_PATH="$PWD/.gpu-bin/lib:${LD_LIBRARY_PATH:-}"
 # cuBLAS is linked shared: find the toolkit's (or PyTorch's) copy when the loader does not know it.
 if ! ldconfig -p | grep -q libcublas.so.13; then
   for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \

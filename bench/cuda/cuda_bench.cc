@@ -144,6 +144,85 @@ void batch1_breakdown(nlohmann::json& j) {
   (void)c;
 }
 
+template <typename Fn>
+double time_ms(cudaStream_t st, Fn&& fn, int reps = 10) {
+  fn();
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0), cudaEventCreate(&e1);
+  cudaEventRecord(e0, st);
+  for (int i = 0; i < reps; ++i) fn();
+  cudaEventRecord(e1, st);
+  OSPREY_CUDA_CHECK(cudaEventSynchronize(e1));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, e0, e1);
+  cudaEventDestroy(e0), cudaEventDestroy(e1);
+  return ms / reps;
+}
+
+// Two costs the batch-128 engine run pays per step, timed alone: prefill attention of 8 prompts of
+// 512 tokens over 16 layers (Llama-3.2-1B heads; the bench prefills 8 sequences per forward), and
+// the GPU draw of 128 rows over a 128k vocabulary (temperature 0.8, top-p 0.95) against greedy.
+void batch_breakdown(nlohmann::json& j) {
+  const int seqs = 8, prompt = 512, heads = 32, kvh = 8, hd = 64, L = 16;
+  const int T = seqs * prompt, bps = prompt / kBlockSize, blocks = seqs * bps + 1;
+  const AttnShape shape{heads, kvh, hd, 0.125f, 0};
+  const int per = prefill_item_tokens(shape);
+  std::vector<int32_t> table(size_t(seqs) * bps);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(1 + i);
+  std::vector<PrefillItem> items;
+  for (int s = 0; s < seqs; ++s)
+    for (int k = 0; k < prompt; k += per) items.push_back({s, s * prompt + k, per, k});
+  const int R = 128, V = 128256;
+  void *kc = nullptr, *vc = nullptr, *q = nullptr, *out = nullptr, *bt = nullptr, *it = nullptr;
+  float* logits = nullptr;
+  int32_t* ids = nullptr;
+  SampleParams* params = nullptr;
+  OSPREY_CUDA_CHECK(cudaMalloc(&kc, size_t(blocks) * kBlockSize * kvh * hd * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&vc, size_t(blocks) * kBlockSize * kvh * hd * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&q, size_t(T) * heads * hd * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&out, size_t(T) * heads * hd * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&bt, table.size() * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&it, items.size() * sizeof(PrefillItem)));
+  OSPREY_CUDA_CHECK(cudaMalloc(&logits, size_t(R) * V * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&ids, R * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&params, R * sizeof(SampleParams)));
+  OSPREY_CUDA_CHECK(cudaMemcpy(bt, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  OSPREY_CUDA_CHECK(
+      cudaMemcpy(it, items.data(), items.size() * sizeof(PrefillItem), cudaMemcpyHostToDevice));
+  fill_random(kc, int64_t(blocks) * kBlockSize * kvh * hd, true, 11, 1, 0, nullptr);
+  fill_random(vc, int64_t(blocks) * kBlockSize * kvh * hd, true, 12, 1, 0, nullptr);
+  fill_random(q, int64_t(T) * heads * hd, true, 13, 1, 0, nullptr);
+  fill_random(logits, int64_t(R) * V, false, 14, 4, 0, nullptr);
+  std::vector<SampleParams> sp(R);
+  for (int r = 0; r < R; ++r)
+    sp[r].temperature = 0.8f, sp[r].top_p = 0.95f, sp[r].u = (r + 0.5) / R;
+  OSPREY_CUDA_CHECK(
+      cudaMemcpy(params, sp.data(), R * sizeof(SampleParams), cudaMemcpyHostToDevice));
+  cudaStream_t st;
+  OSPREY_CUDA_CHECK(cudaStreamCreate(&st));
+  const PagedKV kv{kc, vc, static_cast<int32_t*>(bt), bps};
+  const double attn = time_ms(st, [&] {
+    for (int l = 0; l < L; ++l)
+      attn_prefill(q, kv, static_cast<PrefillItem*>(it), int(items.size()), shape, out, true, st);
+  });
+  // Causal FLOPs: QK^T and PV, 2 * head_dim each per (row, visible key).
+  const double flops = 4.0 * hd * heads * L * seqs * (double(prompt) * (prompt + 1) / 2);
+  const double greedy = time_ms(st, [&] { argmax_rows(logits, R, V, ids, st); });
+  const double drawn = time_ms(st, [&] { sample_rows(logits, R, V, params, ids, st); });
+  std::printf(
+      "  breakdown (batch): prefill attention %.3f ms per 8 x 512 tokens (%.1f TFLOP/s); "
+      "128-row draw %.3f ms (top-p 0.95), argmax %.3f ms\n",
+      attn, flops / (attn / 1e3) / 1e12, drawn, greedy);
+  j["batch_breakdown"] = {{"prefill_attention_ms", attn},
+                          {"prefill_attention_tflops", flops / (attn / 1e3) / 1e12},
+                          {"draw_top_p_ms", drawn},
+                          {"argmax_ms", greedy}};
+  for (void* p : {kc, vc, q, out, bt, it, static_cast<void*>(logits), static_cast<void*>(ids),
+                  static_cast<void*>(params)})
+    cudaFree(p);
+  cudaStreamDestroy(st);
+}
+
 struct RunResult {
   double prefill_tok_s = 0, decode_tok_s = 0, ms_per_step = 0;
 };
@@ -201,6 +280,7 @@ int main(int argc, char** argv) {
                 prop.multiProcessorCount, bw / 1e9);
     nlohmann::json j = {{"device", prop.name}, {"copy_gbps", bw / 1e9}};
     batch1_breakdown(j);
+    batch_breakdown(j);
     std::mt19937 rng(42);
     const int prompt = 512, out = 128;
     struct Row {

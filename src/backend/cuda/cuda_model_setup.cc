@@ -100,9 +100,11 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
   const uint64_t block_bytes = uint64_t(c.num_layers) * 2 * kBlockSize * KV * esz;
   size_t free_b = 0, total_b = 0;
   OSPREY_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const double reserve =
-      (1.0 - std::clamp(opts.gpu_memory_utilization, 0.05, 1.0)) * double(total_b);
-  const double budget = std::max(0.0, double(free_b) - std::max(reserve, 256.0 * kMiB));
+  // A per-instance share of the whole card (as vLLM reads --gpu-memory-utilization): two engines at
+  // 0.5 each fit on one GPU. Never more than is free, less a little for the CUDA context and
+  // cuBLAS.
+  const double share = std::clamp(opts.gpu_memory_utilization, 0.05, 1.0) * double(total_b);
+  const double budget = std::max(0.0, std::min(share, double(free_b) - 256.0 * kMiB));
   const int64_t min_blocks = opts.num_blocks > 0 ? opts.num_blocks : max_blocks + 1;
   const double fixed = double(am.off) + double(min_blocks) * double(block_bytes);
   if (double(wm.off) + fixed > budget) {
@@ -116,11 +118,9 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
             : "layer " + std::to_string(layer) + " of " + std::to_string(c.num_layers);
     const double missing = double(wm.off) + fixed - budget;
     invalid_input(
-        "model does not fit on the GPU: {:.2f} GiB usable ({:.2f} GiB free), activations {:.0f} "
-        "MiB and KV "
-        "cache >= {:.0f} MiB leave {:.2f} GiB for weights of {:.2f} GiB; {} does not fit, {:.0f} "
-        "MiB missing "
-        "in all",
+        "model does not fit on the GPU: {:.2f} GiB usable ({:.2f} GiB free), activations "
+        "{:.0f} MiB and KV cache >= {:.0f} MiB leave {:.2f} GiB for weights of {:.2f} GiB; {} "
+        "does not fit, {:.0f} MiB missing in all",
         budget / kGiB, double(free_b) / kGiB, double(am.off) / kMiB,
         double(min_blocks * block_bytes) / kMiB, std::max(0.0, room) / kGiB, double(wm.off) / kGiB,
         what, missing / kMiB);

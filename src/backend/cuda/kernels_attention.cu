@@ -1,10 +1,12 @@
 // Paged attention. Decode: one CTA per (sequence, kv head, partition of the context) computes the
 // partition's softmax for every query head of the GQA group at once (K and V rows are read once for
-// the group), and a second kernel merges partitions (flash-decoding). Prefill: one CTA per (tile of
+// the group), and a second kernel merges partitions (flash-decoding). Prefill (here for f32 and
+// head sizes other than 64 and 128; kernels_attention_mma.cu for the rest): one CTA per (tile of
 // new tokens, kv head) streams 32-key tiles of the paged prefix through shared memory with an
 // online softmax; the tile's rows (tokens x group heads) share every K/V load.
 #include <cfloat>
 
+#include "backend/cuda/attention_paged.cuh"
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -30,12 +32,6 @@ struct DecodeParams {
   float* part_acc;
   float* part_ml;
 };
-
-__device__ __forceinline__ int64_t kv_offset(const PagedKV& kv, int seq, int pos, int kvh, int head,
-                                             int hd) {
-  const int64_t blk = kv.block_tables[static_cast<int64_t>(seq) * kv.max_blocks + pos / kBlockSize];
-  return ((blk * kBlockSize + pos % kBlockSize) * kvh + head) * hd;
-}
 
 template <typename T>
 __global__ void __launch_bounds__(kDecodeWarps * 32, 6) attn_decode_kernel(DecodeParams p) {
@@ -206,18 +202,9 @@ __global__ void attn_combine_kernel(const float* part_acc, const float* part_ml,
 }
 
 constexpr int kPrefillWarps = 16;
-constexpr int kRowsPerWarp = 4;
-constexpr int kPrefillRows = kPrefillWarps * kRowsPerWarp;
+constexpr int kRowsPerWarp = kPrefillRows / kPrefillWarps;
 constexpr int kKeyTile = 32;
 constexpr int kMaxDimPerLane = kMaxHeadDim / 32;
-
-struct PrefillParams {
-  const void* q;
-  PagedKV kv;
-  const PrefillItem* items;
-  AttnShape s;
-  void* out;
-};
 
 template <typename T>
 __global__ void __launch_bounds__(kPrefillWarps * 32) attn_prefill_kernel(PrefillParams p) {
@@ -373,7 +360,9 @@ void attn_prefill(const void* q, const PagedKV& kv, const PrefillItem* items, in
                   const AttnShape& s, void* out, bool bf16, cudaStream_t st) {
   if (n_items == 0) return;
   const PrefillParams p{q, kv, items, s, out};
-  if (bf16)
+  if (prefill_mma_supported(s.head_dim, bf16))
+    launch_prefill_mma(p, n_items, st);
+  else if (bf16)
     launch_prefill<cuda::bf16>(p, n_items, st);
   else
     launch_prefill<float>(p, n_items, st);

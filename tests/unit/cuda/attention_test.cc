@@ -117,8 +117,9 @@ TEST_P(Attention, DecodeMatchesReference) {
 TEST_P(Attention, PrefillMatchesReference) {
   OSPREY_REQUIRE_GPU();
   const Case c = GetParam();
-  // (start, new tokens): a fresh prompt, a chunk after a cached prefix, a single token.
-  const std::vector<std::pair<int, int>> seqs = {{0, 37}, {40, 20}, {0, 1}, {5, 70}};
+  // (start, new tokens): a fresh prompt, a chunk after a cached prefix, a single token, and a chunk
+  // spanning several 64-key tiles of the tensor-core kernel.
+  const std::vector<std::pair<int, int>> seqs = {{0, 37}, {40, 20}, {0, 1}, {5, 70}, {100, 90}};
   std::vector<int> ctx;
   for (auto [st, n] : seqs) ctx.push_back(st + n);
   build(ctx);
@@ -147,7 +148,8 @@ TEST_P(Attention, PrefillMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Attention,
                          ::testing::Values(Case{8, 2, 64, 0, true}, Case{8, 2, 64, 100, true},
-                                           Case{12, 1, 128, 0, true}, Case{4, 2, 16, 0, true},
+                                           Case{8, 2, 64, 20, true}, Case{12, 1, 128, 0, true},
+                                           Case{6, 2, 128, 70, true}, Case{4, 2, 16, 0, true},
                                            Case{8, 2, 64, 0, false}, Case{4, 2, 32, 20, false},
                                            Case{32, 8, 64, 0, true}),
                          [](const auto& i) {

@@ -1,0 +1,255 @@
+// Prefill attention on tensor cores (bf16, head size 64 or 128): FlashAttention-2's loop over the
+// paged prefix. One CTA per (item of new tokens, kv head), as the scalar kernel: its 64 rows
+// (tokens x the group's query heads) are split over 4 warps of 16. Each 64-key tile of K and V
+// comes into shared memory with cp.async (the next tile loads while this one is used); S = Q K^T
+// and O += P V are mma.sync m16n8k16 with f32 accumulators, and P goes from S's accumulator
+// registers straight into the A operand of the second product (the two layouts coincide), so it
+// never touches memory.
+#include <cmath>
+
+#include "backend/cuda/attention_paged.cuh"
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+
+namespace osprey::cuda {
+namespace {
+
+constexpr int kWarps = kPrefillRows / 16;  // 16 rows per warp: the mma's M
+constexpr int kKeys = 64;                  // keys per tile
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// Four 8x8 b16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, register i receives it.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+// c (16x8, f32) += a (16x16, bf16, row-major) * b (16x8, bf16, column-major).
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+// Two floats as the bf16 pair of one operand register (the lower index in the low half).
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+template <int HD>
+constexpr int kLd = HD + 8;  // bf16 per shared row: 16 bytes of padding keep ldmatrix conflict-free
+
+template <int HD>
+constexpr size_t mma_smem() {
+  return size_t(kPrefillRows + 4 * kKeys) * kLd<HD> * sizeof(bf16);  // Q, then K and V twice
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillParams p) {
+  constexpr int LD = kLd<HD>, kChunks = HD / 8;  // 16-byte pieces of a row
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);
+  bf16* Ks = Qs + kPrefillRows * LD;  // [2][kKeys][LD]
+  bf16* Vs = Ks + 2 * kKeys * LD;     // [2][kKeys][LD]
+  const PrefillItem it = p.items[blockIdx.x];
+  const AttnShape s = p.s;
+  const int kvhead = blockIdx.y, G = s.heads / s.kv_heads, rows = it.ntok * G;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int64_t qdim = static_cast<int64_t>(s.heads) * HD;
+  const bf16* q = static_cast<const bf16*>(p.q);
+  const bf16* kc = static_cast<const bf16*>(p.kv.k);
+  const bf16* vc = static_cast<const bf16*>(p.kv.v);
+  const int kend = it.pos0 + it.ntok;
+  const int kbeg = s.window > 0 ? max(0, it.pos0 - s.window + 1) : 0;
+  const int ntiles = (kend - kbeg + kKeys - 1) / kKeys;
+
+  // Keys past the end load as zeros: masked scores never reach P, but 0 * NaN from a stale cache
+  // slot would still poison O.
+  auto load_tile = [&](int tile, int buf) {
+    const int kb = kbeg + tile * kKeys;
+    bf16* kd = Ks + buf * kKeys * LD;
+    bf16* vd = Vs + buf * kKeys * LD;
+    for (int i = tid; i < kKeys * kChunks; i += kWarps * 32) {
+      const int j = i / kChunks, c = (i % kChunks) * 8, pos = kb + j;
+      if (pos < kend) {
+        const int64_t off = kv_offset(p.kv, it.seq, pos, s.kv_heads, kvhead, HD) + c;
+        cp_async16(kd + j * LD + c, kc + off);
+        cp_async16(vd + j * LD + c, vc + off);
+      } else {
+        *reinterpret_cast<uint4*>(kd + j * LD + c) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(vd + j * LD + c) = make_uint4(0, 0, 0, 0);
+      }
+    }
+    cp_async_commit();
+  };
+  load_tile(0, 0);
+  for (int i = tid; i < kPrefillRows * kChunks; i += kWarps * 32) {
+    const int r = i / kChunks, c = (i % kChunks) * 8;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r < rows) {
+      const int t = r / G, g = r % G;
+      v = *reinterpret_cast<const uint4*>(q + (it.tok0 + t) * qdim + (kvhead * G + g) * HD + c);
+    }
+    *reinterpret_cast<uint4*>(Qs + r * LD + c) = v;
+  }
+  __syncthreads();
+
+  // The warp's Q as A operands, one per 16 dimensions: lanes 0-7 address rows 0-7 (a0), 8-15 rows
+  // 8-15 (a1), 16-23 rows 0-7 at +8 dimensions (a2), 24-31 rows 8-15 at +8 (a3).
+  uint32_t qf[HD / 16][4];
+  {
+    const bf16* base = Qs + (warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * LD + 8 * (lane >> 4);
+#pragma unroll
+    for (int k = 0; k < HD / 16; ++k) ldmatrix_x4(smem_addr(base + 16 * k), qf[k]);
+  }
+  // This thread's two rows in accumulator layout: lane / 4 and lane / 4 + 8 of the warp's 16.
+  const int quad = lane & 3;
+  int qpos[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = warp * 16 + (lane >> 2) + 8 * i;
+    qpos[i] = r < rows ? it.pos0 + r / G : -1;  // padding rows see nothing
+  }
+  const float scale_log2 = s.scale * 1.4426950408889634f;  // softmax in base 2
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  float o[HD / 8][4];
+#pragma unroll
+  for (int d = 0; d < HD / 8; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+
+  for (int tile = 0; tile < ntiles; ++tile) {
+    const int buf = tile & 1, kb = kbeg + tile * kKeys;
+    if (tile + 1 < ntiles) {
+      load_tile(tile + 1, buf ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const bf16* kt = Ks + buf * kKeys * LD;
+    const bf16* vt = Vs + buf * kKeys * LD;
+
+    // S = Q K^T: K rows are B's columns. Lanes 8i..8i+7 address keys n*8.. at dimensions +8i, so
+    // one ldmatrix gives the (b0, b1) of two 16-dimension steps.
+    float sc[kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) {
+      sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+      const bf16* krow = kt + (n * 8 + (lane & 7)) * LD + 8 * (lane >> 3);
+#pragma unroll
+      for (int k = 0; k < HD / 16; k += 2) {
+        uint32_t b[4];
+        ldmatrix_x4(smem_addr(krow + 16 * k), b);
+        mma_bf16(sc[n], qf[k], b[0], b[1]);
+        mma_bf16(sc[n], qf[k + 1], b[2], b[3]);
+      }
+    }
+    // Causal (and sliding-window) mask, then the online softmax update of both rows.
+    float mx[2] = {m[0], m[1]};
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int i = e >> 1, key = kb + n * 8 + 2 * quad + (e & 1);
+        const bool seen = key <= qpos[i] && (s.window == 0 || key > qpos[i] - s.window);
+        sc[n][e] = seen ? sc[n][e] * scale_log2 : -INFINITY;
+        mx[i] = fmaxf(mx[i], sc[n][e]);
+      }
+    float base[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+      base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];  // nothing seen yet: every p and corr is 0
+      const float corr = exp2f(m[i] - base[i]);
+      m[i] = mx[i];
+      l[i] *= corr;
+#pragma unroll
+      for (int d = 0; d < HD / 8; ++d) o[d][2 * i] *= corr, o[d][2 * i + 1] *= corr;
+    }
+    // P as the A operand of 16-key steps: accumulator tiles 2j and 2j+1 are a0/a1 and a2/a3.
+    uint32_t pf[kKeys / 16][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) {
+      const float p0 = exp2f(sc[n][0] - base[0]), p1 = exp2f(sc[n][1] - base[0]);
+      const float p2 = exp2f(sc[n][2] - base[1]), p3 = exp2f(sc[n][3] - base[1]);
+      l[0] += p0 + p1;
+      l[1] += p2 + p3;
+      pf[n / 2][(n & 1) * 2] = pack_bf16(p0, p1);
+      pf[n / 2][(n & 1) * 2 + 1] = pack_bf16(p2, p3);
+    }
+    // O += P V: V rows (keys) are B's k index, so ldmatrix transposes. Lanes 0-7 address keys
+    // 0-7 and 8-15 keys 8-15 of dimensions d*8.. (b0, b1); lanes 16-31 the same at d*8 + 8.
+#pragma unroll
+    for (int j = 0; j < kKeys / 16; ++j) {
+      const bf16* vrow = vt + (j * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * LD + 8 * (lane >> 4);
+#pragma unroll
+      for (int d = 0; d < HD / 8; d += 2) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(smem_addr(vrow + 8 * d), b);
+        mma_bf16(o[d], pf[j], b[0], b[1]);
+        mma_bf16(o[d + 1], pf[j], b[2], b[3]);
+      }
+    }
+    __syncthreads();  // every warp is done with this buffer before the next-but-one tile fills it
+  }
+
+  bf16* out = static_cast<bf16*>(p.out);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int r = warp * 16 + (lane >> 2) + 8 * i;
+    if (r >= rows) continue;
+    const int t = r / G, g = r % G;
+    const float inv = 1.0f / l[i];
+    bf16* dst = out + (it.tok0 + t) * qdim + (kvhead * G + g) * HD + 2 * quad;
+#pragma unroll
+    for (int d = 0; d < HD / 8; ++d)
+      *reinterpret_cast<uint32_t*>(dst + 8 * d) =
+          pack_bf16(o[d][2 * i] * inv, o[d][2 * i + 1] * inv);
+  }
+}
+
+template <int HD>
+void launch(const PrefillParams& p, int n_items, cudaStream_t st) {
+  static const bool configured = [] {
+    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(attn_prefill_mma_kernel<HD>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(mma_smem<HD>())));
+    return true;
+  }();
+  (void)configured;
+  attn_prefill_mma_kernel<HD><<<dim3(n_items, p.s.kv_heads), kWarps * 32, mma_smem<HD>(), st>>>(p);
+  OSPREY_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+void launch_prefill_mma(const PrefillParams& p, int n_items, cudaStream_t st) {
+  if (p.s.head_dim == 64)
+    launch<64>(p, n_items, st);
+  else
+    launch<128>(p, n_items, st);
+}
+
+}  // namespace osprey::cuda
