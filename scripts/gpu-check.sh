@@ -34,6 +34,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 if [[ ! -d /work/main/tests/fixtures ]]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
 timeout 150 .gpu-bin/test_cuda --gtest_brief=1 2>&1 | tee "$OUT/test_cuda.log"
 test_rc=${PIPESTATUS[0]}
+# Seeded draws must repeat bit for bit, run after run.
+timeout 60 .gpu-bin/test_cuda --gtest_brief=1 --gtest_filter='CudaEngine.Seeded*' \
+  --gtest_repeat=5 > "$OUT/test_repeat.log" 2>&1 || test_rc=$?
 # Through the engine (scheduler, paged KV manager, runner, ids drawn on the GPU): 128 requests of
 # 512 prompt tokens and 128 output tokens all at once, greedy and sampled, then one request alone,
 # on a random Llama-3.2-1B-shaped checkpoint.
@@ -77,6 +80,7 @@ fi
 echo
 echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cut -d, -f1)) =="
 grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
+echo "seeded draws, 5 repeats: $(grep -c FAILED "$OUT/test_repeat.log") failures"
 echo "test_cuda rc=$test_rc bench rc=$bench_rc engine rc=$engine_rc serve rc=$serve_rc"
 sed -n '/^run (prompt/,$p' "$OUT/bench.log" 2>/dev/null
 for run in "${runs[@]}"; do

@@ -159,9 +159,10 @@ double time_ms(cudaStream_t st, Fn&& fn, int reps = 10) {
   return ms / reps;
 }
 
-// Two costs the batch-128 engine run pays per step, timed alone: prefill attention of 8 prompts of
-// 512 tokens over 16 layers (Llama-3.2-1B heads; the bench prefills 8 sequences per forward), and
-// the GPU draw of 128 rows over a 128k vocabulary (temperature 0.8, top-p 0.95) against greedy.
+// Costs of the batch-128 run, timed alone (Llama-3.2-1B heads, 16 layers): prefill attention of 8
+// prompts of 512 tokens (the bench prefills 8 sequences per forward), decode attention of 128
+// sequences, and the GPU draw of 128 rows over a 128k vocabulary (temperature 0.8, top-p 0.95)
+// against greedy.
 void batch_breakdown(nlohmann::json& j) {
   const int seqs = 8, prompt = 512, heads = 32, kvh = 8, hd = 64, L = 16;
   const int T = seqs * prompt, bps = prompt / kBlockSize, blocks = seqs * bps + 1;
@@ -209,16 +210,46 @@ void batch_breakdown(nlohmann::json& j) {
   const double flops = 4.0 * hd * heads * L * seqs * (double(prompt) * (prompt + 1) / 2);
   const double greedy = time_ms(st, [&] { argmax_rows(logits, R, V, ids, st); });
   const double drawn = time_ms(st, [&] { sample_rows(logits, R, V, params, ids, st); });
+  // Decode attention of 128 sequences at a 600-token context (the batch-128 run's average), 16
+  // layers reading one layer's cache: K/V bytes read per second.
+  const int S = 128, ctx = 600, sb = (ctx + kBlockSize - 1) / kBlockSize, dblocks = S * sb + 1;
+  const int splits = (ctx + kDecodePartition - 1) / kDecodePartition;
+  void *dk = nullptr, *dv = nullptr, *dq = nullptr, *dout = nullptr, *dbt = nullptr,
+       *dlens = nullptr, *pacc = nullptr, *pml = nullptr;
+  const size_t cache = size_t(dblocks) * kBlockSize * kvh * hd * 2;
+  OSPREY_CUDA_CHECK(cudaMalloc(&dk, cache));
+  OSPREY_CUDA_CHECK(cudaMalloc(&dv, cache));
+  OSPREY_CUDA_CHECK(cudaMalloc(&dq, size_t(S) * heads * hd * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&dout, size_t(S) * heads * hd * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&dbt, size_t(S) * sb * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&dlens, S * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&pacc, size_t(S) * heads * splits * hd * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&pml, size_t(S) * heads * splits * 2 * 4));
+  std::vector<int32_t> dtable(size_t(S) * sb), lens(S, ctx);
+  for (size_t i = 0; i < dtable.size(); ++i) dtable[i] = int32_t(1 + i);
+  OSPREY_CUDA_CHECK(cudaMemcpy(dbt, dtable.data(), dtable.size() * 4, cudaMemcpyHostToDevice));
+  OSPREY_CUDA_CHECK(cudaMemcpy(dlens, lens.data(), S * 4, cudaMemcpyHostToDevice));
+  fill_random(dk, int64_t(cache / 2), true, 15, 1, 0, nullptr);
+  fill_random(dv, int64_t(cache / 2), true, 16, 1, 0, nullptr);
+  fill_random(dq, int64_t(S) * heads * hd, true, 17, 1, 0, nullptr);
+  const PagedKV dkv{dk, dv, static_cast<int32_t*>(dbt), sb};
+  const double dec = time_ms(st, [&] {
+    for (int l = 0; l < L; ++l)
+      attn_decode(dq, dkv, static_cast<int32_t*>(dlens), S, shape, splits, kDecodePartition,
+                  static_cast<float*>(pacc), static_cast<float*>(pml), dout, true, st);
+  });
+  const double dec_bytes = 2.0 * S * ctx * kvh * hd * 2 * L;
   std::printf(
       "  breakdown (batch): prefill attention %.3f ms per 8 x 512 tokens (%.1f TFLOP/s); "
+      "decode attention %.3f ms per step of 128 at 600 positions (%.0f GB/s); "
       "128-row draw %.3f ms (top-p 0.95), argmax %.3f ms\n",
-      attn, flops / (attn / 1e3) / 1e12, drawn, greedy);
-  j["batch_breakdown"] = {{"prefill_attention_ms", attn},
-                          {"prefill_attention_tflops", flops / (attn / 1e3) / 1e12},
-                          {"draw_top_p_ms", drawn},
-                          {"argmax_ms", greedy}};
+      attn, flops / (attn / 1e3) / 1e12, dec, dec_bytes / (dec / 1e3) / 1e9, drawn, greedy);
+  j["batch_breakdown"] = {
+      {"prefill_attention_ms", attn}, {"prefill_attention_tflops", flops / (attn / 1e3) / 1e12},
+      {"decode_attention_ms", dec},   {"decode_attention_gbps", dec_bytes / (dec / 1e3) / 1e9},
+      {"draw_top_p_ms", drawn},       {"argmax_ms", greedy}};
   for (void* p : {kc, vc, q, out, bt, it, static_cast<void*>(logits), static_cast<void*>(ids),
-                  static_cast<void*>(params)})
+                  static_cast<void*>(params), dk, dv, dq, dout, dbt, dlens, pacc, pml})
     cudaFree(p);
   cudaStreamDestroy(st);
 }

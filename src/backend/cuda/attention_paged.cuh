@@ -22,6 +22,9 @@ struct PrefillParams {
   const PrefillItem* items;
   AttnShape s;
   void* out;
+  // Decode through the tensor-core kernel: item i is sequence i's one new token, at seq_lens[i]
+  // - 1.
+  const int32_t* seq_lens = nullptr;
 };
 
 // Rows (tokens x group heads) of one prefill item, for either kernel.

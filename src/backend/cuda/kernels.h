@@ -106,6 +106,12 @@ inline int decode_partition(int S) {
 void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S,
                  const AttnShape& s, int splits, int partition, float* part_acc, float* part_ml,
                  void* out, bool bf16, cudaStream_t st);
+// Batches with at least this many (sequence, kv head) pairs decode through the tensor-core prefill
+// kernel, one CTA per pair over the whole context (bf16, head size 64 or 128): enough CTAs to fill
+// the GPU without splitting the context, and K/V read in 64-key tiles rather than row by row. The
+// partition buffers are then unused.
+constexpr int kMmaDecodeMinCtas = 256;
+bool decode_uses_mma(int S, const AttnShape& s, bool bf16);
 
 // Prefill attention: each item is up to prefill_item_tokens(s) consecutive new tokens of one
 // sequence, attending causally to the whole paged prefix (their own keys already written to the

@@ -145,14 +145,18 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 6) attn_decode_kernel(Decod
 #pragma unroll
     for (int e = 0; e < V; ++e)
       for (int o = lpt; o < 32; o <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
-  if (tw == 0) {
+  // Warps add their sums one after another: a fixed order keeps the result bitwise repeatable (a
+  // seeded draw over near-equal weights turns on the last bit of the logits).
+  for (int w = 0; w < kDecodeWarps; ++w) {
+    if (warp == w && tw == 0) {
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g)
-      if (g < ng)
+      for (int g = 0; g < kMaxGroup; ++g)
+        if (g < ng)
 #pragma unroll
-        for (int e = 0; e < V; ++e) atomicAdd(&outs[g][sub * V + e], acc[g][e]);
+          for (int e = 0; e < V; ++e) outs[g][sub * V + e] += acc[g][e];
+    }
+    __syncthreads();
   }
-  __syncthreads();
   for (int i = tid; i < ng * hd; i += blockDim.x) {
     const int g = i / hd, d = i % hd;
     p.part_acc[(part + static_cast<int64_t>(g) * p.splits) * hd + d] = outs[g][d];
@@ -326,6 +330,10 @@ void check_attention_shape(const AttnShape& s, bool bf16) {
     unsupported("CUDA attention: {} heads over {} kv heads", s.heads, s.kv_heads);
 }
 
+bool decode_uses_mma(int S, const AttnShape& s, bool bf16) {
+  return prefill_mma_supported(s.head_dim, bf16) && S * s.kv_heads >= kMmaDecodeMinCtas;
+}
+
 int prefill_item_tokens(const AttnShape& s) {
   return std::max(1, kPrefillRows / (s.heads / s.kv_heads));
 }
@@ -334,6 +342,10 @@ void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int 
                  const AttnShape& s, int splits, int partition, float* part_acc, float* part_ml,
                  void* out, bool bf16, cudaStream_t st) {
   if (S == 0) return;
+  if (decode_uses_mma(S, s, bf16)) {
+    launch_prefill_mma({q, kv, nullptr, s, out, seq_lens}, S, st);
+    return;
+  }
   const int G = s.heads / s.kv_heads;
   const dim3 grid(splits, s.kv_heads * ceil_div(G, kMaxGroup), S);
   if (partition <= 0 || partition > kDecodePartition)

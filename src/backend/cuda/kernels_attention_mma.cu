@@ -71,7 +71,9 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
   bf16* Qs = reinterpret_cast<bf16*>(smem_raw);
   bf16* Ks = Qs + kPrefillRows * LD;  // [2][kKeys][LD]
   bf16* Vs = Ks + 2 * kKeys * LD;     // [2][kKeys][LD]
-  const PrefillItem it = p.items[blockIdx.x];
+  const PrefillItem it = p.seq_lens ? PrefillItem{int32_t(blockIdx.x), int32_t(blockIdx.x), 1,
+                                                  p.seq_lens[blockIdx.x] - 1}
+                                    : p.items[blockIdx.x];
   const AttnShape s = p.s;
   const int kvhead = blockIdx.y, G = s.heads / s.kv_heads, rows = it.ntok * G;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;

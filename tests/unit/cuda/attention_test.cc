@@ -114,6 +114,31 @@ TEST_P(Attention, DecodeMatchesReference) {
   }
 }
 
+// A batch large enough for the tensor-core path where the shape has one (bf16, head size 64 or
+// 128): one CTA per (sequence, kv head) over the whole context.
+TEST_P(Attention, LargeDecodeBatchMatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  const Case c = GetParam();
+  const int S = std::max(8, (kMmaDecodeMinCtas + c.kv_heads - 1) / c.kv_heads);
+  std::vector<int> ctx(S);
+  for (int i = 0; i < S; ++i) ctx[i] = 1 + (i * 37) % 260;
+  build(ctx);
+  EXPECT_EQ(decode_uses_mma(S, shape(), c.bf16), c.bf16 && (c.head_dim == 64 || c.head_dim == 128));
+  const int qdim = c.heads * c.head_dim, splits = (260 + kDecodePartition - 1) / kDecodePartition;
+  auto q = random_vec(size_t(S) * qdim, rng);
+  DeviceBuf dq(q.size() * 4), dl(S * 4), dout(q.size() * 4);
+  DeviceBuf pacc(size_t(S) * c.heads * splits * c.head_dim * 4),
+      pml(size_t(S) * c.heads * splits * 8);
+  upload(dq, q, c.bf16), upload_raw(dl, ctx);
+  attn_decode(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, dl.as<int32_t>(), S, shape(),
+              splits, kDecodePartition, pacc.as<float>(), pml.as<float>(), dout.p, c.bf16, nullptr);
+  std::vector<float> ref(q.size());
+  for (int s = 0; s < S; ++s)
+    for (int h = 0; h < c.heads; ++h)
+      reference(s, ctx[s] - 1, h, &q[s * qdim + h * c.head_dim], &ref[s * qdim + h * c.head_dim]);
+  EXPECT_LE(rel_err(download(dout, ref.size(), c.bf16), ref), c.bf16 ? 1e-2 : 1e-5);
+}
+
 TEST_P(Attention, PrefillMatchesReference) {
   OSPREY_REQUIRE_GPU();
   const Case c = GetParam();
