@@ -157,27 +157,37 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
     }
     t += n;
   }
-  for (int i = S; i < B; ++i) {  // graph padding: one token at position 0 of the scratch block
+  pad_decode_rows(L, S, B);
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(meta, meta_host, L.total() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream));
+  if (use_graph) {
+    run_decode_graph(L, B);
+  } else {
+    const int part = decode_partition(B);
+    body(L, decode, static_cast<int>((max_ctx + part - 1) / part));
+  }
+}
+
+void CudaModel::Impl::pad_decode_rows(const MetaLayout& L, int from, int B) {
+  int32_t* m = meta_host;
+  for (int i = from; i < B; ++i) {
     m[L.tokens() + i] = 0;
     m[L.positions() + i] = 0;
     m[L.slots() + i] = i % kBlockSize;
     m[L.seq_lens() + i] = 1;
     m[L.logit_rows() + i] = i;
   }
-  OSPREY_CUDA_CHECK(cudaMemcpyAsync(meta, meta_host, L.total() * sizeof(int32_t),
-                                    cudaMemcpyHostToDevice, stream));
+}
 
-  const int part = decode_partition(B);
-  const int splits = static_cast<int>(((use_graph ? opts.max_seq_len : max_ctx) + part - 1) / part);
-  if (!use_graph) {
-    body(L, decode, splits);
-    return;
-  }
+void CudaModel::Impl::run_decode_graph(const MetaLayout& L, int B) {
   auto it = graphs.find(B);
   if (it != graphs.end()) {
     OSPREY_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
     return;
   }
+  // Graphs cover any context up to max_seq_len: the split count is fixed by it.
+  const int part = decode_partition(B);
+  const int splits = static_cast<int>((opts.max_seq_len + part - 1) / part);
   // First step of this size: run it directly (kernel attributes, cuBLAS heuristics), then capture.
   body(L, true, splits);
   cudaGraph_t graph = nullptr;
@@ -195,6 +205,24 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
   cudaGraphDestroy(graph);
   OSPREY_CUDA_CHECK(e);
   graphs[B] = exec;
+}
+
+void CudaModel::capture_decode_graphs() {
+  Impl& m = *impl_;
+  if (!m.opts.cuda_graphs) return;
+  for (int b = 1;; b *= 2) {
+    const int B = std::min(b, m.opts.max_seqs);
+    if (!m.graphs.count(B)) {
+      const MetaLayout L{B, B, B, 0, m.max_blocks};
+      std::fill(m.meta_host + L.block_tables(), m.meta_host + L.items(), 0);
+      m.pad_decode_rows(L, 0, B);  // every row on the scratch block
+      OSPREY_CUDA_CHECK(cudaMemcpyAsync(m.meta, m.meta_host, L.total() * sizeof(int32_t),
+                                        cudaMemcpyHostToDevice, m.stream));
+      m.run_decode_graph(L, B);
+    }
+    if (B == m.opts.max_seqs) break;
+  }
+  OSPREY_CUDA_CHECK(cudaStreamSynchronize(m.stream));
 }
 
 void CudaModel::forward(const CudaBatch& batch, float* logits) {

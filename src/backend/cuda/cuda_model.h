@@ -67,6 +67,9 @@ class CudaModel {
   // each row's `edits` (ids ascending within a row), and for rows that ask, their LogprobOut.
   void sample_step(const CudaBatch& batch, std::span<const SampleParams> rows,
                    std::span<const LogitEdit> edits, int32_t* ids, LogprobOut* logprobs);
+  // Captures the decode graph of every batch-size bucket now (a power of two up to max_seqs), so
+  // that no serving step pays for a capture. Touches only the scratch block.
+  void capture_decode_graphs();
   // Copies KV block `src` to `dst` in every layer (copy-on-write), ordered before the next forward.
   void copy_block(int64_t src, int64_t dst);
 

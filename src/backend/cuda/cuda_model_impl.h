@@ -94,6 +94,11 @@ struct CudaModel::Impl {
   // forward machinery (cuda_model.cc)
   void run(const CudaBatch& batch, bool want_ids);
   void body(const MetaLayout& L, bool decode, int splits);
+  // Rows [from, B) of a decode batch as graph padding: one token at position 0 of the scratch
+  // block.
+  void pad_decode_rows(const MetaLayout& L, int from, int B);
+  // Replays batch size B's decode graph, capturing it first if this is the first step of that size.
+  void run_decode_graph(const MetaLayout& L, int B);
 };
 
 }  // namespace osprey::cuda

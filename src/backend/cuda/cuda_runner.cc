@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "backend/cuda/cuda_model.h"
 #include "backend/cuda/kernels.h"
@@ -51,6 +52,11 @@ class CudaModelRunner final : public ModelRunner {
     model_ = std::make_unique<CudaModel>(opened.config, *opened.weights, o);
     if (model_->num_blocks() < 2)
       invalid_input("device 'cuda': no room for the KV cache after the weights and activations");
+    // Every decode batch size's graph now, rather than inside the first steps that need them.
+    const auto t0 = std::chrono::steady_clock::now();
+    model_->capture_decode_graphs();
+    log::info("cuda: decode graphs for batches of 1 to {} captured in {:.2f} s", o.max_seqs,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     int dev = 0;
     cudaDeviceProp prop{};
     if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
