@@ -52,6 +52,22 @@ double copy_bandwidth() {
   return 2.0 * bytes * reps / (ms / 1e3);
 }
 
+// Mean time of `fn`'s work on `st` over `reps` runs after one warm-up run, by events.
+template <typename Fn>
+double time_ms(cudaStream_t st, Fn&& fn, int reps = 10) {
+  fn();
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0), cudaEventCreate(&e1);
+  cudaEventRecord(e0, st);
+  for (int i = 0; i < reps; ++i) fn();
+  cudaEventRecord(e1, st);
+  OSPREY_CUDA_CHECK(cudaEventSynchronize(e1));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, e0, e1);
+  cudaEventDestroy(e0), cudaEventDestroy(e1);
+  return ms / reps;
+}
+
 // Where a batch-1 Llama-3.2-1B decode step goes: the GEMVs alone (16 layers of distinct weights,
 // then the LM head) and the decode attention alone (16 layers at a 600-token context), timed with
 // events.
@@ -116,20 +132,7 @@ void batch1_breakdown(nlohmann::json& j) {
                   {32, 8, 64, 0.125f, 0}, splits, kDecodePartitionSmall, pacc, pml, out, true, st);
     }
   };
-  auto time_ms = [&](auto&& fn) {
-    fn();
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0), cudaEventCreate(&e1);
-    const int reps = 20;
-    cudaEventRecord(e0, st);
-    for (int i = 0; i < reps; ++i) fn();
-    cudaEventRecord(e1, st);
-    OSPREY_CUDA_CHECK(cudaEventSynchronize(e1));
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
-    return ms / reps;
-  };
-  const double g = time_ms(gemvs), a = time_ms(attn);
+  const double g = time_ms(st, gemvs, 20), a = time_ms(st, attn, 20);
   const double bytes = double(layer) * L * 2 + double(V) * H * 2;
   std::printf(
       "  breakdown (llama-3.2-1b, batch 1): GEMVs %.3f ms/token (%.0f GB/s), attention %.3f "
@@ -142,21 +145,6 @@ void batch1_breakdown(nlohmann::json& j) {
     cudaFree(p);
   cudaStreamDestroy(st);
   (void)c;
-}
-
-template <typename Fn>
-double time_ms(cudaStream_t st, Fn&& fn, int reps = 10) {
-  fn();
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0), cudaEventCreate(&e1);
-  cudaEventRecord(e0, st);
-  for (int i = 0; i < reps; ++i) fn();
-  cudaEventRecord(e1, st);
-  OSPREY_CUDA_CHECK(cudaEventSynchronize(e1));
-  float ms = 0;
-  cudaEventElapsedTime(&ms, e0, e1);
-  cudaEventDestroy(e0), cudaEventDestroy(e1);
-  return ms / reps;
 }
 
 // Costs of the batch-128 run, timed alone (Llama-3.2-1B heads, 16 layers): prefill attention of 8

@@ -83,21 +83,11 @@ class Attention : public ::testing::TestWithParam<Case> {
     return {c.heads, c.kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim)), c.window};
   }
 
-  std::mt19937 rng{99};
-  int kvdim = 0, max_blocks = 0;
-  std::vector<int32_t> tables;
-  std::vector<std::vector<float>> keys, vals;
-  std::unique_ptr<DeviceBuf> dk, dv, dt;
-};
-
-TEST_P(Attention, DecodeMatchesReference) {
-  OSPREY_REQUIRE_GPU();
-  const Case c = GetParam();
-  const std::vector<int> ctx = {1, 300, 777, 16};
-  build(ctx);
-  const int S = int(ctx.size()), qdim = c.heads * c.head_dim;
-  for (int part : {kDecodePartition, kDecodePartitionSmall}) {
-    const int splits = (777 + part - 1) / part + 1;  // one more than needed
+  // Decode of one new token per sequence (contexts `ctx`, the cache from build(ctx)) against the
+  // reference.
+  void expect_decode_matches(const std::vector<int>& ctx, int splits, int part) {
+    const Case c = GetParam();
+    const int S = int(ctx.size()), qdim = c.heads * c.head_dim;
     auto q = random_vec(size_t(S) * qdim, rng);
     DeviceBuf dq(q.size() * 4), dl(S * 4), dout(q.size() * 4);
     DeviceBuf pacc(size_t(S) * c.heads * splits * c.head_dim * 4),
@@ -110,8 +100,22 @@ TEST_P(Attention, DecodeMatchesReference) {
       for (int h = 0; h < c.heads; ++h)
         reference(s, ctx[s] - 1, h, &q[s * qdim + h * c.head_dim], &ref[s * qdim + h * c.head_dim]);
     EXPECT_LE(rel_err(download(dout, ref.size(), c.bf16), ref), c.bf16 ? 1e-2 : 1e-5)
-        << "partition " << part;
+        << S << " sequences, partition " << part;
   }
+
+  std::mt19937 rng{99};
+  int kvdim = 0, max_blocks = 0;
+  std::vector<int32_t> tables;
+  std::vector<std::vector<float>> keys, vals;
+  std::unique_ptr<DeviceBuf> dk, dv, dt;
+};
+
+TEST_P(Attention, DecodeMatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  const std::vector<int> ctx = {1, 300, 777, 16};
+  build(ctx);
+  for (int part : {kDecodePartition, kDecodePartitionSmall})
+    expect_decode_matches(ctx, (777 + part - 1) / part + 1, part);  // one split more than needed
 }
 
 // A batch large enough for the tensor-core path where the shape has one (bf16, head size 64 or
@@ -124,19 +128,7 @@ TEST_P(Attention, LargeDecodeBatchMatchesReference) {
   for (int i = 0; i < S; ++i) ctx[i] = 1 + (i * 37) % 260;
   build(ctx);
   EXPECT_EQ(decode_uses_mma(S, shape(), c.bf16), c.bf16 && (c.head_dim == 64 || c.head_dim == 128));
-  const int qdim = c.heads * c.head_dim, splits = (260 + kDecodePartition - 1) / kDecodePartition;
-  auto q = random_vec(size_t(S) * qdim, rng);
-  DeviceBuf dq(q.size() * 4), dl(S * 4), dout(q.size() * 4);
-  DeviceBuf pacc(size_t(S) * c.heads * splits * c.head_dim * 4),
-      pml(size_t(S) * c.heads * splits * 8);
-  upload(dq, q, c.bf16), upload_raw(dl, ctx);
-  attn_decode(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, dl.as<int32_t>(), S, shape(),
-              splits, kDecodePartition, pacc.as<float>(), pml.as<float>(), dout.p, c.bf16, nullptr);
-  std::vector<float> ref(q.size());
-  for (int s = 0; s < S; ++s)
-    for (int h = 0; h < c.heads; ++h)
-      reference(s, ctx[s] - 1, h, &q[s * qdim + h * c.head_dim], &ref[s * qdim + h * c.head_dim]);
-  EXPECT_LE(rel_err(download(dout, ref.size(), c.bf16), ref), c.bf16 ? 1e-2 : 1e-5);
+  expect_decode_matches(ctx, (260 + kDecodePartition - 1) / kDecodePartition, kDecodePartition);
 }
 
 TEST_P(Attention, PrefillMatchesReference) {
