@@ -1,7 +1,7 @@
 // Prefill attention on tensor cores (bf16, head size 64 or 128): FlashAttention-2's loop over the
 // paged prefix. One CTA per (item of new tokens, kv head), as the scalar kernel: its 64 rows
 // (tokens x the group's query heads) are split over 4 warps of 16. Each 64-key tile of K and V
-// comes into shared memory with cp.async (the next tile loads while this one is used); S = Q K^T
+// comes into shared memory with cp.async, one or two tiles ahead of the one in use; S = Q K^T
 // and O += P V are mma.sync m16n8k16 with f32 accumulators, and P goes from S's accumulator
 // registers straight into the A operand of the second product (the two layouts coincide), so it
 // never touches memory.
@@ -59,9 +59,14 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 template <int HD>
 constexpr int kLd = HD + 8;  // bf16 per shared row: 16 bytes of padding keep ldmatrix conflict-free
 
+// K/V tiles in flight: loads for the next stages - 1 tiles run while one is used. Three for head
+// size 64 (63 KB, three CTAs per SM); two for 128, whose tiles are twice the size.
+template <int HD>
+constexpr int kStages = HD <= 64 ? 3 : 2;
+
 template <int HD>
 constexpr size_t mma_smem() {
-  return size_t(kPrefillRows + 4 * kKeys) * kLd<HD> * sizeof(bf16);  // Q, then K and V twice
+  return size_t(kPrefillRows + 2 * kStages<HD> * kKeys) * kLd<HD> * sizeof(bf16);  // Q, K, V
 }
 
 template <int HD>
@@ -69,8 +74,9 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
   constexpr int LD = kLd<HD>, kChunks = HD / 8;  // 16-byte pieces of a row
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Qs = reinterpret_cast<bf16*>(smem_raw);
-  bf16* Ks = Qs + kPrefillRows * LD;  // [2][kKeys][LD]
-  bf16* Vs = Ks + 2 * kKeys * LD;     // [2][kKeys][LD]
+  constexpr int kSt = kStages<HD>;
+  bf16* Ks = Qs + kPrefillRows * LD;  // [kSt][kKeys][LD]
+  bf16* Vs = Ks + kSt * kKeys * LD;   // [kSt][kKeys][LD]
   const PrefillItem it = p.seq_lens ? PrefillItem{int32_t(blockIdx.x), int32_t(blockIdx.x), 1,
                                                   p.seq_lens[blockIdx.x] - 1}
                                     : p.items[blockIdx.x];
@@ -87,10 +93,15 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
 
   // Keys past the end load as zeros: masked scores never reach P, but 0 * NaN from a stale cache
   // slot would still poison O.
-  auto load_tile = [&](int tile, int buf) {
+  // A commit group per tile, empty past the last, so that the wait below always counts kSt - 1.
+  auto load_tile = [&](int tile) {
+    if (tile >= ntiles) {
+      cp_async_commit();
+      return;
+    }
     const int kb = kbeg + tile * kKeys;
-    bf16* kd = Ks + buf * kKeys * LD;
-    bf16* vd = Vs + buf * kKeys * LD;
+    bf16* kd = Ks + (tile % kSt) * kKeys * LD;
+    bf16* vd = Vs + (tile % kSt) * kKeys * LD;
     for (int i = tid; i < kKeys * kChunks; i += kWarps * 32) {
       const int j = i / kChunks, c = (i % kChunks) * 8, pos = kb + j;
       if (pos < kend) {
@@ -104,7 +115,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
     }
     cp_async_commit();
   };
-  load_tile(0, 0);
+  for (int t = 0; t < kSt - 1; ++t) load_tile(t);
   for (int i = tid; i < kPrefillRows * kChunks; i += kWarps * 32) {
     const int r = i / kChunks, c = (i % kChunks) * 8;
     uint4 v = make_uint4(0, 0, 0, 0);
@@ -138,17 +149,20 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
 #pragma unroll
   for (int d = 0; d < HD / 8; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
 
+  // Warps whose 16 rows are all padding (decode: one token's group heads fill part of warp 0)
+  // only help load.
+  const bool active = warp * 16 < rows;
   for (int tile = 0; tile < ntiles; ++tile) {
-    const int buf = tile & 1, kb = kbeg + tile * kKeys;
-    if (tile + 1 < ntiles) {
-      load_tile(tile + 1, buf ^ 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    const int kb = kbeg + tile * kKeys;
+    load_tile(tile + kSt - 1);  // into the buffer the previous iteration finished with
+    cp_async_wait<kSt - 1>();   // this tile's group is done
     __syncthreads();
-    const bf16* kt = Ks + buf * kKeys * LD;
-    const bf16* vt = Vs + buf * kKeys * LD;
+    if (!active) {
+      __syncthreads();
+      continue;
+    }
+    const bf16* kt = Ks + (tile % kSt) * kKeys * LD;
+    const bf16* vt = Vs + (tile % kSt) * kKeys * LD;
 
     // S = Q K^T: K rows are B's columns. Lanes 8i..8i+7 address keys n*8.. at dimensions +8i, so
     // one ldmatrix gives the (b0, b1) of two 16-dimension steps.
@@ -212,7 +226,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
         mma_bf16(o[d + 1], pf[j], b[2], b[3]);
       }
     }
-    __syncthreads();  // every warp is done with this buffer before the next-but-one tile fills it
+    __syncthreads();  // every warp is done with this buffer before a later tile's load fills it
   }
 
   bf16* out = static_cast<bf16*>(p.out);
