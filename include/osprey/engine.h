@@ -62,6 +62,10 @@ struct EngineStats {
   int64_t num_preemptions = 0;
   int64_t prompt_tokens = 0, generation_tokens = 0;
   int32_t num_blocks = 0;
+  // Steps with work, and their wall time split into the runner's forward (and draw) and everything
+  // else the engine does around it (scheduling, batch building, detokenizing, outputs).
+  int64_t num_steps = 0;
+  double runner_seconds = 0, host_seconds = 0;
 };
 
 class LLMEngine {

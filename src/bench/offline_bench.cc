@@ -91,6 +91,10 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
   r.total_tokens_per_s = (r.output_tokens + r.prompt_tokens) / r.seconds;
   r.requests_per_s = r.completed / r.seconds;
   r.decode_tokens_per_s = decode_seconds > 0 ? decode_tokens / decode_seconds : 0;
+  if (s.num_steps > 0) {
+    r.runner_ms_per_step = 1e3 * s.runner_seconds / static_cast<double>(s.num_steps);
+    r.host_ms_per_step = 1e3 * s.host_seconds / static_cast<double>(s.num_steps);
+  }
   r.device = engine.config().device;
   r.max_num_seqs = engine.config().max_num_seqs;
   return r;

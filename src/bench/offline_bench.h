@@ -35,6 +35,8 @@ struct OfflineResult {
   double decode_tokens_per_s = 0;
   std::string device;
   int max_num_seqs = 0;
+  // Per engine step, the runner's forward and draw, and the engine's own work around it.
+  double runner_ms_per_step = 0, host_ms_per_step = 0;
 };
 
 OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& opts);

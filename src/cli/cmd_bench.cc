@@ -58,7 +58,9 @@ void add_offline(CLI::App* bench, Action& action) {
                                   {"kv_peak_usage", r.kv_peak_usage},
                                   {"kv_blocks", r.num_blocks},
                                   {"prefix_cache_hit_rate", r.prefix_hit_rate},
-                                  {"preemptions", r.preemptions}};
+                                  {"preemptions", r.preemptions},
+                                  {"runner_ms_per_step", r.runner_ms_per_step},
+                                  {"host_ms_per_step", r.host_ms_per_step}};
       if (o->json) {
         fmt::print("{}\n", j.dump(2));
       } else {

@@ -57,6 +57,8 @@ struct LLMEngine::Impl {
   int64_t max_model_len = 0;
   kv::SeqId next_seq = 1;
   int64_t prompt_tokens = 0, generation_tokens = 0;
+  int64_t num_steps = 0;
+  double runner_seconds = 0, host_seconds = 0;
   std::vector<float> logits;
   std::vector<sampling::Drawn> drawn;
   std::vector<sampling::RowDraw> draws;
@@ -274,8 +276,12 @@ void LLMEngine::Impl::fork_completions(RequestState& r, const float* row) {
 
 std::vector<RequestOutput> LLMEngine::step() {
   Impl& m = *impl_;
+  using Clock = std::chrono::steady_clock;
+  const auto t_step = Clock::now();
+  Clock::duration in_runner{};
   sched::SchedulerOutput plan = m.scheduler->schedule();
-  if (!plan.empty()) {
+  const bool worked = !plan.empty();
+  if (worked) {
     for (auto [src, dst] : m.kv->take_pending_copies()) m.runner->copy_block(src, dst);
     RunnerBatch batch;
     // Sequences whose chunk reaches the end of their tokens sample one; mid-prompt chunks do not.
@@ -309,12 +315,16 @@ std::vector<RequestOutput> LLMEngine::step() {
       for (const Pick& p : picks)
         m.draws[p.row] = p.c->sampler->next_draw(m.stop_ids(*p.r), m.edits);
       m.drawn.resize(plan.scheduled.size());
+      const auto t_run = Clock::now();
       m.runner->forward_sample(batch, m.draws, m.edits, m.drawn);
+      in_runner = Clock::now() - t_run;
       m.scheduler->update(plan);
       for (const Pick& p : picks) m.accept_token(*p.r, *p.c, m.drawn[p.row], true);
     } else {
       m.logits.resize(plan.scheduled.size() * m.vocab);
+      const auto t_run = Clock::now();
       m.runner->forward(batch, m.logits.data());
+      in_runner = Clock::now() - t_run;
       m.scheduler->update(plan);
       // Sequences sample independently (own generator, own penalty state), so the rows are drawn
       // in parallel; the bookkeeping after (detokenizing, stops, finishing) stays in order.
@@ -339,7 +349,14 @@ std::vector<RequestOutput> LLMEngine::step() {
       }
     }
   }
-  return m.collect_outputs();
+  auto outs = m.collect_outputs();
+  if (worked) {
+    ++m.num_steps;
+    const double runner = std::chrono::duration<double>(in_runner).count();
+    m.runner_seconds += runner;
+    m.host_seconds += std::chrono::duration<double>(Clock::now() - t_step).count() - runner;
+  }
+  return outs;
 }
 
 std::vector<RequestOutput> LLMEngine::Impl::collect_outputs() {
@@ -406,6 +423,9 @@ EngineStats LLMEngine::stats() const {
   s.prefix_hits = ps.hits;
   s.num_preemptions = m.scheduler->num_preemptions();
   s.prompt_tokens = m.prompt_tokens;
+  s.num_steps = m.num_steps;
+  s.runner_seconds = m.runner_seconds;
+  s.host_seconds = m.host_seconds;
   s.generation_tokens = m.generation_tokens;
   for (const auto& [id, rc] : m.by_seq) {
     const Completion* c = rc.second;

@@ -316,8 +316,8 @@ TEST(Engine, RandomizedRequestsAllFinishOnceAndFreeEverything) {
   std::mt19937 rng(3);
   std::map<std::string, int> finished;
   std::set<std::string> live;
-  int added = 0;
-  for (int step = 0; added < 500 || e.has_unfinished(); ++step) {
+  int added = 0, calls = 0;
+  for (int step = 0; added < 500 || e.has_unfinished(); ++step, ++calls) {
     for (int k = 0; k < 3 && added < 500; ++k, ++added) {
       std::vector<int32_t> prompt(std::uniform_int_distribution<int>(1, 40)(rng));
       for (auto& t : prompt) t = std::uniform_int_distribution<int32_t>(0, 511)(rng);
@@ -347,6 +347,11 @@ TEST(Engine, RandomizedRequestsAllFinishOnceAndFreeEverything) {
   EXPECT_EQ(s.kv_usage, 0.0);
   EXPECT_EQ(s.num_running + s.num_waiting, 0u);
   EXPECT_GT(s.num_preemptions, 0);
+  // Step timing: only steps with work count, and both parts of their time are measured.
+  EXPECT_GT(s.num_steps, 0);
+  EXPECT_LE(s.num_steps, calls);
+  EXPECT_GT(s.runner_seconds, 0.0);
+  EXPECT_GT(s.host_seconds, 0.0);
 }
 
 }  // namespace
