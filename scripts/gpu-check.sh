@@ -47,7 +47,7 @@ if [[ ! -f $model/config.json ]]; then
 fi
 engine_rc=0
 runs=("128 greedy --num-prompts 128" "128 sampled --num-prompts 128 --temperature 0.8 --top-p 0.95"
-  "1 greedy --num-prompts 1")
+  "1 greedy --num-prompts 1" "128 greedy-8k-step --num-prompts 128 --max-num-batched-tokens 8192")
 for run in "${runs[@]}"; do
   read -r n kind args <<< "$run"
   timeout 90 .gpu-bin/osprey bench offline --model $model --device cuda $args --input-len 512 \
@@ -86,7 +86,7 @@ sed -n '/^run (prompt/,$p' "$OUT/bench.log" 2>/dev/null
 for run in "${runs[@]}"; do
   read -r n kind args <<< "$run"
   echo "engine, $n requests, $kind (512 in / 128 out):"
-  grep -E '"(output_throughput|decode_throughput|duration_s|preemptions|kv_blocks)"' \
+  grep -E '"(output_throughput|decode_throughput|duration_s|preemptions|kv_blocks|runner_ms_per_step|host_ms_per_step)"' \
     "$OUT/engine-$n-$kind.json"
   tail -2 "$OUT/engine-$n-$kind.log"
 done

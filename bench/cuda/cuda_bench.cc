@@ -3,6 +3,7 @@
 // bandwidth measured here) and at 128 concurrent sequences, TinyLlama-1.1B shape at batch 1; each
 // with a 512-token prompt and 128 generated tokens. Prints one table; --json FILE writes the
 // numbers.
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <chrono>
@@ -16,6 +17,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_model.h"
+#include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
 #include "model/random_model.h"
 
@@ -242,6 +244,52 @@ void batch_breakdown(nlohmann::json& j) {
   cudaStreamDestroy(st);
 }
 
+// The cuBLAS GEMMs of one batch-128 Llama-3.2-1B decode step (16 layers of distinct weights and
+// the LM head, f32 logits), against the weight bytes they must read.
+void batch128_gemms(nlohmann::json& j) {
+  const int M = 128, H = 2048, F = 8192, QKV = 3072, V = 128256, L = 16;
+  const size_t layer = size_t(QKV) * H + size_t(H) * H + 2 * size_t(F) * H + size_t(H) * F;
+  void *w = nullptr, *lm = nullptr, *x = nullptr, *y16 = nullptr;
+  float *res = nullptr, *logits = nullptr;
+  OSPREY_CUDA_CHECK(cudaMalloc(&w, layer * L * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&lm, size_t(V) * H * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&x, size_t(M) * F * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&y16, size_t(M) * 2 * F * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&res, size_t(M) * H * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&logits, size_t(M) * V * 4));
+  fill_random(w, int64_t(layer) * L, true, 21, 0.03f, 0, nullptr);
+  fill_random(lm, int64_t(V) * H, true, 22, 0.03f, 0, nullptr);
+  fill_random(x, int64_t(M) * F, true, 23, 1, 0, nullptr);
+  OSPREY_CUDA_CHECK(cudaMemset(res, 0, size_t(M) * H * 4));
+  cudaStream_t st;
+  OSPREY_CUDA_CHECK(cudaStreamCreate(&st));
+  cublasHandle_t h;
+  OSPREY_CUBLAS_CHECK(cublasCreate(&h));
+  OSPREY_CUBLAS_CHECK(cublasSetStream(h, st));
+  const double ms = time_ms(st, [&] {
+    for (int l = 0; l < L; ++l) {
+      const char* b = static_cast<const char*>(w) + layer * l * 2;
+      gemm(h, x, M, H, b, QKV, y16, true, false, false);
+      b += size_t(QKV) * H * 2;
+      gemm(h, x, M, H, b, H, res, true, true, true);
+      b += size_t(H) * H * 2;
+      gemm(h, x, M, H, b, 2 * F, y16, true, false, false);
+      b += 2 * size_t(F) * H * 2;
+      gemm(h, x, M, F, b, H, res, true, true, true);
+    }
+    gemm(h, x, M, H, lm, V, logits, true, true, false);
+  });
+  const double bytes = double(layer) * L * 2 + double(V) * H * 2;
+  std::printf(
+      "  breakdown (batch 128): cuBLAS GEMMs %.3f ms per decode step (%.0f GB/s of weights)\n", ms,
+      bytes / (ms / 1e3) / 1e9);
+  j["batch_breakdown"]["gemm_ms"] = ms;
+  j["batch_breakdown"]["gemm_gbps"] = bytes / (ms / 1e3) / 1e9;
+  cublasDestroy(h);
+  for (void* p : {w, lm, x, y16, static_cast<void*>(res), static_cast<void*>(logits)}) cudaFree(p);
+  cudaStreamDestroy(st);
+}
+
 struct RunResult {
   double prefill_tok_s = 0, decode_tok_s = 0, ms_per_step = 0;
 };
@@ -300,6 +348,7 @@ int main(int argc, char** argv) {
     nlohmann::json j = {{"device", prop.name}, {"copy_gbps", bw / 1e9}};
     batch1_breakdown(j);
     batch_breakdown(j);
+    batch128_gemms(j);
     std::mt19937 rng(42);
     const int prompt = 512, out = 128;
     struct Row {
