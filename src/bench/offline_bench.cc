@@ -48,6 +48,7 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
     p.top_p = o.top_p;
     p.seed = o.seed * 1000003 + static_cast<uint64_t>(i);
     p.ignore_eos = true;
+    p.output_kind = OutputKind::kDelta;  // the loop below counts new tokens only
     p.max_tokens = std::uniform_int_distribution<int64_t>(o.output_len_min, o.output_len_max)(rng);
     r.prompt_tokens += static_cast<int64_t>(prompt.size());
     engine.add_request(std::to_string(i), {std::nullopt, prompt}, p);
@@ -68,11 +69,10 @@ OfflineResult run_offline(const EngineConfig& config, const OfflineOptions& o) {
     for (const auto& out : outs) {
       for (const auto& c : out.outputs) {
         if (decode_only) decode_tokens += static_cast<int64_t>(c.num_new_tokens);
+        r.output_tokens += static_cast<int64_t>(c.num_new_tokens);
         if (!c.token_ids.empty()) started.insert(out.request_id);
       }
-      if (!out.finished) continue;
-      ++r.completed;
-      for (const auto& c : out.outputs) r.output_tokens += static_cast<int64_t>(c.token_ids.size());
+      if (out.finished) ++r.completed;
     }
     const EngineStats s = engine.stats();
     if (s.kv_token_slots > 0) {

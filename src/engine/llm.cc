@@ -19,11 +19,16 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts,
   }
   std::vector<RequestOutput> results(prompts.size());
   std::map<std::string, size_t> index;
+  // Only finished outputs are returned: the engine need not copy anything at the other steps.
+  auto final_only = [](SamplingParams p) {
+    p.output_kind = OutputKind::kFinalOnly;
+    return p;
+  };
   size_t done = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const std::string id = std::to_string(i);
     try {
-      engine_.add_request(id, prompts[i], params.size() == 1 ? params[0] : params[i],
+      engine_.add_request(id, prompts[i], final_only(params.size() == 1 ? params[0] : params[i]),
                           i < priorities.size() ? priorities[i] : 0);
       index[id] = i;
     } catch (const Error& e) {

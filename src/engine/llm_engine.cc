@@ -359,18 +359,38 @@ std::vector<RequestOutput> LLMEngine::step() {
   return outs;
 }
 
+namespace {
+
+// `out` without its cumulative parts: the tokens and logprobs from `from` on, the new text.
+CompletionOutput delta_of(CompletionOutput& out, size_t from) {
+  std::vector<int32_t> ids = std::move(out.token_ids);
+  std::vector<TokenLogprob> logprobs = std::move(out.logprobs);
+  std::string text = std::move(out.text);
+  CompletionOutput d = out;  // the small fields only
+  d.token_ids.assign(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
+  if (logprobs.size() >= from)
+    d.logprobs.assign(logprobs.begin() + static_cast<std::ptrdiff_t>(from), logprobs.end());
+  d.text = d.delta_text;
+  out.token_ids = std::move(ids), out.logprobs = std::move(logprobs), out.text = std::move(text);
+  return d;
+}
+
+}  // namespace
+
 std::vector<RequestOutput> LLMEngine::Impl::collect_outputs() {
   std::vector<RequestOutput> outs;
   for (auto it = requests.begin(); it != requests.end();) {
     RequestState& r = *it->second;
-    if (!r.changed) {
+    const OutputKind kind = r.params.output_kind;
+    if (!r.changed || (kind == OutputKind::kFinalOnly && !r.finished())) {
       ++it;
       continue;
     }
     r.changed = false;
     RequestOutput o;
     o.request_id = r.id;
-    o.prompt_token_ids = r.prompt;
+    if (kind != OutputKind::kDelta || !r.reported) o.prompt_token_ids = r.prompt;
+    r.reported = true;
     o.finished = r.finished();
     o.error = r.error;
     o.num_cached_prompt_tokens = r.cached_prompt_tokens;
@@ -378,7 +398,8 @@ std::vector<RequestOutput> LLMEngine::Impl::collect_outputs() {
     o.first_token_time = r.first_token_time;
     o.finished_time = r.finished_time;
     for (auto& c : r.completions) {
-      CompletionOutput co = c->out;
+      CompletionOutput co =
+          kind == OutputKind::kDelta ? delta_of(c->out, c->reported_tokens) : c->out;
       co.num_new_tokens = c->out.token_ids.size() - c->reported_tokens;
       c->reported_tokens = c->out.token_ids.size();
       c->out.delta_text.clear();

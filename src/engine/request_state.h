@@ -36,7 +36,8 @@ struct RequestState {
   bool forked = false;
   bool admitted = false;  // scheduled at least once
   bool aborted = false;
-  bool changed = false;  // has news for the next step()'s outputs
+  bool changed = false;   // has news for the next step()'s outputs
+  bool reported = false;  // an output went out already (delta outputs send the prompt once)
   std::string error;
   int64_t cached_prompt_tokens = 0;
   double arrival_time = 0, first_token_time = 0, finished_time = 0;

@@ -138,6 +138,36 @@ TEST(DemoModel, ReproducesFamousPassagesInOneBatch) {
   for (const auto& r : out) EXPECT_EQ(r.outputs[0].text, tok->decode(r.outputs[0].token_ids));
 }
 
+// Delta outputs' text adds up to the cumulative text, a stop string held back and cut included.
+TEST(DemoModel, DeltaTextAddsUpToTheCumulativeText) {
+  LLMEngine e(engine_config(kModel));
+  SamplingParams p = greedy();
+  p.max_tokens = 40;
+  p.stop = {"earth"};
+  SamplingParams d = p;
+  d.output_kind = OutputKind::kDelta;
+  e.add_request("cumulative", {std::string("In the beginning God created"), {}}, p);
+  e.add_request("delta", {std::string("In the beginning God created"), {}}, d);
+  std::string delta_text;
+  RequestOutput last;
+  int deltas = 0;
+  while (e.has_unfinished()) {
+    for (auto& o : e.step()) {
+      if (o.request_id == "delta") {
+        delta_text += o.outputs[0].text;
+        ++deltas;
+      } else {
+        last = std::move(o);
+      }
+    }
+  }
+  EXPECT_GT(deltas, 2);
+  EXPECT_EQ(last.outputs[0].finish_reason, "stop");
+  EXPECT_NE(last.outputs[0].text.find("the heaven and the "), std::string::npos)
+      << last.outputs[0].text;
+  EXPECT_EQ(delta_text, last.outputs[0].text);
+}
+
 TEST(DemoModel, PrefixCachingAndPreemptionChangeNothing) {
   EngineConfig plain = engine_config(kModel);
   plain.enable_prefix_caching = false;

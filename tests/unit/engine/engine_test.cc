@@ -288,6 +288,52 @@ TEST(Engine, RunnerDrawsMatchTheSampler) {
   }
 }
 
+// The three output kinds tell the same story: delta outputs add up to the cumulative ones, and a
+// final-only request reports once, with everything. (This model has no tokenizer: the demo model's
+// test compares delta and cumulative text.)
+TEST(Engine, OutputKindsAgree) {
+  LLMEngine e(small_engine("llama-f32"));
+  SamplingParams p;
+  p.temperature = 0.8f, p.seed = 5, p.max_tokens = 9, p.ignore_eos = true, p.logprobs = 2, p.n = 2;
+  const std::vector<int32_t> prompt = {1, 150, 29, 390, 102};
+  const std::map<std::string, OutputKind> kinds = {{"cumulative", OutputKind::kCumulative},
+                                                   {"delta", OutputKind::kDelta},
+                                                   {"final", OutputKind::kFinalOnly}};
+  for (const auto& [id, kind] : kinds) {
+    SamplingParams q = p;
+    q.output_kind = kind;
+    e.add_request(id, {std::nullopt, prompt}, q);
+  }
+  std::map<std::string, std::vector<RequestOutput>> outs;
+  while (e.has_unfinished())
+    for (auto& o : e.step()) outs[o.request_id].push_back(std::move(o));
+  ASSERT_EQ(outs["final"].size(), 1u);
+  EXPECT_GT(outs["delta"].size(), 2u);
+  const RequestOutput& cum = outs["cumulative"].back();
+  const RequestOutput& fin = outs["final"].back();
+  ASSERT_TRUE(cum.finished && fin.finished);
+  EXPECT_EQ(fin.prompt_token_ids, prompt);
+  for (int i = 0; i < 2; ++i) {
+    const CompletionOutput& c = cum.outputs[i];
+    ASSERT_EQ(c.token_ids.size(), 9u);
+    EXPECT_EQ(fin.outputs[i].token_ids, c.token_ids);
+    EXPECT_EQ(fin.outputs[i].num_new_tokens, 9u);
+    std::vector<int32_t> ids;
+    std::vector<int32_t> lp_tokens;
+    for (size_t k = 0; k < outs["delta"].size(); ++k) {
+      const RequestOutput& d = outs["delta"][k];
+      EXPECT_EQ(d.prompt_token_ids.empty(), k > 0) << "the prompt comes in the first output only";
+      const CompletionOutput& dc = d.outputs[i];
+      EXPECT_EQ(dc.token_ids.size(), dc.num_new_tokens);
+      ids.insert(ids.end(), dc.token_ids.begin(), dc.token_ids.end());
+      for (const auto& lp : dc.logprobs) lp_tokens.push_back(lp.token);
+    }
+    EXPECT_EQ(ids, c.token_ids);
+    EXPECT_EQ(lp_tokens, c.token_ids);
+    EXPECT_EQ(outs["delta"].back().outputs[i].finish_reason, c.finish_reason);
+  }
+}
+
 TEST(Engine, WaitingQueueIsBounded) {
   EngineConfig c = small_engine("llama-f32");
   c.max_waiting = 2;
