@@ -63,42 +63,56 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 // Each kernel computes out[r * ldo] = w . a[r] for mr <= 4 activation rows (row r's blocks at
 // a + r * lda), decoding every weight block once for all of them. Row r's sequence of operations is
 // the same whatever mr is, so results are bitwise those of the single-row call.
-// Q8_0 and Q4_0: blocks of 32 signed quants with one f16 scale; `unpack` gives a block's quants as
-// signed bytes. Per row: |w| * (x * sign(w)), since vpmaddubsw wants one unsigned operand.
 constexpr int kPrefetchBytes = 2048;
 
-// Even and odd blocks go to two accumulators, so that two FMA chains are in flight (one chain
-// waits the FMA latency per block and would leave a single row's decode compute-bound).
-template <int MR, typename Block, typename Unpack>
-void rows_signed_blocks(const Block* w, int64_t blocks, Unpack unpack, const BlockQ8A* a,
-                        int64_t lda, float* out, int64_t ldo) {
+// Per eight blocks: the weight scales as one vector and, times each row's activation scales
+// (beside the blocks in QuantActs), that row's eight combined scales. A block then takes its lane
+// by a permute in registers (storing the scales and broadcasting from memory stalls on
+// store-to-load forwarding; a scalar product and a broadcast per block and row cost more).
+template <int MR, typename Block>
+void block_scales(const Block* w, const QuantActs& a, int64_t b, __m256 (&scale)[MR], __m256& dw) {
+  dw = _mm256_cvtph_ps(
+      _mm_setr_epi16(static_cast<int16_t>(w[b].d), static_cast<int16_t>(w[b + 1].d),
+                     static_cast<int16_t>(w[b + 2].d), static_cast<int16_t>(w[b + 3].d),
+                     static_cast<int16_t>(w[b + 4].d), static_cast<int16_t>(w[b + 5].d),
+                     static_cast<int16_t>(w[b + 6].d), static_cast<int16_t>(w[b + 7].d)));
+  for (int r = 0; r < MR; ++r) scale[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + r * a.ld + b));
+}
+
+// Q8_0: blocks of 32 signed quants with one f16 scale. Per row |w| * (x * sign(w)), since
+// vpmaddubsw wants one unsigned operand. Even and odd blocks go to two accumulators, so that two
+// FMA chains are in flight (one chain waits the FMA latency per block and would leave a single
+// row's decode compute-bound).
+template <int MR>
+void rows_q8_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  const int64_t blocks = k / kQ8_0BlockElems;
   __m256 acc[2][MR];
   for (int r = 0; r < MR; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
-  auto block = [&](int64_t b, __m256* acc_half) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes, _MM_HINT_T0);
-    const __m256i q = unpack(w[b]);
+  auto block = [&](int64_t b, auto&& scale_of) {
+    const __m256i q = load32(w[b].qs);
     const __m256i qa = _mm256_abs_epi8(q);
-    const float dw = h2f(w[b].d);
     for (int r = 0; r < MR; ++r) {
-      const BlockQ8A& ab = a[r * lda + b];
-      const __m256i s = dot_u8s8(qa, _mm256_sign_epi8(load32(ab.qs), q));
-      acc_half[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc_half[r]);
+      const __m256i s = dot_u8s8(qa, _mm256_sign_epi8(load32(a.blocks[r * a.ld + b].qs), q));
+      acc[b & 1][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale_of(r), acc[b & 1][r]);
     }
   };
   int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2) {
-    block(b, acc[0]);
-    block(b + 1, acc[1]);
+  for (; b + 8 <= blocks; b += 8) {
+    for (int line = 0; line < 5; ++line)  // eight blocks are 272 bytes
+      _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
+    __m256 scale[MR], dw;
+    block_scales<MR>(w, a, b, scale, dw);
+    for (int i = 0; i < 8; ++i) {
+      const __m256i lane = _mm256_set1_epi32(i);
+      block(b + i, [&](int r) { return _mm256_permutevar8x32_ps(scale[r], lane); });
+    }
   }
-  if (b < blocks) block(b, acc[0]);
+  for (; b < blocks; ++b) {
+    const float dw = h2f(w[b].d);
+    block(b, [&](int r) { return _mm256_set1_ps(dw * a.d[r * a.ld + b]); });
+  }
   for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(_mm256_add_ps(acc[0][r], acc[1][r]));
-}
-
-template <int MR>
-void rows_q8_0(const void* wv, const BlockQ8A* a, int64_t lda, int64_t k, float* out, int64_t ldo) {
-  rows_signed_blocks<MR>(
-      static_cast<const BlockQ8_0*>(wv), k / kQ8_0BlockElems,
-      [](const BlockQ8_0& blk) { return load32(blk.qs); }, a, lda, out, ldo);
 }
 
 // Q4_0 takes its quants as unsigned nibbles (0..15: no sign juggling) and takes off the offset,
@@ -120,36 +134,28 @@ void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
   auto dot = [&](__m256i q, const BlockQ8A& ab) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(ab.qs)), ones));
   };
-  __m256 acc[MR], off[MR];
+  // Two accumulators per row (even and odd blocks), as Q8_0: one FMA chain made batch-1 decode
+  // wait on the FMA latency at every block.
+  __m256 acc[2][MR], off[MR];
   float off_tail[MR];
   for (int r = 0; r < MR; ++r) {
-    acc[r] = off[r] = _mm256_setzero_ps();
+    acc[0][r] = acc[1][r] = off[r] = _mm256_setzero_ps();
     off_tail[r] = 0;
   }
-  __m256 scale[MR];
   int64_t b = 0;
   for (; b + 8 <= blocks; b += 8) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 128, _MM_HINT_T0);
-    const __m256 dw = _mm256_cvtph_ps(
-        _mm_setr_epi16(static_cast<int16_t>(w[b].d), static_cast<int16_t>(w[b + 1].d),
-                       static_cast<int16_t>(w[b + 2].d), static_cast<int16_t>(w[b + 3].d),
-                       static_cast<int16_t>(w[b + 4].d), static_cast<int16_t>(w[b + 5].d),
-                       static_cast<int16_t>(w[b + 6].d), static_cast<int16_t>(w[b + 7].d)));
-    for (int r = 0; r < MR; ++r) {
-      const int64_t o = r * a.ld + b;
-      scale[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + o));
-      off[r] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.sum_d + o), off[r]);
-    }
+    for (int line = 0; line < 3; ++line)  // eight blocks are 144 bytes
+      _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
+    __m256 scale[MR], dw;
+    block_scales<MR>(w, a, b, scale, dw);
+    for (int r = 0; r < MR; ++r)
+      off[r] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.sum_d + r * a.ld + b), off[r]);
     for (int i = 0; i < 8; ++i) {
       const __m256i q = unpack(w[b + i]);
-      // Lane i of the scales across the vector in registers (storing them and broadcasting from
-      // memory stalls on store-to-load forwarding).
       const __m256i lane = _mm256_set1_epi32(i);
       for (int r = 0; r < MR; ++r) {
-        acc[r] = _mm256_fmadd_ps(dot(q, a.blocks[r * a.ld + b + i]),
-                                 _mm256_permutevar8x32_ps(scale[r], lane), acc[r]);
+        acc[i & 1][r] = _mm256_fmadd_ps(dot(q, a.blocks[r * a.ld + b + i]),
+                                        _mm256_permutevar8x32_ps(scale[r], lane), acc[i & 1][r]);
       }
     }
   }
@@ -158,11 +164,14 @@ void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
     const float dw = h2f(w[b].d);
     for (int r = 0; r < MR; ++r) {
       const int64_t o = r * a.ld + b;
-      acc[r] = _mm256_fmadd_ps(dot(q, a.blocks[o]), _mm256_set1_ps(dw * a.d[o]), acc[r]);
+      acc[b & 1][r] =
+          _mm256_fmadd_ps(dot(q, a.blocks[o]), _mm256_set1_ps(dw * a.d[o]), acc[b & 1][r]);
       off_tail[r] += dw * a.sum_d[o];
     }
   }
-  for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(acc[r]) - 8.0f * (hsum(off[r]) + off_tail[r]);
+  for (int r = 0; r < MR; ++r) {
+    out[r * ldo] = hsum(_mm256_add_ps(acc[0][r], acc[1][r])) - 8.0f * (hsum(off[r]) + off_tail[r]);
+  }
 }
 
 // Q4_K: value = d * sc_j * q - dmin * m_j per sub-block j of 32 (q unsigned 0..15). The eight
@@ -308,7 +317,7 @@ void dispatch_rows(const void* wv, size_t row_bytes, int64_t nrows, const QuantA
 }
 template <int MR>
 struct Q8_0Rows {
-  static constexpr auto run = on_blocks<rows_q8_0<MR>>;
+  static constexpr auto run = rows_q8_0<MR>;
 };
 template <int MR>
 struct Q4_0Rows {
