@@ -55,6 +55,15 @@ using QuantDot = float (*)(const void* w, const BlockQ8A* a, int64_t k);
 using QuantRows = void (*)(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a,
                            int mr, int64_t k, float* out, int64_t ldo);
 
+// Q4_0 rows regrouped at load (packed_weights.h): per eight blocks, their eight f16 scales, then
+// four 32-byte pairs whose byte j holds quant j of the pair's first block (low nibble) and of its
+// second (high nibble); the row's last blocks (k / 32 mod 8) stay Q4_0 blocks. 18 bytes per 32
+// weights, as before: one load and three operations unpack two blocks, one load their scales.
+constexpr int64_t kQ4_0GroupBlocks = 8;
+constexpr int64_t kQ4_0GroupBytes = 144;
+void group_q4_0_row(const void* blocks, int64_t k, uint8_t* out);
+void ungroup_q4_0_row(const uint8_t* grouped, int64_t k, void* blocks);
+
 // y[i*ldy + row] = x[i*k ...] . w_row (+ bias[row]) for i < m and the rows (< n) of panels
 // [p0, p1) of a panel-packed float matrix (packed_weights.h); bitwise the same for any m, p0, p1.
 using PanelGemm = void (*)(const float* x, int64_t m, int64_t k, const void* w, int64_t p0,
@@ -75,6 +84,7 @@ struct DotKernels {
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
   QuantDot q8_0, q4_0, q4_k, q6_k;
   QuantRows rows_q8_0, rows_q4_0, rows_q4_k, rows_q6_k;
+  QuantRows rows_q4_0_grouped;  // bitwise the same as rows_q4_0 on the ungrouped rows
 };
 
 const DotKernels& scalar_kernels();
@@ -85,6 +95,7 @@ struct QuantKernels {
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
   QuantDot q8_0, q4_0, q4_k, q6_k;
   QuantRows rows_q8_0, rows_q4_0, rows_q4_k, rows_q6_k;
+  QuantRows rows_q4_0_grouped;
 };
 const QuantKernels& scalar_quant_kernels();
 const QuantKernels& avx2_quant_kernels();

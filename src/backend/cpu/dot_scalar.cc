@@ -141,7 +141,8 @@ const DotKernels& scalar_kernels() {
                       q.rows_q8_0,
                       q.rows_q4_0,
                       q.rows_q4_k,
-                      q.rows_q6_k};
+                      q.rows_q6_k,
+                      q.rows_q4_0_grouped};
   }();
   return k;
 }

@@ -108,6 +108,8 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const size_t row_bytes = dtype_bytes(w.dtype(), k);
   const auto* base = static_cast<const uint8_t*>(w.raw());
   const auto& kn = kernels();
+  if (w.packed() && w.dtype() == DType::Q4_0)
+    return matmul_quant(x, m, w, kn.rows_q4_0_grouped, bias, y);
   if (w.packed()) {
     const bool avx2 = g_isa.load(std::memory_order_relaxed) == Isa::kAvx2;
     const detail::PanelGemm gemm =

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/dot.h"
 #include "core/error.h"
 #include "core/huge_pages.h"
 #include "core/thread_pool.h"
@@ -88,6 +89,17 @@ void pack_panels(const Tensor& w, void* dst) {
   }
 }
 
+// Q4_0 rows regrouped one by one (same size).
+void regroup_q4_0(const Tensor& w, uint8_t* dst) {
+  const int64_t n = w.dim(0), k = w.dim(1);
+  const size_t row_bytes = dtype_bytes(DType::Q4_0, k);
+  const auto* src = static_cast<const uint8_t*>(w.raw());
+  ThreadPool::global().parallel_for(n, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      detail::group_q4_0_row(src + r * row_bytes, k, dst + r * row_bytes);
+  });
+}
+
 uint64_t prepare_weights(const std::vector<Tensor*>& matrices) {
   auto size_of = [](const Tensor& t) {
     OSPREY_CHECK(!t.packed(), "weights prepared twice");
@@ -104,6 +116,9 @@ uint64_t prepare_weights(const std::vector<Tensor*>& matrices) {
     const size_t n = size_of(old);
     if (old.ndim() == 2 && packs_to_panels(old.dtype())) {
       pack_panels(old, dst);
+      *t = Tensor::packed_view(dst, old.dtype(), old.shape(), region);
+    } else if (old.ndim() == 2 && old.dtype() == DType::Q4_0) {
+      regroup_q4_0(old, dst);
       *t = Tensor::packed_view(dst, old.dtype(), old.shape(), region);
     } else {
       std::memcpy(dst, old.raw(), old.nbytes());

@@ -6,8 +6,10 @@
 // Q8_0 matrices become panels too, per 32-k block: the 16 rows' f16 scales, then the 32 x 16
 // int8 quants k-major (the same 34 bytes per 32 weights); the kernel dequantizes a step's 16
 // weights and multiplies them with f32 activations (weight-only quantization: no rounding of the
-// activations). Other quantized matrices keep their block layout. Everything lands in one
-// huge-page region (core/huge_pages.h).
+// activations). Q4_0 rows are regrouped in place of their blocks (dot.h: kQ4_0GroupBytes, eight
+// blocks' scales together and two blocks' quants per 32 bytes), which the integer row kernels
+// unpack in fewer operations. Other quantized matrices keep their block layout. Everything lands
+// in one huge-page region (core/huge_pages.h).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +34,8 @@ size_t panel_bytes(DType dtype, int64_t n, int64_t k);
 void pack_panels(const Tensor& w, void* dst);
 
 // Replaces each 2-D weight tensor with the layout matmul wants, all in one new huge-page region:
-// float and Q8_0 matrices as panels (Tensor::packed()), other quantized ones copied as they are.
+// float and Q8_0 matrices as panels and Q4_0 ones regrouped (both Tensor::packed()), other
+// quantized ones copied as they are.
 // Views into mapped files are released afterwards. Returns the bytes of the region.
 uint64_t prepare_weights(const std::vector<Tensor*>& matrices);
 

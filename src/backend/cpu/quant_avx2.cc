@@ -115,27 +115,55 @@ void rows_q8_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
   for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(_mm256_add_ps(acc[0][r], acc[1][r]));
 }
 
+// The two Q4_0 layouts behind rows_q4_0_body: a group of eight blocks at `g`, its weight scales as
+// floats and pair p's two blocks as 32 unsigned quants each, in order.
+struct Q4_0Blocks {
+  // Low nibbles are quants 0-15 (low 128-bit lane), high nibbles 16-31 (high lane).
+  static __m256i unpack(const BlockQ4_0& blk) {
+    const __m256i n =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs)));
+    return _mm256_and_si256(_mm256_blend_epi32(n, _mm256_srli_epi16(n, 4), 0xF0),
+                            _mm256_set1_epi8(0x0F));
+  }
+  static __m256 scales(const uint8_t* g) {
+    const auto* w = reinterpret_cast<const BlockQ4_0*>(g);
+    return _mm256_cvtph_ps(_mm_setr_epi16(
+        static_cast<int16_t>(w[0].d), static_cast<int16_t>(w[1].d), static_cast<int16_t>(w[2].d),
+        static_cast<int16_t>(w[3].d), static_cast<int16_t>(w[4].d), static_cast<int16_t>(w[5].d),
+        static_cast<int16_t>(w[6].d), static_cast<int16_t>(w[7].d)));
+  }
+  static void quants(const uint8_t* g, int p, __m256i (&q)[2]) {
+    const auto* w = reinterpret_cast<const BlockQ4_0*>(g);
+    q[0] = unpack(w[2 * p]);
+    q[1] = unpack(w[2 * p + 1]);
+  }
+};
+struct Q4_0Groups {
+  static __m256 scales(const uint8_t* g) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+  }
+  static void quants(const uint8_t* g, int p, __m256i (&q)[2]) {
+    const __m256i n = load32(g + 16 + 32 * p), low = _mm256_set1_epi8(0x0F);
+    q[0] = _mm256_and_si256(n, low);
+    q[1] = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
+  }
+};
+
 // Q4_0 takes its quants as unsigned nibbles (0..15: no sign juggling) and takes off the offset,
 // 8 * d_w * sum(d_a * q_a) per block, in floats at the end. Per eight blocks the weight scales
 // become one vector, which with the activation scales beside the blocks (QuantActs) gives each
 // block's combined scale and the offsets in a few vector operations; per block there remain the
-// integer dot product, one conversion, a lane broadcast and one multiply-add.
-template <int MR>
-void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
-  const auto* w = static_cast<const BlockQ4_0*>(wv);
+// integer dot product, one conversion, a lane broadcast and one multiply-add. Two accumulators
+// per row (even and odd blocks), as Q8_0: one FMA chain made batch-1 decode wait on the FMA
+// latency at every block. `Layout` gives a group of eight blocks' scales and quants: from Q4_0
+// blocks, or from rows regrouped at load (kQ4_0GroupBytes per group, two blocks per load).
+template <int MR, typename Layout>
+void rows_q4_0_body(const uint8_t* row, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
   const int64_t blocks = k / kQ4_0BlockElems;
-  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-  // Low nibbles are quants 0-15 (low 128-bit lane), high nibbles 16-31 (high lane).
-  auto unpack = [&](const BlockQ4_0& blk) {
-    const __m256i n =
-        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs)));
-    return _mm256_and_si256(_mm256_blend_epi32(n, _mm256_srli_epi16(n, 4), 0xF0), low);
-  };
+  const __m256i ones = _mm256_set1_epi16(1);
   auto dot = [&](__m256i q, const BlockQ8A& ab) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(ab.qs)), ones));
   };
-  // Two accumulators per row (even and odd blocks), as Q8_0: one FMA chain made batch-1 decode
-  // wait on the FMA latency at every block.
   __m256 acc[2][MR], off[MR];
   float off_tail[MR];
   for (int r = 0; r < MR; ++r) {
@@ -144,23 +172,31 @@ void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
   }
   int64_t b = 0;
   for (; b + 8 <= blocks; b += 8) {
-    for (int line = 0; line < 3; ++line)  // eight blocks are 144 bytes
-      _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
-    __m256 scale[MR], dw;
-    block_scales<MR>(w, a, b, scale, dw);
-    for (int r = 0; r < MR; ++r)
+    const uint8_t* g = row + b * sizeof(BlockQ4_0);  // 144 bytes either way
+    for (int line = 0; line < 3; ++line)
+      _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
+    const __m256 dw = Layout::scales(g);
+    __m256 scale[MR];
+    for (int r = 0; r < MR; ++r) {
+      scale[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + r * a.ld + b));
       off[r] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.sum_d + r * a.ld + b), off[r]);
-    for (int i = 0; i < 8; ++i) {
-      const __m256i q = unpack(w[b + i]);
-      const __m256i lane = _mm256_set1_epi32(i);
-      for (int r = 0; r < MR; ++r) {
-        acc[i & 1][r] = _mm256_fmadd_ps(dot(q, a.blocks[r * a.ld + b + i]),
-                                        _mm256_permutevar8x32_ps(scale[r], lane), acc[i & 1][r]);
+    }
+    for (int p = 0; p < 4; ++p) {
+      __m256i q[2];
+      Layout::quants(g, p, q);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i lane = _mm256_set1_epi32(2 * p + h);
+        for (int r = 0; r < MR; ++r) {
+          acc[h][r] = _mm256_fmadd_ps(dot(q[h], a.blocks[r * a.ld + b + 2 * p + h]),
+                                      _mm256_permutevar8x32_ps(scale[r], lane), acc[h][r]);
+        }
       }
     }
   }
+  // The last blocks are Q4_0 blocks in both layouts.
+  const auto* w = reinterpret_cast<const BlockQ4_0*>(row);
   for (; b < blocks; ++b) {
-    const __m256i q = unpack(w[b]);
+    const __m256i q = Q4_0Blocks::unpack(w[b]);
     const float dw = h2f(w[b].d);
     for (int r = 0; r < MR; ++r) {
       const int64_t o = r * a.ld + b;
@@ -172,6 +208,15 @@ void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
   for (int r = 0; r < MR; ++r) {
     out[r * ldo] = hsum(_mm256_add_ps(acc[0][r], acc[1][r])) - 8.0f * (hsum(off[r]) + off_tail[r]);
   }
+}
+
+template <int MR>
+void rows_q4_0(const void* w, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  rows_q4_0_body<MR, Q4_0Blocks>(static_cast<const uint8_t*>(w), a, k, out, ldo);
+}
+template <int MR>
+void rows_q4_0_grouped(const void* w, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  rows_q4_0_body<MR, Q4_0Groups>(static_cast<const uint8_t*>(w), a, k, out, ldo);
 }
 
 // Q4_K: value = d * sc_j * q - dmin * m_j per sub-block j of 32 (q unsigned 0..15). The eight
@@ -324,6 +369,10 @@ struct Q4_0Rows {
   static constexpr auto run = rows_q4_0<MR>;
 };
 template <int MR>
+struct Q4_0GroupedRows {
+  static constexpr auto run = rows_q4_0_grouped<MR>;
+};
+template <int MR>
 struct Q4_KRows {
   static constexpr auto run = rows_q4_k<MR>;
 };
@@ -343,7 +392,8 @@ const QuantKernels& avx2_quant_kernels() {
                               dispatch_rows<Q8_0Rows>,
                               dispatch_rows<Q4_0Rows>,
                               dispatch_rows<Q4_KRows>,
-                              dispatch_rows<Q6_KRows>};
+                              dispatch_rows<Q6_KRows>,
+                              dispatch_rows<Q4_0GroupedRows>};
   return k;
 }
 

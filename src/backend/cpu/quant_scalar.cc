@@ -4,6 +4,8 @@
 // results are summed.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "backend/cpu/dot.h"
 #include "core/dtype.h"
@@ -116,12 +118,63 @@ void rows(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a, in
   }
 }
 
+// Regrouped Q4_0 rows: back to blocks, then the plain kernel (the reference, not a fast path).
+void rows_q4_0_grouped(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr,
+                       int64_t k, float* out, int64_t ldo) {
+  std::vector<BlockQ4_0> row(static_cast<size_t>(k / kQ4_0BlockElems));
+  for (int64_t j = 0; j < nrows; ++j) {
+    ungroup_q4_0_row(static_cast<const uint8_t*>(w) + j * row_bytes, k, row.data());
+    rows<dot_q4_0>(row.data(), 0, 1, a, mr, k, out + j, ldo);
+  }
+}
+
 }  // namespace
 
+void group_q4_0_row(const void* blocks, int64_t k, uint8_t* out) {
+  const auto* b = static_cast<const BlockQ4_0*>(blocks);
+  const int64_t nb = k / kQ4_0BlockElems, groups = nb / kQ4_0GroupBlocks;
+  for (int64_t g = 0; g < groups; ++g) {
+    const BlockQ4_0* in = b + g * kQ4_0GroupBlocks;
+    uint8_t* o = out + g * kQ4_0GroupBytes;
+    for (int i = 0; i < kQ4_0GroupBlocks; ++i) std::memcpy(o + 2 * i, &in[i].d, 2);
+    for (int p = 0; p < kQ4_0GroupBlocks / 2; ++p) {
+      for (int j = 0; j < 32; ++j) {
+        // Quant j of a block: the low nibble of byte j (j < 16), else the high nibble of byte j-16.
+        auto quant = [&](const BlockQ4_0& blk) {
+          return j < 16 ? blk.qs[j] & 0xF : blk.qs[j - 16] >> 4;
+        };
+        o[16 + 32 * p + j] = static_cast<uint8_t>(quant(in[2 * p]) | quant(in[2 * p + 1]) << 4);
+      }
+    }
+  }
+  std::memcpy(out + groups * kQ4_0GroupBytes, b + groups * kQ4_0GroupBlocks,
+              static_cast<size_t>(nb - groups * kQ4_0GroupBlocks) * sizeof(BlockQ4_0));
+}
+
+void ungroup_q4_0_row(const uint8_t* grouped, int64_t k, void* blocks) {
+  auto* b = static_cast<BlockQ4_0*>(blocks);
+  const int64_t nb = k / kQ4_0BlockElems, groups = nb / kQ4_0GroupBlocks;
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint8_t* in = grouped + g * kQ4_0GroupBytes;
+    BlockQ4_0* o = b + g * kQ4_0GroupBlocks;
+    for (int i = 0; i < kQ4_0GroupBlocks; ++i) {
+      std::memcpy(&o[i].d, in + 2 * i, 2);
+      const uint8_t* pair = in + 16 + 32 * (i / 2);
+      const int shift = 4 * (i % 2);
+      for (int j = 0; j < 16; ++j) {
+        o[i].qs[j] =
+            static_cast<uint8_t>(((pair[j] >> shift) & 0xF) | ((pair[j + 16] >> shift) & 0xF) << 4);
+      }
+    }
+  }
+  std::memcpy(b + groups * kQ4_0GroupBlocks, grouped + groups * kQ4_0GroupBytes,
+              static_cast<size_t>(nb - groups * kQ4_0GroupBlocks) * sizeof(BlockQ4_0));
+}
+
 const QuantKernels& scalar_quant_kernels() {
-  static const QuantKernels k{quantize_act,   dot_q8_0,       dot_q4_0,
-                              dot_q4_k,       dot_q6_k,       rows<dot_q8_0>,
-                              rows<dot_q4_0>, rows<dot_q4_k>, rows<dot_q6_k>};
+  static const QuantKernels k{quantize_act,   dot_q8_0,         dot_q4_0,       dot_q4_k,
+                              dot_q6_k,       rows<dot_q8_0>,   rows<dot_q4_0>, rows<dot_q4_k>,
+                              rows<dot_q6_k>, rows_q4_0_grouped};
   return k;
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "backend/cpu/dot.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_weights.h"
 #include "core/error.h"
@@ -83,9 +84,27 @@ void rows_do_not_depend_on_the_batch(const Tensor& w, int64_t m) {
   for (int64_t j = 0; j < 5 * n; ++j) ASSERT_EQ(some[j], all[4 * n + j]) << j;
 }
 
+// Regrouped Q4_0 rows (eight blocks per group, the rest as blocks) give exactly what their blocks
+// give, whatever the batch.
+TEST_P(PackedWeights, RegroupedQ4_0MatchesItsBlocksBitwise) {
+  for (int64_t k : {32, 256, 352, 608}) {
+    const int64_t n = 13;
+    const Tensor w = random_matrix(DType::F32, n, k, 41).f32_to(DType::Q4_0);
+    const Tensor p = packed_copy(w);
+    ASSERT_TRUE(p.packed());
+    for (int64_t m : {1, 2, 4, 5, 9}) {
+      const auto x = randn(m * k, 42 + m);
+      std::vector<float> want(m * n), got(m * n);
+      matmul(x.data(), m, w, nullptr, want.data());
+      matmul(x.data(), m, p, nullptr, got.data());
+      for (int64_t j = 0; j < m * n; ++j) ASSERT_EQ(got[j], want[j]) << "k=" << k << " m=" << m;
+    }
+  }
+}
+
 TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
-  for (DType dt : {DType::BF16, DType::Q8_0}) {
-    const int64_t n = 83, k = dt == DType::Q8_0 ? 224 : 211, m = 17;
+  for (DType dt : {DType::BF16, DType::Q8_0, DType::Q4_0}) {
+    const int64_t n = 83, k = dt == DType::BF16 ? 211 : 288, m = 17;
     SCOPED_TRACE(dtype_name(dt));
     rows_do_not_depend_on_the_batch(random_matrix(DType::F32, n, k, 21).f32_to(dt), m);
   }
@@ -109,8 +128,25 @@ TEST(PackedWeightsLayout, PanelsAreKMajorAndPadded) {
   EXPECT_EQ(out[3 * 16 + 0 * 16 + 2], 0.0f);     // padding row 18
 }
 
+TEST(PackedWeightsLayout, Q4_0RowsRegroupAndBack) {
+  const int64_t k = 32 * 19;  // two groups of eight blocks and three blocks after them
+  const Tensor q = random_matrix(DType::F32, 1, k, 33).f32_to(DType::Q4_0);
+  std::vector<uint8_t> grouped(q.nbytes()), back(q.nbytes());
+  detail::group_q4_0_row(q.raw(), k, grouped.data());
+  EXPECT_NE(std::memcmp(grouped.data(), q.raw(), q.nbytes()), 0);
+  const auto* blocks = static_cast<const BlockQ4_0*>(q.raw());
+  uint16_t d1;
+  std::memcpy(&d1, grouped.data() + 2, 2);
+  EXPECT_EQ(d1, blocks[1].d);  // scales first
+  // Pair 0, byte 20: quant 20 of block 0 (the high nibble of its byte 4) and of block 1.
+  EXPECT_EQ(grouped[16 + 20], (blocks[0].qs[4] >> 4) | (blocks[1].qs[4] & 0xF0));
+  detail::ungroup_q4_0_row(grouped.data(), k, back.data());
+  EXPECT_EQ(std::memcmp(back.data(), q.raw(), q.nbytes()), 0);
+}
+
 TEST(PackedWeightsLayout, QuantizedMatricesAreCopiedAndPackedOnesRefuseRowAccess) {
-  const Tensor q = random_matrix(DType::F32, 8, 64, 31).f32_to(DType::Q4_0);
+  Tensor q = Tensor::zeros(DType::Q4_K, {8, 256});
+  for (size_t i = 0; i < q.nbytes(); ++i) q.data<uint8_t>()[i] = uint8_t(i * 7);
   Tensor copy = q, f = random_matrix(DType::BF16, 8, 64, 32);
   std::vector<Tensor*> both{&copy, &f};
   prepare_weights(both);
