@@ -65,18 +65,17 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 // the same whatever mr is, so results are bitwise those of the single-row call.
 constexpr int kPrefetchBytes = 2048;
 
-// Per eight blocks: the weight scales as one vector and, times each row's activation scales
-// (beside the blocks in QuantActs), that row's eight combined scales. A block then takes its lane
-// by a permute in registers (storing the scales and broadcasting from memory stalls on
-// store-to-load forwarding; a scalar product and a broadcast per block and row cost more).
-template <int MR, typename Block>
-void block_scales(const Block* w, const QuantActs& a, int64_t b, __m256 (&scale)[MR], __m256& dw) {
-  dw = _mm256_cvtph_ps(
-      _mm_setr_epi16(static_cast<int16_t>(w[b].d), static_cast<int16_t>(w[b + 1].d),
-                     static_cast<int16_t>(w[b + 2].d), static_cast<int16_t>(w[b + 3].d),
-                     static_cast<int16_t>(w[b + 4].d), static_cast<int16_t>(w[b + 5].d),
-                     static_cast<int16_t>(w[b + 6].d), static_cast<int16_t>(w[b + 7].d)));
-  for (int r = 0; r < MR; ++r) scale[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + r * a.ld + b));
+// Eight blocks' f16 weight scales as one float vector. Per eight blocks, times each row's
+// activation scales (beside the blocks in QuantActs), it gives that row's eight combined scales; a
+// block then takes its lane by a permute in registers (storing the scales and broadcasting from
+// memory stalls on store-to-load forwarding; a scalar product and a broadcast per block and row
+// cost more).
+template <typename Block>
+__m256 eight_scales(const Block* w) {
+  return _mm256_cvtph_ps(_mm_setr_epi16(
+      static_cast<int16_t>(w[0].d), static_cast<int16_t>(w[1].d), static_cast<int16_t>(w[2].d),
+      static_cast<int16_t>(w[3].d), static_cast<int16_t>(w[4].d), static_cast<int16_t>(w[5].d),
+      static_cast<int16_t>(w[6].d), static_cast<int16_t>(w[7].d)));
 }
 
 // Q8_0: blocks of 32 signed quants with one f16 scale. Per row |w| * (x * sign(w)), since
@@ -101,8 +100,9 @@ void rows_q8_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
   for (; b + 8 <= blocks; b += 8) {
     for (int line = 0; line < 5; ++line)  // eight blocks are 272 bytes
       _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
-    __m256 scale[MR], dw;
-    block_scales<MR>(w, a, b, scale, dw);
+    const __m256 dw = eight_scales(w + b);
+    __m256 scale[MR];
+    for (int r = 0; r < MR; ++r) scale[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + r * a.ld + b));
     for (int i = 0; i < 8; ++i) {
       const __m256i lane = _mm256_set1_epi32(i);
       block(b + i, [&](int r) { return _mm256_permutevar8x32_ps(scale[r], lane); });
@@ -126,11 +126,7 @@ struct Q4_0Blocks {
                             _mm256_set1_epi8(0x0F));
   }
   static __m256 scales(const uint8_t* g) {
-    const auto* w = reinterpret_cast<const BlockQ4_0*>(g);
-    return _mm256_cvtph_ps(_mm_setr_epi16(
-        static_cast<int16_t>(w[0].d), static_cast<int16_t>(w[1].d), static_cast<int16_t>(w[2].d),
-        static_cast<int16_t>(w[3].d), static_cast<int16_t>(w[4].d), static_cast<int16_t>(w[5].d),
-        static_cast<int16_t>(w[6].d), static_cast<int16_t>(w[7].d)));
+    return eight_scales(reinterpret_cast<const BlockQ4_0*>(g));
   }
   static void quants(const uint8_t* g, int p, __m256i (&q)[2]) {
     const auto* w = reinterpret_cast<const BlockQ4_0*>(g);
