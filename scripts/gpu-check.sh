@@ -82,12 +82,14 @@ echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cu
 grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
 echo "seeded draws, 5 repeats: $(grep -c FAILED "$OUT/test_repeat.log") failures"
 echo "test_cuda rc=$test_rc bench rc=$bench_rc engine rc=$engine_rc serve rc=$serve_rc"
+grep -E "breakdown|tuned" "$OUT/bench.log" 2>/dev/null
 sed -n '/^run (prompt/,$p' "$OUT/bench.log" 2>/dev/null
 for run in "${runs[@]}"; do
   read -r n kind args <<< "$run"
   echo "engine, $n requests, $kind (512 in / 128 out):"
   grep -E '"(output_throughput|decode_throughput|duration_s|preemptions|kv_blocks|runner_ms_per_step|host_ms_per_step)"' \
     "$OUT/engine-$n-$kind.json"
+  grep -h "GEMM algorithms" "$OUT/engine-$n-$kind.log"
   tail -2 "$OUT/engine-$n-$kind.log"
 done
 if [[ -f "$OUT/bench-serve.log" ]]; then

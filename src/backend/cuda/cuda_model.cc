@@ -4,6 +4,8 @@
 // with the residual add folded into the GEMM (beta = 1 on the f32 residual stream).
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_model_impl.h"
@@ -55,13 +57,13 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
       gemv({x, W.attn_norm, eps, W.wqkv, nullptr, iQKV, iH, false, qkv, GemvOut::kBf16}, stream);
     } else {
       rms_norm(x, nullptr, T, H, W.attn_norm, eps, h, bf16, stream);
-      gemm(cublas, h, T, iH, W.wqkv, iQKV, qkv, bf16, false, false);
+      (*gemm)(h, T, iH, W.wqkv, iQKV, qkv, bf16, false, false);
     }
     qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, inv_freq, positions, slots, T, shape, q, kv.k,
              kv.v, bf16, stream);
     if (decode)
-      attn_decode(q, kv, seq_lens, L.S, shape, splits, decode_partition(L.S), part_acc, part_ml,
-                  att, bf16, stream);
+      attn_decode(q, kv, seq_lens, L.S, shape, splits, decode_partition(L.S),
+                  {part_acc, part_ml, decode_counters_dev}, att, bf16, stream);
     else
       attn_prefill(q, kv, items, L.I, shape, att, bf16, stream);
     if (gemv_path) {
@@ -70,12 +72,12 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
       gemv({act, nullptr, 0.0f, W.wdown, W.bdown, iH, iF, false, x, GemvOut::kF32Accumulate},
            stream);
     } else {
-      gemm(cublas, att, T, iQ, W.wo, iH, x, bf16, true, true);
+      (*gemm)(att, T, iQ, W.wo, iH, x, bf16, true, true);
       if (W.bo) add_bias(x, W.bo, T, H, stream);
       rms_norm(x, nullptr, T, H, W.ffn_norm, eps, h, bf16, stream);
-      gemm(cublas, h, T, iH, W.wgu, 2 * iF, gu, bf16, false, false);
+      (*gemm)(h, T, iH, W.wgu, 2 * iF, gu, bf16, false, false);
       silu_mul(gu, W.bgu, T, F, act, bf16, stream);
-      gemm(cublas, act, T, iF, W.wdown, iH, x, bf16, true, true);
+      (*gemm)(act, T, iF, W.wdown, iH, x, bf16, true, true);
       if (W.bdown) add_bias(x, W.bdown, T, H, stream);
     }
   }
@@ -85,7 +87,7 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
          stream);
   } else {
     rms_norm(x, rows, R, H, final_norm, eps, h, bf16, stream);
-    gemm(cublas, h, R, iH, lm_head, static_cast<int>(V), logits, bf16, true, false);
+    (*gemm)(h, R, iH, lm_head, static_cast<int>(V), logits, bf16, true, false);
   }
   argmax_rows(logits, R, V, ids, stream);
 }
@@ -205,6 +207,51 @@ void CudaModel::Impl::run_decode_graph(const MetaLayout& L, int B) {
   cudaGraphDestroy(graph);
   OSPREY_CUDA_CHECK(e);
   graphs[B] = exec;
+}
+
+CudaModel::GemmTuning CudaModel::tune_gemms() {
+  Impl& m = *impl_;
+  GemmTuning out;
+  if (!m.bf16 || m.layers.empty()) return out;  // the strict f32 mode keeps plain cuBLAS
+  const int64_t Tm = m.opts.max_batch_tokens;
+  // Inputs of the right scale: the tuned results are compared bit for bit, not for accuracy.
+  fill_random(m.h, Tm * m.H, true, 1, 1.0f, 0.0f, m.stream);
+  fill_random(m.att, Tm * m.Q, true, 2, 1.0f, 0.0f, m.stream);
+  fill_random(m.act, Tm * m.F, true, 3, 1.0f, 0.0f, m.stream);
+  // Each shape cycles through every layer's matrix, as a decode step does.
+  std::vector<const void*> wqkv, wo, wgu, wdown;
+  for (const LayerWeights& W : m.layers) {
+    wqkv.push_back(W.wqkv), wo.push_back(W.wo), wgu.push_back(W.wgu), wdown.push_back(W.wdown);
+  }
+  const void* const head[] = {m.lm_head};
+  const int iH = int(m.H), iQ = int(m.Q), iF = int(m.F), iQKV = int(m.Q + 2 * m.KV);
+  const int L = m.config.num_layers;
+  auto tune_layer = [&](int M, bool with_head) {
+    double d = 0, t = 0;
+    for (const auto& [x, K, w, N, y, f32] :
+         {std::tuple{m.h, iH, &wqkv, iQKV, m.qkv, false},
+          std::tuple{m.att, iQ, &wo, iH, static_cast<void*>(m.x), true},
+          std::tuple{m.h, iH, &wgu, 2 * iF, m.gu, false},
+          std::tuple{m.act, iF, &wdown, iH, static_cast<void*>(m.x), true}}) {
+      const Gemm::Timing r = m.gemm->tune(x, M, K, *w, N, y, f32);
+      d += L * r.default_ms, t += L * r.chosen_ms;
+    }
+    if (with_head) {
+      const Gemm::Timing r = m.gemm->tune(m.h, M, iH, head, int(m.V), m.logits, true);
+      d += r.default_ms, t += r.chosen_ms;
+    }
+    return std::pair{d, t};
+  };
+  const bool gemv = gemv_supported(iH) && gemv_supported(iQ) && gemv_supported(iF);
+  for (int b = 1;; b *= 2) {
+    const int B = std::min(b, m.opts.max_seqs);
+    if (B > 1 || !gemv) std::tie(out.decode_default_ms, out.decode_tuned_ms) = tune_layer(B, true);
+    if (B == m.opts.max_seqs) break;
+  }
+  if (Tm > m.opts.max_seqs) tune_layer(int(Tm), false);
+  OSPREY_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  out.shapes = m.gemm->tuned_shapes();
+  return out;
 }
 
 void CudaModel::capture_decode_graphs() {

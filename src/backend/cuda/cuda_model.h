@@ -67,6 +67,14 @@ class CudaModel {
   // each row's `edits` (ids ascending within a row), and for rows that ask, their LogprobOut.
   void sample_step(const CudaBatch& batch, std::span<const SampleParams> rows,
                    std::span<const LogitEdit> edits, int32_t* ids, LogprobOut* logprobs);
+  // Times cuBLASLt's algorithms for the GEMM shapes that recur every step (each decode graph's
+  // batch size, full prefill chunks) and keeps the fastest; call before capture_decode_graphs.
+  // Returns the GEMM time of one decode step at max_seqs: {cuBLAS's default, tuned} in ms.
+  struct GemmTuning {
+    int shapes = 0;
+    double decode_default_ms = 0, decode_tuned_ms = 0;
+  };
+  GemmTuning tune_gemms();
   // Captures the decode graph of every batch-size bucket now (a power of two up to max_seqs), so
   // that no serving step pays for a capture. Touches only the scratch block.
   void capture_decode_graphs();

@@ -2,13 +2,14 @@
 // upload, random init) and cuda_model.cc (the forward pass and its CUDA graphs).
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "backend/cuda/cuda_model.h"
+#include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
 
 namespace osprey::cuda {
@@ -45,8 +46,7 @@ struct CudaModel::Impl {
   uint64_t weight_bytes = 0;
 
   cudaStream_t stream = nullptr;
-  cublasHandle_t cublas = nullptr;
-  void* cublas_ws = nullptr;
+  std::unique_ptr<Gemm> gemm;
 
   // Device memory: one allocation each for weights, activations and the KV cache.
   void* weights_mem = nullptr;
@@ -69,6 +69,7 @@ struct CudaModel::Impl {
   int32_t* ids = nullptr;   // [R]
   float* part_acc = nullptr;
   float* part_ml = nullptr;
+  int* decode_counters_dev = nullptr;   // the decode kernel's merge counters (zero between steps)
   int32_t* meta = nullptr;              // device
   SampleParams* sample_dev = nullptr;   // [max_rows]
   SampleParams* sample_host = nullptr;  // pinned staging

@@ -12,7 +12,6 @@ namespace osprey::cuda {
 namespace {
 
 constexpr size_t kAlign = 256;
-constexpr size_t kCublasWorkspace = 32u << 20;
 constexpr double kMiB = 1024.0 * 1024.0, kGiB = kMiB * 1024.0;
 
 // Hands out aligned pieces of one allocation; with a null base it only measures.
@@ -88,6 +87,8 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
     ids = cv.take_as<int32_t>(Rm);
     part_acc = cv.take_as<float>(size_t(Sm) * c.num_heads * max_splits * c.head_dim);
     part_ml = cv.take_as<float>(size_t(Sm) * c.num_heads * max_splits * 2);
+    decode_counters_dev =
+        cv.take_as<int>(decode_counters(Sm, {c.num_heads, c.num_kv_heads, c.head_dim, 1.0f, 0}));
     meta = cv.take_as<int32_t>(meta_capacity);
   };
   Carver wm, am;
@@ -130,12 +131,7 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
                    : int64_t((budget - double(wm.off) - double(am.off)) / double(block_bytes));
 
   OSPREY_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  OSPREY_CUBLAS_CHECK(cublasCreate(&cublas));
-  OSPREY_CUBLAS_CHECK(cublasSetStream(cublas, stream));
-  // A workspace of our own: cuBLAS then allocates nothing inside a graph capture.
-  OSPREY_CUDA_CHECK(cudaMalloc(&cublas_ws, kCublasWorkspace));
-  OSPREY_CUBLAS_CHECK(cublasSetWorkspace(cublas, cublas_ws, kCublasWorkspace));
-  OSPREY_CUBLAS_CHECK(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));  // no TF32 in the f32 mode
+  gemm = std::make_unique<Gemm>(stream);
   OSPREY_CUDA_CHECK(cudaMalloc(&weights_mem, wm.off));
   OSPREY_CUDA_CHECK(cudaMalloc(&act_mem, am.off));
   OSPREY_CUDA_CHECK(cudaMalloc(&kv_mem, size_t(num_blocks) * block_bytes));
@@ -147,6 +143,9 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
   Carver w{static_cast<char*>(weights_mem)}, a{static_cast<char*>(act_mem)};
   carve_weights(w, nullptr);
   carve_acts(a);
+  OSPREY_CUDA_CHECK(cudaMemset(
+      decode_counters_dev, 0,
+      decode_counters(Sm, {c.num_heads, c.num_kv_heads, c.head_dim, 1.0f, 0}) * sizeof(int)));
   const std::vector<float> f = rope_inv_freq(c.rope, c.head_dim);
   OSPREY_CUDA_CHECK(cudaMemcpy(inv_freq, f.data(), f.size() * 4, cudaMemcpyHostToDevice));
 }
@@ -165,8 +164,7 @@ CudaModel::Impl::~Impl() {
   cudaFree(edits_raw);
   cudaFree(logprobs_dev);
   cudaFreeHost(logprobs_host);
-  if (cublas) cublasDestroy(cublas);
-  cudaFree(cublas_ws);
+  gemm.reset();
   if (stream) cudaStreamDestroy(stream);
 }
 

@@ -1,13 +1,66 @@
-// cuBLAS GEMMs in the layout of the forward pass: Y[M][N] (+)= X[M][K] * W[N][K]^T with row-major
-// X, Y and weights stored as Hugging Face does (out_features x in_features). bf16 inputs run on the
-// tensor cores with f32 accumulation; f32 inputs run plain f32 (no TF32) for the strict mode.
+// The forward pass's matmuls: Y[M][N] (+)= X[M][K] * W[N][K]^T with row-major X, Y and weights
+// stored as Hugging Face does (out_features x in_features). bf16 inputs run on the tensor cores
+// with f32 accumulation; f32 inputs run plain f32 (no TF32) for the strict mode.
+//
+// cuBLAS's default algorithm choice leaves bandwidth unused on the skinny shapes of a decode step
+// (M = batch size, the weights streamed once per step), so the shapes that recur every step (the
+// decode graphs' batch sizes, full prefill chunks) are tuned once at start: cuBLASLt's candidate
+// algorithms for the shape are timed against the default and the fastest whose result repeats bit
+// for bit is kept. Untuned shapes take the default.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
+
+#include <map>
+#include <span>
+#include <tuple>
 
 namespace osprey::cuda {
 
-void gemm(cublasHandle_t h, const void* X, int M, int K, const void* W, int N, void* Y,
-          bool inputs_bf16, bool y_f32, bool accumulate);
+class Gemm {
+ public:
+  explicit Gemm(cudaStream_t stream);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  void operator()(const void* X, int M, int K, const void* W, int N, void* Y, bool inputs_bf16,
+                  bool y_f32, bool accumulate);
+
+  // Times the candidates for this bf16 shape (Y is overwritten, X and the weights only read) and
+  // keeps the fastest. Runs cycle through `Ws` (matrices of the same shape, e.g. every layer's) so
+  // that small matrices are not timed from L2. Returns {default ms, chosen ms}; call outside graph
+  // capture.
+  struct Timing {
+    double default_ms, chosen_ms;
+  };
+  Timing tune(const void* X, int M, int K, std::span<const void* const> Ws, int N, void* Y,
+              bool y_f32);
+  int tuned_shapes() const { return static_cast<int>(plans_.size()); }
+
+ private:
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    bool use_lt = false;  // false: the default algorithm measured at least as fast
+  };
+  using Key = std::tuple<int, int, int, bool>;  // M, N, K, y_f32
+  Plan make_plan(int M, int N, int K, bool y_f32) const;
+  static void destroy(Plan& p);
+  void run_default(const void* X, int M, int K, const void* W, int N, void* Y, bool inputs_bf16,
+                   bool y_f32, bool accumulate) const;
+  bool run_lt(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* X, const void* W,
+              void* Y, bool accumulate) const;
+  unsigned long long output_hash(const void* Y, size_t bytes) const;
+
+  cudaStream_t stream_;
+  cublasHandle_t blas_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;
+  unsigned long long* hash_ = nullptr;  // device scratch for output_hash
+  std::map<Key, Plan> plans_;
+};
 
 }  // namespace osprey::cuda

@@ -70,6 +70,10 @@ void chosen_logits(const float* logits, int R, int64_t V, const SampleParams* pa
 void sample_rows(const float* logits, int R, int64_t V, const SampleParams* params, int32_t* ids,
                  cudaStream_t st);
 
+// *hash ^= a hash of every 4-byte word of p and its index (bytes % 4 == 0): whether two results
+// are bitwise equal without copying them to the host. XOR makes the order of the atomics moot.
+void hash_bits(const void* p, size_t bytes, unsigned long long* hash, cudaStream_t st);
+
 // Uniform values in [offset - scale, offset + scale), a hash of (seed, index): random weights on
 // the GPU.
 void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, float offset,
@@ -95,16 +99,22 @@ void gemv(const GemvArgs& a, cudaStream_t st);
 bool gemv_supported(int K);
 
 // Decode attention (one new token per sequence; q [S][heads * head_dim]), split over the context in
-// partitions of `partition` (<= kDecodePartition) positions, then combined. Small batches use short
-// partitions so that enough CTAs run. part_acc: [S][heads][splits][head_dim], part_ml:
-// [S][heads][splits][2]. seq_lens: context lengths including the new token.
+// partitions of `partition` (<= kDecodePartition) positions; the last CTA of each (sequence, head
+// group) merges them. Small batches use short partitions so that enough CTAs run. seq_lens:
+// context lengths including the new token.
 constexpr int kDecodePartition = 256;
 constexpr int kDecodePartitionSmall = 64;
 inline int decode_partition(int S) {
   return S <= 8 ? kDecodePartitionSmall : kDecodePartition;
 }
+struct DecodeScratch {
+  float* part_acc;  // [S][heads][splits][head_dim]
+  float* part_ml;   // [S][heads][splits][2]
+  int* counters;    // [decode_counters(S, shape)], zero before the first launch and after each
+};
+int decode_counters(int S, const AttnShape& s);
 void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S,
-                 const AttnShape& s, int splits, int partition, float* part_acc, float* part_ml,
+                 const AttnShape& s, int splits, int partition, const DecodeScratch& scratch,
                  void* out, bool bf16, cudaStream_t st);
 // Batches with at least this many (sequence, kv head) pairs decode through the tensor-core prefill
 // kernel, one CTA per pair over the whole context (bf16, head size 64 or 128): enough CTAs to fill

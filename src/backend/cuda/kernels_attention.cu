@@ -1,9 +1,10 @@
 // Paged attention. Decode: one CTA per (sequence, kv head, partition of the context) computes the
 // partition's softmax for every query head of the GQA group at once (K and V rows are read once for
-// the group), and a second kernel merges partitions (flash-decoding). Prefill (here for f32 and
-// head sizes other than 64 and 128; kernels_attention_mma.cu for the rest): one CTA per (tile of
-// new tokens, kv head) streams 32-key tiles of the paged prefix through shared memory with an
-// online softmax; the tile's rows (tokens x group heads) share every K/V load.
+// the group), and the last CTA of each group to finish merges the partitions (flash-decoding).
+// Prefill (here for f32 and head sizes other than 64 and 128; kernels_attention_mma.cu for the
+// rest): one CTA per (tile of new tokens, kv head) streams 32-key tiles of the paged prefix through
+// shared memory with an online softmax; the tile's rows (tokens x group heads) share every K/V
+// load.
 #include <cfloat>
 
 #include "backend/cuda/attention_paged.cuh"
@@ -20,7 +21,6 @@ constexpr int kDecodeUnroll =
     4;                        // K/V rows in flight per lane: the loop is latency-bound at batch 1
 constexpr int kMaxGroup = 4;  // query heads per decode CTA; larger groups take several CTAs
 constexpr int kMaxHeadDim = 256;
-constexpr int kMaxSplits = 1024;  // 65536 positions in 64-position partitions
 
 struct DecodeParams {
   const void* q;
@@ -29,180 +29,246 @@ struct DecodeParams {
   AttnShape s;
   int splits;
   int partition;
-  float* part_acc;
-  float* part_ml;
+  DecodeScratch scratch;
+  void* out;
 };
 
+// Rows of a head group's merge that each thread produces (head_dim up to kMaxHeadDim).
+constexpr int kMergePerThread = kMaxGroup * kMaxHeadDim / (kDecodeWarps * 32);
+
+// The last CTA of a (sequence, head group) to finish merges every partition's (m, l, acc) into
+// the output: out = sum_i w_i acc_i / sum_i w_i l_i with w_i = exp(m_i - max m), partitions in a
+// fixed order. Partials come through L2 (__ldcg): other SMs wrote them during this kernel.
 template <typename T>
-__global__ void __launch_bounds__(kDecodeWarps * 32, 6) attn_decode_kernel(DecodeParams p) {
+__device__ void merge_partitions(const DecodeParams& p, int seq, int h0, int ng,
+                                 float (*wts)[kDecodePartition]) {
+  __shared__ float gmax[kMaxGroup], gden[kMaxGroup];
+  const int hd = p.s.head_dim, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const float* ml = p.scratch.part_ml;
+  const float* acc = p.scratch.part_acc;
+  const int64_t base = (static_cast<int64_t>(seq) * p.s.heads + h0) * p.splits;
+  for (int g = warp; g < ng; g += kDecodeWarps) {
+    const int64_t b = base + static_cast<int64_t>(g) * p.splits;
+    float M = -FLT_MAX;
+    for (int i = lane; i < p.splits; i += 32)
+      if (__ldcg(ml + (b + i) * 2 + 1) > 0.0f) M = fmaxf(M, __ldcg(ml + (b + i) * 2));
+    M = warp_max(M);
+    float den = 0;
+    for (int i = lane; i < p.splits; i += 32) {
+      const float l = __ldcg(ml + (b + i) * 2 + 1);
+      if (l > 0.0f) den += expf(__ldcg(ml + (b + i) * 2) - M) * l;
+    }
+    den = warp_sum(den);
+    if (lane == 0) gmax[g] = M, gden[g] = den;
+  }
+  __syncthreads();
+  float num[kMergePerThread] = {};
+  for (int c0 = 0; c0 < p.splits; c0 += kDecodePartition) {
+    const int nc = min(kDecodePartition, p.splits - c0);
+    for (int i = tid; i < ng * nc; i += blockDim.x) {
+      const int g = i / nc, k = i % nc;
+      const int64_t b = base + static_cast<int64_t>(g) * p.splits + c0 + k;
+      wts[g][k] = __ldcg(ml + b * 2 + 1) > 0.0f ? expf(__ldcg(ml + b * 2) - gmax[g]) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int r = 0; r < kMergePerThread; ++r) {
+      const int i = tid + r * kDecodeWarps * 32;
+      if (i >= ng * hd) break;
+      const int g = i / hd, d = i % hd;
+      const float* a = acc + (base + static_cast<int64_t>(g) * p.splits + c0) * hd + d;
+      float n = 0;
+#pragma unroll 8
+      for (int k = 0; k < nc; ++k) {
+        const float w = wts[g][k], v = __ldcg(a + static_cast<int64_t>(k) * hd);
+        n += w != 0.0f ? w * v : 0.0f;  // empty partitions left acc unwritten
+      }
+      num[r] += n;
+    }
+    __syncthreads();
+  }
+  T* out = static_cast<T*>(p.out);
+#pragma unroll
+  for (int r = 0; r < kMergePerThread; ++r) {
+    const int i = tid + r * kDecodeWarps * 32;
+    if (i >= ng * hd) break;
+    const int g = i / hd, d = i % hd;
+    out[(static_cast<int64_t>(seq) * p.s.heads + h0 + g) * hd + d] = from_f<T>(num[r] / gden[g]);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kDecodeWarps * 32, 4) attn_decode_kernel(DecodeParams p) {
   constexpr int V = kVec<T>;
+  constexpr int U = kDecodeUnroll;
   __shared__ float sc[kMaxGroup][kDecodePartition];
   __shared__ float outs[kMaxGroup][kMaxHeadDim];
   __shared__ float red_m[kMaxGroup], red_l[kMaxGroup];
+  __shared__ bool last;
   const AttnShape& s = p.s;
   const int split = blockIdx.x, seq = blockIdx.z;
   const int G = s.heads / s.kv_heads, hgroups = (G + kMaxGroup - 1) / kMaxGroup;
   const int kvhead = blockIdx.y / hgroups, hg = blockIdx.y % hgroups;
   const int h0 = kvhead * G + hg * kMaxGroup, ng = min(kMaxGroup, G - hg * kMaxGroup);
   const int hd = s.head_dim, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int lpt = hd / V, tpw = 32 / lpt;  // lanes per key row, rows per warp pass
+  const int sub = lane % lpt, tw = lane / lpt;
+  const int step = kDecodeWarps * tpw;
+  const T* kc = static_cast<const T*>(p.kv.k);
+  const T* vc = static_cast<const T*>(p.kv.v);
 
   pdl_trigger();
-  pdl_wait();
+  // The metadata (copied in before the step) and the K/V rows of earlier positions do not depend
+  // on the kernels before this one; only the new token's row, which the q/k/v epilogue writes,
+  // does. So the first pass's rows are in flight before the wait.
   const int ctx = p.seq_lens[seq], pos = ctx - 1;
   const int first = s.window > 0 ? max(0, pos - s.window + 1) : 0;
   const int beg = first + split * p.partition, end = min(ctx, beg + p.partition);
   const int64_t part = (static_cast<int64_t>(seq) * s.heads + h0) * p.splits + split;
-  if (beg >= end) {
-    if (tid < ng) {
-      p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = -FLT_MAX;
-      p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = 0.0f;
-    }
-    return;
-  }
-  for (int i = tid; i < kMaxGroup * kMaxHeadDim; i += blockDim.x) (&outs[0][0])[i] = 0.0f;
-
-  const int lpt = hd / V, tpw = 32 / lpt;  // lanes per key row, rows per warp pass
-  const int sub = lane % lpt, tw = lane / lpt;
-  const T* q = static_cast<const T*>(p.q);
-  float qr[kMaxGroup][V];
+  const int jfirst = beg + warp * tpw;
+  uint4 kpre[U] = {}, vpre[U] = {};
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) {
-    if (g < ng) {
-      load_vec(q + (static_cast<int64_t>(seq) * s.heads + h0 + g) * hd + sub * V, qr[g]);
-#pragma unroll
-      for (int e = 0; e < V; ++e) qr[g][e] *= s.scale;
+  for (int u = 0; u < U; ++u) {
+    const int j = jfirst + u * step + tw;
+    if (j < end && j != pos) {
+      const int64_t off = kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V;
+      kpre[u] = __ldg(reinterpret_cast<const uint4*>(kc + off));
+      vpre[u] = __ldg(reinterpret_cast<const uint4*>(vc + off));
     }
   }
-  const T* kc = static_cast<const T*>(p.kv.k);
-  const T* vc = static_cast<const T*>(p.kv.v);
+  pdl_wait();
 
-  // Scores of the partition.
-  const int step = kDecodeWarps * tpw;
-  for (int j0 = beg + warp * tpw; j0 < end; j0 += step * kDecodeUnroll) {
-    float kf[kDecodeUnroll][V];
+  if (beg < end) {
+    for (int i = tid; i < kMaxGroup * kMaxHeadDim; i += blockDim.x) (&outs[0][0])[i] = 0.0f;
+    const T* q = static_cast<const T*>(p.q);
+    float qr[kMaxGroup][V];
 #pragma unroll
-    for (int u = 0; u < kDecodeUnroll; ++u) {
-      const int j = j0 + u * step + tw;
-      if (j < end)
-        load_vec(kc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, kf[u]);
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < ng) {
+        load_vec(q + (static_cast<int64_t>(seq) * s.heads + h0 + g) * hd + sub * V, qr[g]);
+#pragma unroll
+        for (int e = 0; e < V; ++e) qr[g][e] *= s.scale;
+      }
+    }
+    // Row j of a pass: prefetched on the first pass (but for the new token's), loaded here after.
+    auto row = [&](const T* cache, const uint4* pre, int j0, int u, int j, uint4& r) {
+      if (j0 == jfirst && j != pos)
+        r = pre[u];
       else
-#pragma unroll
-        for (int e = 0; e < V; ++e) kf[u][e] = 0.0f;
-    }
-#pragma unroll
-    for (int u = 0; u < kDecodeUnroll; ++u) {
-      const int j = j0 + u * step + tw;
-#pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g) {
-        float d = 0;
-#pragma unroll
-        for (int e = 0; e < V; ++e) d += qr[g][e] * kf[u][e];
-        for (int o = lpt / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
-        if (j < end && sub == 0 && g < ng) sc[g][j - beg] = d;
-      }
-    }
-  }
-  __syncthreads();
-  const int n = end - beg;
-  for (int g = warp; g < ng; g += kDecodeWarps) {
-    float m = -FLT_MAX;
-    for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g][i]);
-    m = warp_max(m);
-    float l = 0;
-    for (int i = lane; i < n; i += 32) {
-      const float e = expf(sc[g][i] - m);
-      sc[g][i] = e;
-      l += e;
-    }
-    l = warp_sum(l);
-    if (lane == 0) red_m[g] = m, red_l[g] = l;
-  }
-  __syncthreads();
+        r = *reinterpret_cast<const uint4*>(
+            cache + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V);
+    };
 
-  // Probability-weighted sum of V rows.
-  float acc[kMaxGroup][V] = {};
-  for (int j0 = beg + warp * tpw; j0 < end; j0 += step * kDecodeUnroll) {
-    float vf[kDecodeUnroll][V];
+    // Scores of the partition.
+    for (int j0 = jfirst; j0 < end; j0 += step * U) {
+      uint4 kr[U];
 #pragma unroll
-    for (int u = 0; u < kDecodeUnroll; ++u) {
-      const int j = j0 + u * step + tw;
-      if (j < end) load_vec(vc + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V, vf[u]);
-    }
-#pragma unroll
-    for (int u = 0; u < kDecodeUnroll; ++u) {
-      const int j = j0 + u * step + tw;
-      if (j >= end) continue;
-#pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g) {
-        const float pr = g < ng ? sc[g][j - beg] : 0.0f;
-#pragma unroll
-        for (int e = 0; e < V; ++e) acc[g][e] += pr * vf[u][e];
+      for (int u = 0; u < U; ++u) {
+        const int j = j0 + u * step + tw;
+        if (j < end) row(kc, kpre, j0, u, j, kr[u]);
       }
-    }
-  }
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g)
+      for (int u = 0; u < U; ++u) {
+        const int j = j0 + u * step + tw;
+        float kf[V];
+        if (j < end)
+          unpack16(kr[u], kf, static_cast<const T*>(nullptr));
+        else
 #pragma unroll
-    for (int e = 0; e < V; ++e)
-      for (int o = lpt; o < 32; o <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
-  // Warps add their sums one after another: a fixed order keeps the result bitwise repeatable (a
-  // seeded draw over near-equal weights turns on the last bit of the logits).
-  for (int w = 0; w < kDecodeWarps; ++w) {
-    if (warp == w && tw == 0) {
+          for (int e = 0; e < V; ++e) kf[e] = 0.0f;
 #pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g)
-        if (g < ng)
+        for (int g = 0; g < kMaxGroup; ++g) {
+          float d = 0;
 #pragma unroll
-          for (int e = 0; e < V; ++e) outs[g][sub * V + e] += acc[g][e];
+          for (int e = 0; e < V; ++e) d += qr[g][e] * kf[e];
+          for (int o = lpt / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+          if (j < end && sub == 0 && g < ng) sc[g][j - beg] = d;
+        }
+      }
     }
     __syncthreads();
-  }
-  for (int i = tid; i < ng * hd; i += blockDim.x) {
-    const int g = i / hd, d = i % hd;
-    p.part_acc[(part + static_cast<int64_t>(g) * p.splits) * hd + d] = outs[g][d];
-  }
-  if (tid < ng) {
-    p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = red_m[tid];
-    p.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = red_l[tid];
-  }
-}
-
-template <typename T>
-__global__ void attn_combine_kernel(const float* part_acc, const float* part_ml, int heads, int hd,
-                                    int splits, T* out) {
-  pdl_trigger();
-  pdl_wait();
-  // Partition weights go through shared memory: one parallel load instead of a serial chain per
-  // thread.
-  __shared__ float wts[kMaxSplits], lsum[kMaxSplits];
-  __shared__ float gmax;
-  const int h = blockIdx.x, seq = blockIdx.y;
-  const int64_t base = (static_cast<int64_t>(seq) * heads + h) * splits;
-  for (int i = threadIdx.x; i < splits; i += blockDim.x) {
-    wts[i] = part_ml[(base + i) * 2];
-    lsum[i] = part_ml[(base + i) * 2 + 1];
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float M = -FLT_MAX;
-    for (int i = 0; i < splits; ++i)
-      if (lsum[i] > 0.0f) M = fmaxf(M, wts[i]);
-    gmax = M;
-  }
-  __syncthreads();
-  for (int i = threadIdx.x; i < splits; i += blockDim.x)
-    wts[i] = lsum[i] > 0.0f ? expf(wts[i] - gmax) : 0.0f;
-  __syncthreads();
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float num = 0, den = 0;
-#pragma unroll 8
-    for (int i = 0; i < splits; ++i) {
-      const float w = wts[i];
-      den += w * lsum[i];
-      num += w == 0.0f ? 0.0f : w * part_acc[(base + i) * hd + d];
+    const int n = end - beg;
+    for (int g = warp; g < ng; g += kDecodeWarps) {
+      float m = -FLT_MAX;
+      for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g][i]);
+      m = warp_max(m);
+      float l = 0;
+      for (int i = lane; i < n; i += 32) {
+        const float e = expf(sc[g][i] - m);
+        sc[g][i] = e;
+        l += e;
+      }
+      l = warp_sum(l);
+      if (lane == 0) red_m[g] = m, red_l[g] = l;
     }
-    out[(static_cast<int64_t>(seq) * heads + h) * hd + d] = from_f<T>(num / den);
+    __syncthreads();
+
+    // Probability-weighted sum of V rows.
+    float acc[kMaxGroup][V] = {};
+    for (int j0 = jfirst; j0 < end; j0 += step * U) {
+      uint4 vr[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int j = j0 + u * step + tw;
+        if (j < end) row(vc, vpre, j0, u, j, vr[u]);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int j = j0 + u * step + tw;
+        if (j >= end) continue;
+        float vf[V];
+        unpack16(vr[u], vf, static_cast<const T*>(nullptr));
+#pragma unroll
+        for (int g = 0; g < kMaxGroup; ++g) {
+          const float pr = g < ng ? sc[g][j - beg] : 0.0f;
+#pragma unroll
+          for (int e = 0; e < V; ++e) acc[g][e] += pr * vf[e];
+        }
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g)
+#pragma unroll
+      for (int e = 0; e < V; ++e)
+        for (int o = lpt; o < 32; o <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+    // Warps add their sums one after another: a fixed order keeps the result bitwise repeatable
+    // (a seeded draw over near-equal weights turns on the last bit of the logits).
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      if (warp == w && tw == 0) {
+#pragma unroll
+        for (int g = 0; g < kMaxGroup; ++g)
+          if (g < ng)
+#pragma unroll
+            for (int e = 0; e < V; ++e) outs[g][sub * V + e] += acc[g][e];
+      }
+      __syncthreads();
+    }
+    for (int i = tid; i < ng * hd; i += blockDim.x) {
+      const int g = i / hd, d = i % hd;
+      p.scratch.part_acc[(part + static_cast<int64_t>(g) * p.splits) * hd + d] = outs[g][d];
+    }
+    if (tid < ng) {
+      p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = red_m[tid];
+      p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = red_l[tid];
+    }
+  } else if (tid < ng) {  // an empty partition (context shorter than the splits cover)
+    p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = -FLT_MAX;
+    p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = 0.0f;
   }
+
+  // Publish the partials; the last CTA of this (sequence, head group) merges them (one kernel
+  // instead of a second launch and its wait).
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    int* ctr = p.scratch.counters + static_cast<int64_t>(seq) * gridDim.y + blockIdx.y;
+    last = atomicAdd(ctr, 1) == p.splits - 1;
+    if (last) *ctr = 0;  // ready for the next launch: the kernel boundary orders it
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  merge_partitions<T>(p, seq, h0, ng, sc);
 }
 
 constexpr int kPrefillWarps = 16;
@@ -339,7 +405,7 @@ int prefill_item_tokens(const AttnShape& s) {
 }
 
 void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int S,
-                 const AttnShape& s, int splits, int partition, float* part_acc, float* part_ml,
+                 const AttnShape& s, int splits, int partition, const DecodeScratch& scratch,
                  void* out, bool bf16, cudaStream_t st) {
   if (S == 0) return;
   if (decode_uses_mma(S, s, bf16)) {
@@ -350,22 +416,16 @@ void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int 
   const dim3 grid(splits, s.kv_heads * ceil_div(G, kMaxGroup), S);
   if (partition <= 0 || partition > kDecodePartition)
     invalid_input("decode partition {}", partition);
-  const DecodeParams p{q, kv, seq_lens, s, splits, partition, part_acc, part_ml};
-  const int cthreads = std::max(32, std::min(s.head_dim, 256));
-  const float* pa = part_acc;
-  const float* pm = part_ml;
-  if (bf16) {
+  const DecodeParams p{q, kv, seq_lens, s, splits, partition, scratch, out};
+  if (bf16)
     launch_pdl(attn_decode_kernel<cuda::bf16>, grid, kDecodeWarps * 32, 0, st, p);
-    OSPREY_CUDA_LAUNCHED();
-    launch_pdl(attn_combine_kernel<cuda::bf16>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads,
-               s.head_dim, splits, static_cast<cuda::bf16*>(out));
-  } else {
+  else
     launch_pdl(attn_decode_kernel<float>, grid, kDecodeWarps * 32, 0, st, p);
-    OSPREY_CUDA_LAUNCHED();
-    launch_pdl(attn_combine_kernel<float>, dim3(s.heads, S), cthreads, 0, st, pa, pm, s.heads,
-               s.head_dim, splits, static_cast<float*>(out));
-  }
   OSPREY_CUDA_LAUNCHED();
+}
+
+int decode_counters(int S, const AttnShape& s) {
+  return S * s.kv_heads * ceil_div(s.heads / s.kv_heads, kMaxGroup);
 }
 
 void attn_prefill(const void* q, const PagedKV& kv, const PrefillItem* items, int n_items,

@@ -1,5 +1,6 @@
 // The small kernels of the forward pass: embedding, RMSNorm, the q/k/v epilogue (bias, q/k norm,
 // RoPE, cache write), SwiGLU, bias, argmax and random initialization.
+#include <algorithm>
 #include <cfloat>
 
 #include "backend/cuda/common.cuh"
@@ -154,6 +155,18 @@ int grid_for(int64_t n, int threads) {
   return static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 65535));
 }
 
+__global__ void hash_bits_kernel(const uint32_t* w, size_t n, unsigned long long* hash) {
+  unsigned long long h = 0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    unsigned long long v =
+        (static_cast<unsigned long long>(i) << 32 | w[i]) * 0x9e3779b97f4a7c15ull;
+    h ^= v ^ (v >> 29);
+  }
+  for (int o = 16; o > 0; o >>= 1) h ^= __shfl_xor_sync(0xffffffffu, h, o);
+  if ((threadIdx.x & 31) == 0) atomicXor(hash, h);
+}
+
 }  // namespace
 
 void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bool bf16,
@@ -231,6 +244,14 @@ void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, floa
     fill_random_kernel<<<grid, 256, 0, st>>>(static_cast<cuda::bf16*>(p), n, seed, scale, offset);
   else
     fill_random_kernel<<<grid, 256, 0, st>>>(static_cast<float*>(p), n, seed, scale, offset);
+  OSPREY_CUDA_LAUNCHED();
+}
+
+void hash_bits(const void* p, size_t bytes, unsigned long long* hash, cudaStream_t st) {
+  const size_t n = bytes / 4;
+  if (n == 0) return;
+  const int grid = static_cast<int>(std::min<size_t>(ceil_div(int64_t(n), 256), 1024));
+  hash_bits_kernel<<<grid, 256, 0, st>>>(static_cast<const uint32_t*>(p), n, hash);
   OSPREY_CUDA_LAUNCHED();
 }
 

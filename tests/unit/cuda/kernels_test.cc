@@ -114,15 +114,14 @@ TEST_P(Kernels, QkvPostMatchesReference) {
   EXPECT_LE(rel_err(gv, rv), tol());
 }
 
+// The default cuBLAS path, and for bf16 the algorithm tuning picks for the shape (timed on a
+// scratch output), each accumulating into y0.
 TEST_P(Kernels, GemmMatchesReference) {
   OSPREY_REQUIRE_GPU();
   const int M = 7, K = 136, N = 301;
   auto x = random_vec(M * K, rng), w = random_vec(N * K, rng), y0 = random_vec(M * N, rng);
-  DeviceBuf dx(x.size() * 4), dw(w.size() * 4), dy(y0.size() * 4);
-  upload(dx, x, bf16()), upload(dw, w, bf16()), upload_raw(dy, y0);
-  cublasHandle_t h;
-  OSPREY_CUBLAS_CHECK(cublasCreate(&h));
-  gemm(h, dx.p, M, K, dw.p, N, dy.p, bf16(), true, true);
+  DeviceBuf dx(x.size() * 4), dw(w.size() * 4), dy(y0.size() * 4), scratch(y0.size() * 4);
+  upload(dx, x, bf16()), upload(dw, w, bf16());
   std::vector<float> ref(M * N);
   for (int m = 0; m < M; ++m)
     for (int n = 0; n < N; ++n) {
@@ -130,8 +129,21 @@ TEST_P(Kernels, GemmMatchesReference) {
       for (int k = 0; k < K; ++k) s += double(x[m * K + k]) * w[n * K + k];
       ref[m * N + n] = float(s);
     }
-  EXPECT_LE(rel_err(download(dy, ref.size(), false), ref), bf16() ? 1e-3 : 1e-5);
-  cublasDestroy(h);
+  Gemm gemm(nullptr);
+  for (bool tuned : {false, true}) {
+    if (tuned && !bf16()) break;
+    if (tuned) {
+      const void* const ws[] = {dw.p};
+      const Gemm::Timing t = gemm.tune(dx.p, M, K, ws, N, scratch.p, true);
+      EXPECT_GT(t.default_ms, 0);
+      EXPECT_LE(t.chosen_ms, t.default_ms);
+      EXPECT_EQ(gemm.tuned_shapes(), 1);
+    }
+    upload_raw(dy, y0);
+    gemm(dx.p, M, K, dw.p, N, dy.p, bf16(), true, true);
+    EXPECT_LE(rel_err(download(dy, ref.size(), false), ref), bf16() ? 1e-3 : 1e-5)
+        << (tuned ? "tuned" : "default");
+  }
 }
 
 TEST_P(Kernels, ArgmaxPicksFirstMaximum) {
