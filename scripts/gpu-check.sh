@@ -77,6 +77,15 @@ if [[ -z "${GPU_CHECK_QUICK:-}" ]]; then
   timeout 150 .gpu-bin/osprey_cuda_bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
   bench_rc=${PIPESTATUS[0]}
 fi
+# Optional (GPU_CHECK_PROFILE=1): per-kernel GPU time of the 128-request engine run under nsys.
+if [[ -n "${GPU_CHECK_PROFILE:-}" ]] && command -v nsys > /dev/null; then
+  timeout 150 nsys profile --cuda-graph-trace=node -o "$OUT/engine128" --force-overwrite true \
+    .gpu-bin/osprey bench offline --model $model --device cuda --num-prompts 128 --input-len 512 \
+    --output-len 128 --max-num-seqs 128 --max-num-batched-tokens 8192 > "$OUT/nsys.log" 2>&1
+  timeout 60 nsys stats --report cuda_gpu_kern_sum --format csv "$OUT/engine128.nsys-rep" \
+    > "$OUT/kernels.csv" 2>> "$OUT/nsys.log"
+  rm -f "$OUT"/engine128.nsys-rep "$OUT"/engine128.sqlite
+fi
 echo
 echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cut -d, -f1)) =="
 grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
@@ -92,6 +101,10 @@ for run in "${runs[@]}"; do
   grep -h "GEMM algorithms" "$OUT/engine-$n-$kind.log"
   tail -2 "$OUT/engine-$n-$kind.log"
 done
+if [[ -s "$OUT/kernels.csv" ]]; then
+  echo "nsys, engine 128 requests (8192-token steps): time %, total ns, instances, kernel"
+  grep -v '^ *$' "$OUT/kernels.csv" | tail -n +2 | head -25 | awk -F'","' '{gsub(/"/, ""); print $1", "$2", "$3", "substr($9, 1, 90)}'
+fi
 if [[ -f "$OUT/bench-serve.log" ]]; then
   echo "serve, 128 clients (512 in / 128 out):"
   grep -iE "output token throughput|ttft|tpot|failed" "$OUT/bench-serve.log" | head -12

@@ -35,5 +35,8 @@ inline bool prefill_mma_supported(int head_dim, bool bf16) {
   return bf16 && (head_dim == 64 || head_dim == 128);
 }
 void launch_prefill_mma(const PrefillParams& p, int n_items, cudaStream_t st);
+// Decode of S sequences (p.seq_lens set) on tensor cores; the group's heads must fit 16 rows, else
+// it takes the prefill kernel.
+void launch_decode_mma(const PrefillParams& p, int S, cudaStream_t st);
 
 }  // namespace osprey::cuda

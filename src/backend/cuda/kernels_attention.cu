@@ -409,7 +409,7 @@ void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int 
                  void* out, bool bf16, cudaStream_t st) {
   if (S == 0) return;
   if (decode_uses_mma(S, s, bf16)) {
-    launch_prefill_mma({q, kv, nullptr, s, out, seq_lens}, S, st);
+    launch_decode_mma({q, kv, nullptr, s, out, seq_lens}, S, st);
     return;
   }
   const int G = s.heads / s.kv_heads;

@@ -5,6 +5,7 @@
 // and O += P V are mma.sync m16n8k16 with f32 accumulators, and P goes from S's accumulator
 // registers straight into the A operand of the second product (the two layouts coincide), so it
 // never touches memory.
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/attention_paged.cuh"
@@ -246,6 +247,201 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
   }
 }
 
+// Decode on tensor cores: one CTA per (sequence, kv head), the group's query heads as the 16 rows
+// of one mma tile. Where the prefill kernel would leave three of its four warps idle (their rows
+// are padding), here each warp takes 16 of a tile's 64 keys with its own online softmax, and the
+// warps' (m, l, O) merge in shared memory at the end. Launched with PDL: the first K/V tiles
+// (every position before the new token's) load before the wait for the q/k/v epilogue.
+template <int HD>
+__global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(PrefillParams p) {
+  constexpr int LD = kLd<HD>, kChunks = HD / 8;
+  constexpr int kSt = kStages<HD>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);  // [16][LD]
+  bf16* Ks = Qs + 16 * LD;                       // [kSt][kKeys][LD]
+  bf16* Vs = Ks + kSt * kKeys * LD;              // [kSt][kKeys][LD]
+  const AttnShape s = p.s;
+  const int seq = blockIdx.x, kvhead = blockIdx.y, G = s.heads / s.kv_heads;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const bf16* kc = static_cast<const bf16*>(p.kv.k);
+  const bf16* vc = static_cast<const bf16*>(p.kv.v);
+
+  pdl_trigger();
+  const int pos = p.seq_lens[seq] - 1, kend = pos + 1;
+  const int kbeg = s.window > 0 ? max(0, pos - s.window + 1) : 0;
+  const int ntiles = (kend - kbeg + kKeys - 1) / kKeys;
+  auto load_tile = [&](int tile) {
+    if (tile >= ntiles) {
+      cp_async_commit();
+      return;
+    }
+    const int kb = kbeg + tile * kKeys;
+    bf16* kd = Ks + (tile % kSt) * kKeys * LD;
+    bf16* vd = Vs + (tile % kSt) * kKeys * LD;
+    for (int i = tid; i < kKeys * kChunks; i += kWarps * 32) {
+      const int j = i / kChunks, c = (i % kChunks) * 8, key = kb + j;
+      if (key < kend) {
+        const int64_t off = kv_offset(p.kv, seq, key, s.kv_heads, kvhead, HD) + c;
+        cp_async16(kd + j * LD + c, kc + off);
+        cp_async16(vd + j * LD + c, vc + off);
+      } else {
+        *reinterpret_cast<uint4*>(kd + j * LD + c) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(vd + j * LD + c) = make_uint4(0, 0, 0, 0);
+      }
+    }
+    cp_async_commit();
+  };
+  // Tiles before the last hold only positions written by earlier steps.
+  int t0 = 0;
+  for (; t0 < kSt - 1 && t0 < ntiles - 1; ++t0) load_tile(t0);
+  pdl_wait();
+  for (; t0 < kSt - 1; ++t0) load_tile(t0);
+  const bf16* q = static_cast<const bf16*>(p.q) +
+                  (static_cast<int64_t>(seq) * s.heads + static_cast<int64_t>(kvhead) * G) * HD;
+  for (int i = tid; i < 16 * kChunks; i += kWarps * 32) {
+    const int r = i / kChunks, c = (i % kChunks) * 8;
+    *reinterpret_cast<uint4*>(Qs + r * LD + c) =
+        r < G ? *reinterpret_cast<const uint4*>(q + r * HD + c) : make_uint4(0, 0, 0, 0);
+  }
+  __syncthreads();
+  uint32_t qf[HD / 16][4];
+  {
+    const bf16* base = Qs + ((lane & 7) + 8 * ((lane >> 3) & 1)) * LD + 8 * (lane >> 4);
+#pragma unroll
+    for (int k = 0; k < HD / 16; ++k) ldmatrix_x4(smem_addr(base + 16 * k), qf[k]);
+  }
+  const int quad = lane & 3;
+  const float scale_log2 = s.scale * 1.4426950408889634f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  float o[HD / 8][4];
+#pragma unroll
+  for (int d = 0; d < HD / 8; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+
+  for (int tile = 0; tile < ntiles; ++tile) {
+    const int kb = kbeg + tile * kKeys + 16 * warp;  // this warp's 16 keys
+    load_tile(tile + kSt - 1);
+    cp_async_wait<kSt - 1>();
+    __syncthreads();
+    const bf16* kt = Ks + (tile % kSt) * kKeys * LD + 16 * warp * LD;
+    const bf16* vt = Vs + (tile % kSt) * kKeys * LD + 16 * warp * LD;
+    if (kb < kend) {
+      float sc[2][4];
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+        const bf16* krow = kt + (n * 8 + (lane & 7)) * LD + 8 * (lane >> 3);
+#pragma unroll
+        for (int k = 0; k < HD / 16; k += 2) {
+          uint32_t b[4];
+          ldmatrix_x4(smem_addr(krow + 16 * k), b);
+          mma_bf16(sc[n], qf[k], b[0], b[1]);
+          mma_bf16(sc[n], qf[k + 1], b[2], b[3]);
+        }
+      }
+      // Every row is the one new token: keys past it (the tile's tail) and outside the window
+      // are masked.
+      float mx[2] = {m[0], m[1]};
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = kb + n * 8 + 2 * quad + (e & 1);
+          const bool seen = key <= pos && key >= kbeg;
+          sc[n][e] = seen ? sc[n][e] * scale_log2 : -INFINITY;
+          mx[e >> 1] = fmaxf(mx[e >> 1], sc[n][e]);
+        }
+      float base[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+        base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];
+        const float corr = exp2f(m[i] - base[i]);
+        m[i] = mx[i];
+        l[i] *= corr;
+#pragma unroll
+        for (int d = 0; d < HD / 8; ++d) o[d][2 * i] *= corr, o[d][2 * i + 1] *= corr;
+      }
+      uint32_t pf[4];
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        const float p0 = exp2f(sc[n][0] - base[0]), p1 = exp2f(sc[n][1] - base[0]);
+        const float p2 = exp2f(sc[n][2] - base[1]), p3 = exp2f(sc[n][3] - base[1]);
+        l[0] += p0 + p1;
+        l[1] += p2 + p3;
+        pf[n * 2] = pack_bf16(p0, p1);
+        pf[n * 2 + 1] = pack_bf16(p2, p3);
+      }
+      const bf16* vrow = vt + ((lane & 7) + 8 * ((lane >> 3) & 1)) * LD + 8 * (lane >> 4);
+#pragma unroll
+      for (int d = 0; d < HD / 8; d += 2) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(smem_addr(vrow + 8 * d), b);
+        mma_bf16(o[d], pf, b[0], b[1]);
+        mma_bf16(o[d + 1], pf, b[2], b[3]);
+      }
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();  // the empty groups past the last tile
+  __syncthreads();
+
+  // Merge the warps in a fixed order: each writes its rows' (m, l) and O to shared memory (the
+  // K/V buffers are free now).
+  float* Om = reinterpret_cast<float*>(Ks);  // [kWarps][16][HD]
+  float* Ml = Om + kWarps * 16 * HD;         // [kWarps][16][2]
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int r = (lane >> 2) + 8 * i;
+    if (quad == 0) Ml[(warp * 16 + r) * 2] = m[i], Ml[(warp * 16 + r) * 2 + 1] = l[i];
+#pragma unroll
+    for (int d = 0; d < HD / 8; ++d) {
+      Om[(warp * 16 + r) * HD + 8 * d + 2 * quad] = o[d][2 * i];
+      Om[(warp * 16 + r) * HD + 8 * d + 2 * quad + 1] = o[d][2 * i + 1];
+    }
+  }
+  __syncthreads();
+  bf16* out = static_cast<bf16*>(p.out) +
+              (static_cast<int64_t>(seq) * s.heads + static_cast<int64_t>(kvhead) * G) * HD;
+  for (int i = tid; i < G * HD; i += kWarps * 32) {
+    const int r = i / HD, d = i % HD;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, Ml[(w * 16 + r) * 2]);
+    float num = 0, den = 0;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float mw = Ml[(w * 16 + r) * 2];
+      const float wt = mw == -INFINITY ? 0.0f : exp2f(mw - M);
+      num += wt * Om[(w * 16 + r) * HD + d];
+      den += wt * Ml[(w * 16 + r) * 2 + 1];
+    }
+    out[r * HD + d] = __float2bfloat16_rn(num / den);
+  }
+}
+
+template <int HD>
+constexpr size_t decode_mma_smem() {
+  return std::max(size_t(16 + 2 * kStages<HD> * kKeys) * kLd<HD> * sizeof(bf16),
+                  size_t(kWarps * 16 * (HD + 2)) * sizeof(float) + 16 * kLd<HD> * sizeof(bf16));
+}
+
+template <int HD>
+void launch_decode(const PrefillParams& p, int S, cudaStream_t st) {
+  static const bool configured = [] {
+    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(attn_decode_mma_kernel<HD>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(decode_mma_smem<HD>())));
+    return true;
+  }();
+  (void)configured;
+  launch_pdl(attn_decode_mma_kernel<HD>, dim3(S, p.s.kv_heads), kWarps * 32, decode_mma_smem<HD>(),
+             st, p);
+  OSPREY_CUDA_LAUNCHED();
+}
+
 template <int HD>
 void launch(const PrefillParams& p, int n_items, cudaStream_t st) {
   static const bool configured = [] {
@@ -260,6 +456,17 @@ void launch(const PrefillParams& p, int n_items, cudaStream_t st) {
 }
 
 }  // namespace
+
+void launch_decode_mma(const PrefillParams& p, int S, cudaStream_t st) {
+  if (p.s.heads / p.s.kv_heads > 16) {  // more heads than one mma tile's rows: the prefill kernel
+    launch_prefill_mma(p, S, st);
+    return;
+  }
+  if (p.s.head_dim == 64)
+    launch_decode<64>(p, S, st);
+  else
+    launch_decode<128>(p, S, st);
+}
 
 void launch_prefill_mma(const PrefillParams& p, int n_items, cudaStream_t st) {
   if (p.s.head_dim == 64)

@@ -179,7 +179,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Attention,
                                            Case{8, 2, 64, 20, true}, Case{12, 1, 128, 0, true},
                                            Case{6, 2, 128, 70, true}, Case{4, 2, 16, 0, true},
                                            Case{8, 2, 64, 0, false}, Case{4, 2, 32, 20, false},
-                                           Case{32, 8, 64, 0, true}),
+                                           Case{32, 8, 64, 0, true}, Case{32, 1, 64, 0, true}),
                          [](const auto& i) {
                            const Case& c = i.param;
                            return fmt::format("h{}kv{}d{}w{}{}", c.heads, c.kv_heads, c.head_dim,
