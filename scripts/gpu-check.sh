@@ -42,7 +42,7 @@ timeout 60 .gpu-bin/test_cuda --gtest_brief=1 --gtest_filter='CudaEngine.Seeded*
 # on a random Llama-3.2-1B-shaped checkpoint.
 model=${GPU_CHECK_MODEL:-/tmp/osprey-llama-3.2-1b}
 if [[ ! -f $model/config.json ]]; then
-  timeout 90 .gpu-bin/osprey random-model --preset llama-3.2-1b --dtype bf16 --context 2048 \
+  timeout 90 .gpu-bin/osprey random-model --preset llama-3.2-1b --dtype bf16 \
     --output $model > "$OUT/random-model.log" 2>&1
 fi
 engine_rc=0
@@ -58,7 +58,7 @@ done
 serve_rc=skipped
 if [[ -z "${GPU_CHECK_QUICK:-}" ]]; then
   .gpu-bin/osprey serve -m $model --device cuda --port 8123 --served-model-name m \
-    --max-num-seqs 128 --max-model-len 2048 > "$OUT/serve.log" 2>&1 &
+    --max-num-seqs 128 > "$OUT/serve.log" 2>&1 &
   serve_pid=$!
   for _ in $(seq 120); do  # up to a minute to load
     (exec 3<>/dev/tcp/127.0.0.1/8123) 2>/dev/null && break

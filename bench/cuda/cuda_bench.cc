@@ -107,8 +107,7 @@ void batch1_breakdown(nlohmann::json& j) {
     gemv({x, nw, 1e-5f, lm, nullptr, V, H, false, logits, GemvOut::kF32}, st);
   };
   // Attention: one sequence, 600 positions in blocks 1..38, 8 kv heads of 64.
-  const int ctx = 600, blocks = 40,
-            splits = (ctx + kDecodePartitionSmall - 1) / kDecodePartitionSmall;
+  const int ctx = 600, blocks = 40, splits = decode_splits(1, {32, 8, 64, 0.125f, 0});
   void *kc = nullptr, *vc = nullptr, *q = nullptr, *out = nullptr;
   int32_t *bt = nullptr, *lens = nullptr;
   float *pacc = nullptr, *pml = nullptr;
@@ -133,8 +132,8 @@ void batch1_breakdown(nlohmann::json& j) {
   auto attn = [&] {
     for (int l = 0; l < L; ++l) {
       const size_t off = size_t(blocks) * 16 * KV * 2 * l;
-      attn_decode(q, {static_cast<char*>(kc) + off, static_cast<char*>(vc) + off, bt, 64}, lens, 1,
-                  {32, 8, 64, 0.125f, 0}, splits, kDecodePartitionSmall, {pacc, pml, ctr}, out,
+      attn_decode(q, {static_cast<char*>(kc) + off, static_cast<char*>(vc) + off, bt, 64, 1}, lens,
+                  1, {32, 8, 64, 0.125f, 0}, splits, kDecodePartitionSmall, {pacc, pml, ctr}, out,
                   true, st);
     }
   };
@@ -196,7 +195,7 @@ void batch_breakdown(nlohmann::json& j) {
       cudaMemcpy(params, sp.data(), R * sizeof(SampleParams), cudaMemcpyHostToDevice));
   cudaStream_t st;
   OSPREY_CUDA_CHECK(cudaStreamCreate(&st));
-  const PagedKV kv{kc, vc, static_cast<int32_t*>(bt), bps};
+  const PagedKV kv{kc, vc, static_cast<int32_t*>(bt), bps, 1};
   const double attn = time_ms(st, [&] {
     for (int l = 0; l < L; ++l)
       attn_prefill(q, kv, static_cast<PrefillItem*>(it), int(items.size()), shape, out, true, st);
@@ -227,7 +226,7 @@ void batch_breakdown(nlohmann::json& j) {
   fill_random(dk, int64_t(cache / 2), true, 15, 1, 0, nullptr);
   fill_random(dv, int64_t(cache / 2), true, 16, 1, 0, nullptr);
   fill_random(dq, int64_t(S) * heads * hd, true, 17, 1, 0, nullptr);
-  const PagedKV dkv{dk, dv, static_cast<int32_t*>(dbt), sb};
+  const PagedKV dkv{dk, dv, static_cast<int32_t*>(dbt), sb, 1};
   const double dec = time_ms(st, [&] {
     for (int l = 0; l < L; ++l)
       attn_decode(dq, dkv, static_cast<int32_t*>(dlens), S, shape, splits, kDecodePartition,
@@ -377,7 +376,9 @@ int main(int argc, char** argv) {
       CudaModelOptions o;
       o.max_batch_tokens = 4096;
       o.max_seqs = 128;
-      o.max_seq_len = 1024;
+      // The checkpoint's own context (Llama 3.2: 131,072): decode graphs and per-step metadata must
+      // not grow with it.
+      o.max_seq_len = c.max_position_embeddings;
       o.num_blocks = 128 * ((prompt + out + 15) / 16) + 8;
       const auto t0 = Clock::now();
       auto m = CudaModel::random(c, 7, o);

@@ -12,7 +12,8 @@ namespace osprey::cuda {
 // Element offset of (position `pos` of sequence `seq`, kv head `head`) in one layer's K or V cache.
 __device__ __forceinline__ int64_t kv_offset(const PagedKV& kv, int seq, int pos, int kvh, int head,
                                              int hd) {
-  const int64_t blk = kv.block_tables[static_cast<int64_t>(seq) * kv.max_blocks + pos / kBlockSize];
+  const int64_t blk = kv.block_tables[static_cast<int64_t>(seq) * kv.seq_stride +
+                                      static_cast<int64_t>(pos / kBlockSize) * kv.block_stride];
   return ((blk * kBlockSize + pos % kBlockSize) * kvh + head) * hd;
 }
 

@@ -52,7 +52,7 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
     const LayerWeights& W = layers[l];
     const AttnShape shape{c.num_heads, c.num_kv_heads, c.head_dim,
                           1.0f / std::sqrt(float(c.head_dim)), c.layer_window[l]};
-    const PagedKV kv{kv_layer(l, false), kv_layer(l, true), tables, max_blocks};
+    const PagedKV kv{kv_layer(l, false), kv_layer(l, true), tables, max_blocks, 1};
     if (gemv_path) {
       gemv({x, W.attn_norm, eps, W.wqkv, nullptr, iQKV, iH, false, qkv, GemvOut::kBf16}, stream);
     } else {
@@ -102,7 +102,7 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
   const int R = static_cast<int>(batch.num_logit_rows());
   if (R > max_rows) invalid_input("CUDA forward: {} logit rows, at most {}", R, max_rows);
   bool decode = true;
-  int64_t total = 0, max_ctx = 0;
+  int64_t total = 0;
   for (const auto& s : batch.seqs) {
     if (s.num_tokens <= 0 || s.start_pos < 0)
       invalid_input("CUDA forward: empty or negative sequence");
@@ -118,7 +118,6 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
         invalid_input("CUDA forward: block id {} outside 1..{}", s.block_table[b], num_blocks - 1);
     decode = decode && s.num_tokens == 1;
     total += s.num_tokens;
-    max_ctx = std::max(max_ctx, end);
   }
   if (total != T)
     invalid_input("CUDA forward: batch has {} tokens but its sequences cover {}", T, total);
@@ -134,12 +133,16 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
   if (!decode)
     for (const auto& s : batch.seqs)
       I += static_cast<int>((s.num_tokens + per_item - 1) / per_item);
-  const MetaLayout L =
-      decode ? MetaLayout{B, B, B, 0, max_blocks} : MetaLayout{T, S, R, I, max_blocks};
+  MetaLayout L = decode ? MetaLayout{B, B, B, 0, max_blocks} : MetaLayout{T, S, R, I, max_blocks};
+  for (const auto& s : batch.seqs)
+    L.used_blocks =
+        std::max(L.used_blocks,
+                 static_cast<int>((s.start_pos + s.num_tokens + kBlockSize - 1) / kBlockSize));
 
   int32_t* m = meta_host;
-  std::fill(m + L.block_tables(), m + L.items(), 0);  // unused entries point at the scratch block
   int t = 0, r = 0, item = 0;
+  for (int i = 0; i < L.S; ++i)  // unused entries point at the scratch block
+    std::fill_n(m + L.block_tables() + size_t(i) * max_blocks, L.used_blocks, 0);
   for (int i = 0; i < S; ++i) {
     const CudaSeq& s = batch.seqs[i];
     const int n = static_cast<int>(s.num_tokens), p0 = static_cast<int>(s.start_pos);
@@ -160,14 +163,22 @@ void CudaModel::Impl::run(const CudaBatch& batch, bool /*want_ids*/) {
     t += n;
   }
   pad_decode_rows(L, S, B);
-  OSPREY_CUDA_CHECK(cudaMemcpyAsync(meta, meta_host, L.total() * sizeof(int32_t),
-                                    cudaMemcpyHostToDevice, stream));
+  upload_meta(L);
   if (use_graph) {
     run_decode_graph(L, B);
   } else {
-    const int part = decode_partition(B);
-    body(L, decode, static_cast<int>((max_ctx + part - 1) / part));
+    body(L, decode, decode_splits(B, attn_shape()));
   }
+}
+
+void CudaModel::Impl::upload_meta(const MetaLayout& L) {
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(meta, meta_host, L.block_tables() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream));
+  if (L.used_blocks > 0)
+    OSPREY_CUDA_CHECK(cudaMemcpy2DAsync(
+        meta + L.block_tables(), size_t(L.max_blocks) * sizeof(int32_t),
+        meta_host + L.block_tables(), size_t(L.max_blocks) * sizeof(int32_t),
+        size_t(L.used_blocks) * sizeof(int32_t), L.S, cudaMemcpyHostToDevice, stream));
 }
 
 void CudaModel::Impl::pad_decode_rows(const MetaLayout& L, int from, int B) {
@@ -187,9 +198,9 @@ void CudaModel::Impl::run_decode_graph(const MetaLayout& L, int B) {
     OSPREY_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
     return;
   }
-  // Graphs cover any context up to max_seq_len: the split count is fixed by it.
-  const int part = decode_partition(B);
-  const int splits = static_cast<int>((opts.max_seq_len + part - 1) / part);
+  // Graphs cover any context up to max_seq_len: each CTA loops over as many partitions as the
+  // context has.
+  const int splits = decode_splits(B, attn_shape());
   // First step of this size: run it directly (kernel attributes, cuBLAS heuristics), then capture.
   body(L, true, splits);
   cudaGraph_t graph = nullptr;
@@ -260,11 +271,10 @@ void CudaModel::capture_decode_graphs() {
   for (int b = 1;; b *= 2) {
     const int B = std::min(b, m.opts.max_seqs);
     if (!m.graphs.count(B)) {
-      const MetaLayout L{B, B, B, 0, m.max_blocks};
-      std::fill(m.meta_host + L.block_tables(), m.meta_host + L.items(), 0);
+      const MetaLayout L{B, B, B, 0, m.max_blocks, 1};
+      for (int i = 0; i < B; ++i) m.meta_host[L.block_tables() + size_t(i) * m.max_blocks] = 0;
       m.pad_decode_rows(L, 0, B);  // every row on the scratch block
-      OSPREY_CUDA_CHECK(cudaMemcpyAsync(m.meta, m.meta_host, L.total() * sizeof(int32_t),
-                                        cudaMemcpyHostToDevice, m.stream));
+      m.upload_meta(L);
       m.run_decode_graph(L, B);
     }
     if (B == m.opts.max_seqs) break;

@@ -22,17 +22,20 @@ struct LayerWeights {
 
 // Offsets of the per-forward metadata (int32) in the device buffer. They depend only on the counts,
 // so a decode graph captured for a batch size finds its inputs at the same addresses on every
-// replay.
+// replay. The block tables come last, a row of max_blocks entries per sequence: a step fills and
+// copies only the first `used_blocks` columns (its longest sequence's), however long max_seq_len
+// is.
 struct MetaLayout {
   int T = 0, S = 0, R = 0, I = 0, max_blocks = 0;
+  int used_blocks = 0;
   size_t tokens() const { return 0; }
   size_t positions() const { return T; }
   size_t slots() const { return 2 * size_t(T); }
   size_t seq_lens() const { return 3 * size_t(T); }
   size_t logit_rows() const { return 3 * size_t(T) + S; }
-  size_t block_tables() const { return 3 * size_t(T) + S + R; }
-  size_t items() const { return block_tables() + size_t(S) * max_blocks; }
-  size_t total() const { return items() + 4 * size_t(I); }
+  size_t items() const { return 3 * size_t(T) + S + R; }
+  size_t block_tables() const { return items() + 4 * size_t(I); }
+  size_t total() const { return block_tables() + size_t(S) * max_blocks; }
 };
 
 struct CudaModel::Impl {
@@ -41,7 +44,8 @@ struct CudaModel::Impl {
   bool bf16 = true;
   size_t esz = 2;  // bytes per activation / weight element
   int64_t H = 0, F = 0, Q = 0, KV = 0, V = 0;
-  int max_blocks = 0, max_splits = 0, max_rows = 0;
+  int max_blocks = 0, max_rows = 0;
+  int64_t max_partials = 0;  // decode partial slots per head (kernels.h: DecodeScratch)
   int64_t num_blocks = 0;
   uint64_t weight_bytes = 0;
 
@@ -91,6 +95,9 @@ struct CudaModel::Impl {
   void upload(const WeightStore& w);
   void randomize(uint64_t seed);
   void* kv_layer(int l, bool v) const;
+  AttnShape attn_shape() const {
+    return {config.num_heads, config.num_kv_heads, config.head_dim, 1.0f, 0};
+  }
 
   // forward machinery (cuda_model.cc)
   void run(const CudaBatch& batch, bool want_ids);
@@ -100,6 +107,8 @@ struct CudaModel::Impl {
   void pad_decode_rows(const MetaLayout& L, int from, int B);
   // Replays batch size B's decode graph, capturing it first if this is the first step of that size.
   void run_decode_graph(const MetaLayout& L, int B);
+  // Copies the metadata of layout L (its used block-table columns only) to the device.
+  void upload_meta(const MetaLayout& L);
 };
 
 }  // namespace osprey::cuda

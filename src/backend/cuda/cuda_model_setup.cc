@@ -43,8 +43,11 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
   if (opts.max_batch_tokens <= 0 || opts.max_seqs <= 0 || opts.max_seq_len <= 0)
     invalid_input("CUDA model: max_batch_tokens, max_seqs and max_seq_len must be positive");
   max_blocks = static_cast<int>((opts.max_seq_len + kBlockSize - 1) / kBlockSize);
-  max_splits =
-      static_cast<int>((opts.max_seq_len + kDecodePartitionSmall - 1) / kDecodePartitionSmall);
+  // Decode partials: S x decode_splits(S) slots per head for the largest such product.
+  for (int S = 1; S <= opts.max_seqs; ++S)
+    max_partials = std::max<int64_t>(
+        max_partials,
+        int64_t(S) * decode_splits(S, {c.num_heads, c.num_kv_heads, c.head_dim, 1.0f, 0}));
   max_rows = opts.max_logit_rows > 0 ? opts.max_logit_rows : std::max(opts.max_seqs, 256);
   max_rows = std::max(max_rows, opts.max_seqs);  // a decode batch has one row per sequence
 
@@ -85,8 +88,8 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
     act = cv.take(size_t(Tm) * F * esz);
     logits = cv.take_as<float>(size_t(Rm) * V);
     ids = cv.take_as<int32_t>(Rm);
-    part_acc = cv.take_as<float>(size_t(Sm) * c.num_heads * max_splits * c.head_dim);
-    part_ml = cv.take_as<float>(size_t(Sm) * c.num_heads * max_splits * 2);
+    part_acc = cv.take_as<float>(size_t(max_partials) * c.num_heads * c.head_dim);
+    part_ml = cv.take_as<float>(size_t(max_partials) * c.num_heads * 2);
     decode_counters_dev =
         cv.take_as<int>(decode_counters(Sm, {c.num_heads, c.num_kv_heads, c.head_dim, 1.0f, 0}));
     meta = cv.take_as<int32_t>(meta_capacity);

@@ -18,13 +18,14 @@ struct AttnShape {
   int window;  // sliding window (0: full causal attention)
 };
 
-// One layer's paged cache: [num_blocks * kBlockSize][kv_heads][head_dim] for K and V, and
-// per-sequence block tables of `max_blocks` entries each.
+// One layer's paged cache: [num_blocks * kBlockSize][kv_heads][head_dim] for K and V, and the
+// block tables: block b of sequence s is block_tables[s * seq_stride + b * block_stride] (a row
+// per sequence: (max_blocks, 1)).
 struct PagedKV {
   void* k;
   void* v;
   const int32_t* block_tables;
-  int max_blocks;
+  int seq_stride, block_stride;
 };
 constexpr int kBlockSize = 16;
 
@@ -76,6 +77,9 @@ void hash_bits(const void* p, size_t bytes, unsigned long long* hash, cudaStream
 
 // Uniform values in [offset - scale, offset + scale), a hash of (seed, index): random weights on
 // the GPU.
+// Streaming multiprocessors of the current device.
+int sm_count();
+
 void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, float offset,
                  cudaStream_t st);
 
@@ -107,8 +111,12 @@ constexpr int kDecodePartitionSmall = 64;
 inline int decode_partition(int S) {
   return S <= 8 ? kDecodePartitionSmall : kDecodePartition;
 }
+// CTAs per (sequence, head group) of a decode batch of S: about one per SM in all, at most
+// kMaxDecodeSplits; each CTA folds every gridDim-th partition of its context into one partial.
+constexpr int kMaxDecodeSplits = 64;
+int decode_splits(int S, const AttnShape& s);
 struct DecodeScratch {
-  float* part_acc;  // [S][heads][splits][head_dim]
+  float* part_acc;  // [S][heads][splits][head_dim], splits = the grid's (decode_splits)
   float* part_ml;   // [S][heads][splits][2]
   int* counters;    // [decode_counters(S, shape)], zero before the first launch and after each
 };

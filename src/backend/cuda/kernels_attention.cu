@@ -5,6 +5,7 @@
 // rest): one CTA per (tile of new tokens, kv head) streams 32-key tiles of the paged prefix through
 // shared memory with an online softmax; the tile's rows (tokens x group heads) share every K/V
 // load.
+#include <algorithm>
 #include <cfloat>
 
 #include "backend/cuda/attention_paged.cuh"
@@ -98,12 +99,13 @@ __device__ void merge_partitions(const DecodeParams& p, int seq, int h0, int ng,
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kDecodeWarps * 32, 4) attn_decode_kernel(DecodeParams p) {
+__global__ void __launch_bounds__(kDecodeWarps * 32, 3) attn_decode_kernel(DecodeParams p) {
   constexpr int V = kVec<T>;
   constexpr int U = kDecodeUnroll;
   __shared__ float sc[kMaxGroup][kDecodePartition];
-  __shared__ float outs[kMaxGroup][kMaxHeadDim];
-  __shared__ float red_m[kMaxGroup], red_l[kMaxGroup];
+  __shared__ float outs[kMaxGroup][kMaxHeadDim];     // this partition's weighted V sum
+  __shared__ float run_acc[kMaxGroup][kMaxHeadDim];  // the CTA's partitions so far
+  __shared__ float red_m[kMaxGroup], red_l[kMaxGroup], run_m[kMaxGroup], run_l[kMaxGroup];
   __shared__ bool last;
   const AttnShape& s = p.s;
   const int split = blockIdx.x, seq = blockIdx.z;
@@ -123,14 +125,14 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4) attn_decode_kernel(Decod
   // does. So the first pass's rows are in flight before the wait.
   const int ctx = p.seq_lens[seq], pos = ctx - 1;
   const int first = s.window > 0 ? max(0, pos - s.window + 1) : 0;
-  const int beg = first + split * p.partition, end = min(ctx, beg + p.partition);
-  const int64_t part = (static_cast<int64_t>(seq) * s.heads + h0) * p.splits + split;
-  const int jfirst = beg + warp * tpw;
+  const int nparts = (ctx - first + p.partition - 1) / p.partition;
+  const int jfirst = first + split * p.partition + warp * tpw;
+  const int end0 = min(ctx, first + (split + 1) * p.partition);
   uint4 kpre[U] = {}, vpre[U] = {};
 #pragma unroll
   for (int u = 0; u < U; ++u) {
     const int j = jfirst + u * step + tw;
-    if (j < end && j != pos) {
+    if (j < end0 && j != pos) {
       const int64_t off = kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V;
       kpre[u] = __ldg(reinterpret_cast<const uint4*>(kc + off));
       vpre[u] = __ldg(reinterpret_cast<const uint4*>(vc + off));
@@ -138,29 +140,36 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4) attn_decode_kernel(Decod
   }
   pdl_wait();
 
-  if (beg < end) {
-    for (int i = tid; i < kMaxGroup * kMaxHeadDim; i += blockDim.x) (&outs[0][0])[i] = 0.0f;
-    const T* q = static_cast<const T*>(p.q);
-    float qr[kMaxGroup][V];
+  const T* q = static_cast<const T*>(p.q);
+  float qr[kMaxGroup][V];
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g) {
-      if (g < ng) {
-        load_vec(q + (static_cast<int64_t>(seq) * s.heads + h0 + g) * hd + sub * V, qr[g]);
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g < ng) {
+      load_vec(q + (static_cast<int64_t>(seq) * s.heads + h0 + g) * hd + sub * V, qr[g]);
 #pragma unroll
-        for (int e = 0; e < V; ++e) qr[g][e] *= s.scale;
-      }
+      for (int e = 0; e < V; ++e) qr[g][e] *= s.scale;
     }
+  }
+  for (int i = tid; i < kMaxGroup * kMaxHeadDim; i += blockDim.x) (&run_acc[0][0])[i] = 0.0f;
+  if (tid < kMaxGroup) run_m[tid] = -FLT_MAX, run_l[tid] = 0.0f;
+  // Partitions split, split + gridDim.x, ...: the grid is sized for the batch, not for the
+  // longest context, and each CTA folds its partitions into one running (m, l, acc).
+  for (int pt = split; pt < nparts; pt += gridDim.x) {
+    const int beg = first + pt * p.partition, end = min(ctx, beg + p.partition);
+    const int j1 = beg + warp * tpw;
+    const bool prefetched = pt == split;
     // Row j of a pass: prefetched on the first pass (but for the new token's), loaded here after.
     auto row = [&](const T* cache, const uint4* pre, int j0, int u, int j, uint4& r) {
-      if (j0 == jfirst && j != pos)
+      if (prefetched && j0 == j1 && j != pos)
         r = pre[u];
       else
         r = *reinterpret_cast<const uint4*>(
             cache + kv_offset(p.kv, seq, j, s.kv_heads, kvhead, hd) + sub * V);
     };
+    for (int i = tid; i < kMaxGroup * kMaxHeadDim; i += blockDim.x) (&outs[0][0])[i] = 0.0f;
 
     // Scores of the partition.
-    for (int j0 = jfirst; j0 < end; j0 += step * U) {
+    for (int j0 = j1; j0 < end; j0 += step * U) {
       uint4 kr[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -205,7 +214,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4) attn_decode_kernel(Decod
 
     // Probability-weighted sum of V rows.
     float acc[kMaxGroup][V] = {};
-    for (int j0 = jfirst; j0 < end; j0 += step * U) {
+    for (int j0 = j1; j0 < end; j0 += step * U) {
       uint4 vr[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -243,17 +252,28 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4) attn_decode_kernel(Decod
       }
       __syncthreads();
     }
+    // Fold the partition into the running result (flash-decoding's rescaling).
     for (int i = tid; i < ng * hd; i += blockDim.x) {
       const int g = i / hd, d = i % hd;
-      p.scratch.part_acc[(part + static_cast<int64_t>(g) * p.splits) * hd + d] = outs[g][d];
+      const float M = fmaxf(run_m[g], red_m[g]);
+      run_acc[g][d] = run_acc[g][d] * expf(run_m[g] - M) + outs[g][d] * expf(red_m[g] - M);
     }
+    __syncthreads();
     if (tid < ng) {
-      p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = red_m[tid];
-      p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = red_l[tid];
+      const float M = fmaxf(run_m[tid], red_m[tid]);
+      run_l[tid] = run_l[tid] * expf(run_m[tid] - M) + red_l[tid] * expf(red_m[tid] - M);
+      run_m[tid] = M;
     }
-  } else if (tid < ng) {  // an empty partition (context shorter than the splits cover)
-    p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = -FLT_MAX;
-    p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = 0.0f;
+    __syncthreads();
+  }
+  const int64_t part = (static_cast<int64_t>(seq) * s.heads + h0) * p.splits + split;
+  for (int i = tid; i < ng * hd; i += blockDim.x) {
+    const int g = i / hd, d = i % hd;
+    p.scratch.part_acc[(part + static_cast<int64_t>(g) * p.splits) * hd + d] = run_acc[g][d];
+  }
+  if (tid < ng) {  // a CTA with no partition leaves (-FLT_MAX, 0): the merge skips it
+    p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2] = run_m[tid];
+    p.scratch.part_ml[(part + static_cast<int64_t>(tid) * p.splits) * 2 + 1] = run_l[tid];
   }
 
   // Publish the partials; the last CTA of this (sequence, head group) merges them (one kernel
@@ -416,12 +436,18 @@ void attn_decode(const void* q, const PagedKV& kv, const int32_t* seq_lens, int 
   const dim3 grid(splits, s.kv_heads * ceil_div(G, kMaxGroup), S);
   if (partition <= 0 || partition > kDecodePartition)
     invalid_input("decode partition {}", partition);
+  if (splits <= 0) invalid_input("decode splits {}", splits);
   const DecodeParams p{q, kv, seq_lens, s, splits, partition, scratch, out};
   if (bf16)
     launch_pdl(attn_decode_kernel<cuda::bf16>, grid, kDecodeWarps * 32, 0, st, p);
   else
     launch_pdl(attn_decode_kernel<float>, grid, kDecodeWarps * 32, 0, st, p);
   OSPREY_CUDA_LAUNCHED();
+}
+
+int decode_splits(int S, const AttnShape& s) {
+  const int ctas = S * s.kv_heads * ceil_div(s.heads / s.kv_heads, kMaxGroup);
+  return std::clamp(ceil_div(sm_count(), ctas), 1, kMaxDecodeSplits);
 }
 
 int decode_counters(int S, const AttnShape& s) {

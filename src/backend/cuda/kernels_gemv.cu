@@ -129,16 +129,6 @@ __global__ void __launch_bounds__(kWarps * 32, 3) gemv_kernel(GemvArgs a, int ks
   }
 }
 
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    OSPREY_CUDA_CHECK(cudaGetDevice(&dev));
-    OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-    return v;
-  }();
-  return n;
-}
-
 template <bool kNormIn, bool kSwiglu>
 void launch(const GemvArgs& a, cudaStream_t st) {
   static const bool configured = [] {
@@ -161,6 +151,16 @@ void launch(const GemvArgs& a, cudaStream_t st) {
 }
 
 }  // namespace
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    OSPREY_CUDA_CHECK(cudaGetDevice(&dev));
+    OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+    return v;
+  }();
+  return n;
+}
 
 bool pdl_supported() {
   static const bool yes = [] {

@@ -105,9 +105,9 @@ class Attention : public ::testing::TestWithParam<Case> {
     std::vector<float> runs[2];
     for (auto& out : runs) {
       OSPREY_CUDA_CHECK(cudaMemset(dout.p, 0xff, dout.bytes));
-      attn_decode(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, dl.as<int32_t>(), S, shape(),
-                  splits, part, {pacc.as<float>(), pml.as<float>(), counters.as<int>()}, dout.p,
-                  c.bf16, nullptr);
+      attn_decode(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks, 1}, dl.as<int32_t>(), S,
+                  shape(), splits, part, {pacc.as<float>(), pml.as<float>(), counters.as<int>()},
+                  dout.p, c.bf16, nullptr);
       out = download(dout, ref.size(), c.bf16);
       EXPECT_LE(rel_err(out, ref), c.bf16 ? 1e-2 : 1e-5) << S << " sequences, partition " << part;
     }
@@ -125,8 +125,10 @@ TEST_P(Attention, DecodeMatchesReference) {
   OSPREY_REQUIRE_GPU();
   const std::vector<int> ctx = {1, 300, 777, 16};
   build(ctx);
-  for (int part : {kDecodePartition, kDecodePartitionSmall})
-    expect_decode_matches(ctx, (777 + part - 1) / part + 1, part);  // one split more than needed
+  for (int part : {kDecodePartition, kDecodePartitionSmall}) {
+    expect_decode_matches(ctx, (777 + part - 1) / part + 1, part);  // one CTA more than needed
+    expect_decode_matches(ctx, 2, part);  // CTAs fold several partitions each
+  }
 }
 
 // A batch large enough for the tensor-core path where the shape has one (bf16, head size 64 or
@@ -162,7 +164,7 @@ TEST_P(Attention, PrefillMatchesReference) {
   auto q = random_vec(size_t(T) * qdim, rng);
   DeviceBuf dq(q.size() * 4), di(items.size() * sizeof(PrefillItem)), dout(q.size() * 4);
   upload(dq, q, c.bf16), upload_raw(di, items);
-  attn_prefill(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks}, di.as<PrefillItem>(),
+  attn_prefill(dq.p, {dk->p, dv->p, dt->as<int32_t>(), max_blocks, 1}, di.as<PrefillItem>(),
                int(items.size()), shape(), dout.p, c.bf16, nullptr);
   std::vector<float> ref(q.size());
   int t = 0;
