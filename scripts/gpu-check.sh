@@ -47,7 +47,7 @@ if [[ ! -f $model/config.json ]]; then
 fi
 engine_rc=0
 runs=("128 greedy --num-prompts 128" "128 sampled --num-prompts 128 --temperature 0.8 --top-p 0.95"
-  "1 greedy --num-prompts 1" "128 greedy-8k-step --num-prompts 128 --max-num-batched-tokens 8192")
+  "1 greedy --num-prompts 1" "128 greedy-2k-step --num-prompts 128 --max-num-batched-tokens 2048")
 for run in "${runs[@]}"; do
   read -r n kind args <<< "$run"
   timeout 90 .gpu-bin/osprey bench offline --model $model --device cuda $args --input-len 512 \

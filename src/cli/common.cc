@@ -50,7 +50,7 @@ void add_engine_options(CLI::App* cmd, EngineConfig& c) {
                   "Sequences running at once (default: 64 on cpu, 256 on cuda)")
       ->check(CLI::Range(1, 65536));
   cmd->add_option("--max-num-batched-tokens", c.max_num_batched_tokens,
-                  "Token budget of one step (default: 512 on cpu, 2048 on cuda)")
+                  "Token budget of one step (default: 512 on cpu, 8192 on cuda)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   cmd->add_option("--gpu-memory-utilization", c.gpu_memory_utilization,
                   "cuda: share of the GPU's memory for weights, activations and the KV cache")

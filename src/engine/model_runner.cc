@@ -14,8 +14,10 @@ EngineConfig resolve_backend_defaults(const EngineConfig& config) {
   EngineConfig c = config;
   const bool gpu = c.device == "cuda";
   // A CPU step of 2048 prompt tokens takes tens of seconds, stalling every running stream; 512
-  // keeps steps to a few seconds at full efficiency. A GPU computes 2048 tokens in milliseconds.
-  if (c.max_num_batched_tokens == 0) c.max_num_batched_tokens = gpu ? 2048 : 512;
+  // keeps steps to a few seconds at full efficiency. A GPU computes 8192 tokens in tens of
+  // milliseconds, and its GEMMs run closer to peak at that M than at 2048 (H100, 128 requests of
+  // 512 + 128 tokens at once: 25.3k against 24.2k output tok/s), as vLLM's GPU default.
+  if (c.max_num_batched_tokens == 0) c.max_num_batched_tokens = gpu ? 8192 : 512;
   if (c.max_num_seqs == 0) c.max_num_seqs = gpu ? 256 : 64;
   return c;
 }

@@ -53,14 +53,20 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
     const AttnShape shape{c.num_heads, c.num_kv_heads, c.head_dim,
                           1.0f / std::sqrt(float(c.head_dim)), c.layer_window[l]};
     const PagedKV kv{kv_layer(l, false), kv_layer(l, true), tables, max_blocks, 1};
-    if (gemv_path) {
-      gemv({x, W.attn_norm, eps, W.wqkv, nullptr, iQKV, iH, false, qkv, GemvOut::kBf16}, stream);
+    if (gemv_path && !W.q_norm) {  // RoPE and the cache writes in the GEMV's epilogue
+      GemvArgs a{x, W.attn_norm, eps, W.wqkv, W.bqkv, iQKV, iH, false, nullptr, GemvOut::kRope};
+      a.rope = {inv_freq, positions, slots, c.num_heads, c.num_kv_heads, c.head_dim, q, kv.k, kv.v};
+      gemv(a, stream);
     } else {
-      rms_norm(x, nullptr, T, H, W.attn_norm, eps, h, bf16, stream);
-      (*gemm)(h, T, iH, W.wqkv, iQKV, qkv, bf16, false, false);
+      if (gemv_path) {
+        gemv({x, W.attn_norm, eps, W.wqkv, nullptr, iQKV, iH, false, qkv, GemvOut::kBf16}, stream);
+      } else {
+        rms_norm(x, nullptr, T, H, W.attn_norm, eps, h, bf16, stream);
+        (*gemm)(h, T, iH, W.wqkv, iQKV, qkv, bf16, false, false);
+      }
+      qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, inv_freq, positions, slots, T, shape, q, kv.k,
+               kv.v, bf16, stream);
     }
-    qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, inv_freq, positions, slots, T, shape, q, kv.k,
-             kv.v, bf16, stream);
     if (decode)
       attn_decode(q, kv, seq_lens, L.S, shape, splits, decode_partition(L.S),
                   {part_acc, part_ml, decode_counters_dev}, att, bf16, stream);

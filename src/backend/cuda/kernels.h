@@ -87,7 +87,18 @@ void fill_random(void* p, int64_t n, bool bf16, uint64_t seed, float scale, floa
 // path, where cuBLAS leaves bandwidth unused. The input is either the f32 residual normalized on
 // the fly (norm_w set) or a bf16 activation row. With `swiglu`, rows come in (gate, up) pairs and
 // the output is silu(gate) * up, N / 2 values.
-enum class GemvOut { kBf16, kF32, kF32Accumulate };
+// kRope: the q/k/v projection's epilogue (qkv_post without q/k norms) fused in: y is unused and
+// `rope` says where q, k and v go.
+enum class GemvOut { kBf16, kF32, kF32Accumulate, kRope };
+struct GemvRope {
+  const float* inv_freq;
+  const int32_t* positions;  // [1]
+  const int32_t* slots;      // [1]
+  int heads, kv_heads, head_dim;
+  void* q_out;  // bf16 [heads * head_dim]
+  void* k_cache;
+  void* v_cache;
+};
 struct GemvArgs {
   const void* x;        // f32 when norm_w is set, else bf16
   const float* norm_w;  // RMSNorm weight applied to x first, or null
@@ -98,6 +109,7 @@ struct GemvArgs {
   bool swiglu;
   void* y;
   GemvOut out;
+  GemvRope rope{};
 };
 void gemv(const GemvArgs& a, cudaStream_t st);
 bool gemv_supported(int K);

@@ -1,7 +1,8 @@
 // Batch-1 matrix-vector products over bf16 weights. A decode step at batch 1 reads every weight
 // once, so its speed is the rate at which the weights stream from HBM: each warp keeps several
 // 16-byte loads per lane in flight, the input row lives in shared memory (normalized there when it
-// is the residual), and the SwiGLU epilogue saves a kernel and a round trip of the FFN activation.
+// is the residual), and the SwiGLU and q/k/v (RoPE, cache write) epilogues each save a kernel and
+// a round trip of their output.
 #include <algorithm>
 
 #include "backend/cuda/common.cuh"
@@ -15,12 +16,55 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kMaxK = 24576;  // input row in shared memory as f32: 96 KiB
 
-template <bool kNormIn, bool kSwiglu>
+// What a warp's task produces: one output row (plain), a (gate, up) pair of adjacent rows and their
+// SwiGLU, or the RoPE pair (i, i + head_dim / 2) of one q/k/v head, rotated and written where the
+// q/k/v epilogue would (q rows, K/V cache slots).
+enum class Epilogue { kPlain, kSwiglu, kRope };
+
+template <Epilogue E>
+__device__ __forceinline__ int64_t task_row(const GemvArgs& a, int o, int r) {
+  if constexpr (E == Epilogue::kSwiglu) return 2 * int64_t(o) + r;
+  if constexpr (E == Epilogue::kRope) {
+    const int half = a.rope.head_dim / 2;
+    return int64_t(o / half) * a.rope.head_dim + o % half + r * half;
+  }
+  return o;
+}
+
+// Rotates (x0, x1), dimensions i and i + head_dim / 2 of the projection's head `head`, as
+// qkv_post does (bf16 rounding of the projection first, then bias, then RoPE for q and k heads),
+// and stores them.
+__device__ __forceinline__ void rope_store(const GemvArgs& a, int o, float x0, float x1) {
+  const GemvRope& r = a.rope;
+  const int half = r.head_dim / 2, head = o / half, i = o % half;
+  x0 = to_f(from_f<bf16>(x0)), x1 = to_f(from_f<bf16>(x1));
+  if (a.bias) x0 += a.bias[head * r.head_dim + i], x1 += a.bias[head * r.head_dim + i + half];
+  const int64_t slot = r.slots[0];
+  bf16* dst;
+  if (head < r.heads + r.kv_heads) {
+    const float angle = static_cast<float>(r.positions[0]) * r.inv_freq[i];
+    double sd, cd;
+    sincos(static_cast<double>(angle), &sd, &cd);
+    const float c = static_cast<float>(cd), sn = static_cast<float>(sd);
+    const float y0 = x0 * c - x1 * sn, y1 = x1 * c + x0 * sn;
+    x0 = y0, x1 = y1;
+    dst = head < r.heads
+              ? static_cast<bf16*>(r.q_out) + int64_t(head) * r.head_dim
+              : static_cast<bf16*>(r.k_cache) + (slot * r.kv_heads + head - r.heads) * r.head_dim;
+  } else {
+    dst = static_cast<bf16*>(r.v_cache) +
+          (slot * r.kv_heads + head - r.heads - r.kv_heads) * r.head_dim;
+  }
+  dst[i] = from_f<bf16>(x0);
+  dst[i + half] = from_f<bf16>(x1);
+}
+
+template <bool kNormIn, Epilogue E>
 __global__ void __launch_bounds__(kWarps * 32, 3) gemv_kernel(GemvArgs a, int ks) {
   extern __shared__ float xs[];
   const int K = a.K;
-  constexpr int R = kSwiglu ? 2 : 1;  // weight rows per output
-  constexpr int U = kSwiglu ? 4 : 8;  // 16-byte loads in flight per lane and row
+  constexpr int R = E == Epilogue::kPlain ? 1 : 2;  // weight rows per task
+  constexpr int U = R == 2 ? 4 : 8;                 // 16-byte loads in flight per lane and row
   const int lane = threadIdx.x & 31;
   const int nchunks = K / 8;
   const int outputs = a.N / R;
@@ -39,7 +83,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3) gemv_kernel(GemvArgs a, int ks
 #pragma unroll
     for (int r = 0; r < R; ++r)
       wv[r][u] = t0 < tasks && c < min(nchunks, (t0 % ks + 1) * per)
-                     ? __ldg(w + static_cast<int64_t>((t0 / ks) * R + r) * nchunks + c)
+                     ? __ldg(w + task_row<E>(a, t0 / ks, r) * nchunks + c)
                      : make_uint4(0, 0, 0, 0);
   }
   pdl_trigger();
@@ -80,7 +124,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3) gemv_kernel(GemvArgs a, int ks
     float acc[R] = {};
     const uint4* rows[R];
 #pragma unroll
-    for (int r = 0; r < R; ++r) rows[r] = w + static_cast<int64_t>(o * R + r) * nchunks;
+    for (int r = 0; r < R; ++r) rows[r] = w + task_row<E>(a, o, r) * nchunks;
     for (int c0 = cbeg; c0 < cend; c0 += 32 * U) {
       if (first) {
         first = false;  // wv holds the chunks prefetched above
@@ -111,10 +155,12 @@ __global__ void __launch_bounds__(kWarps * 32, 3) gemv_kernel(GemvArgs a, int ks
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
     if (lane != 0) continue;
-    if constexpr (kSwiglu) {
+    if constexpr (E == Epilogue::kSwiglu) {
       float g = acc[0], u = acc[1];
       if (a.bias) g += a.bias[2 * o], u += a.bias[2 * o + 1];
       static_cast<bf16*>(a.y)[o] = from_f<bf16>(g / (1.0f + expf(-g)) * u);
+    } else if constexpr (E == Epilogue::kRope) {
+      rope_store(a, o, acc[0], acc[1]);
     } else {
       const float v = acc[0] + (a.bias && part == 0 ? a.bias[o] : 0.0f);
       if (ks > 1)
@@ -129,24 +175,25 @@ __global__ void __launch_bounds__(kWarps * 32, 3) gemv_kernel(GemvArgs a, int ks
   }
 }
 
-template <bool kNormIn, bool kSwiglu>
+template <bool kNormIn, Epilogue E>
 void launch(const GemvArgs& a, cudaStream_t st) {
   static const bool configured = [] {
-    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<kNormIn, kSwiglu>,
+    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<kNormIn, E>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxK * 4));
     return true;
   }();
   (void)configured;
-  const int outputs = kSwiglu ? a.N / 2 : a.N;
+  const int outputs = E == Epilogue::kPlain ? a.N : a.N / 2;
   // Splitting K (ks > 1) measured slower on an H200 for Llama-3.2-1B's down projection (17.6 us
   // against 14.0 us: more blocks than fit in one wave, plus the atomics), so rows stay whole for
   // now; the split path serves matrices with fewer rows than SMs (the bf16 fixture models use it).
-  const int ks = a.out == GemvOut::kF32Accumulate && !kSwiglu && outputs < sm_count() ? 2 : 1;
+  const int ks =
+      a.out == GemvOut::kF32Accumulate && E == Epilogue::kPlain && outputs < sm_count() ? 2 : 1;
   const int groups = ceil_div(int64_t(outputs) * ks, kWarps);
   // Enough blocks to fill the GPU several times over; larger matrices loop within a block so the
   // input row is staged once per block rather than once per row.
   const int grid = std::min(groups, sm_count() * 8);
-  launch_pdl(gemv_kernel<kNormIn, kSwiglu>, grid, kWarps * 32, a.K * sizeof(float), st, a, ks);
+  launch_pdl(gemv_kernel<kNormIn, E>, grid, kWarps * 32, a.K * sizeof(float), st, a, ks);
   OSPREY_CUDA_LAUNCHED();
 }
 
@@ -180,12 +227,18 @@ void gemv(const GemvArgs& a, cudaStream_t st) {
   if (!gemv_supported(a.K)) unsupported("gemv with K = {}", a.K);
   if (a.swiglu && (a.N % 2 || !a.norm_w))
     unsupported("gemv swiglu needs paired rows and a normed input");
-  if (a.swiglu)
-    launch<true, true>(a, st);
-  else if (a.norm_w)
-    launch<true, false>(a, st);
-  else
-    launch<false, false>(a, st);
+  if (a.out == GemvOut::kRope) {
+    const GemvRope& r = a.rope;
+    if (!a.norm_w || r.head_dim % 2 || a.N != (r.heads + 2 * r.kv_heads) * r.head_dim)
+      unsupported("gemv rope needs a normed input and whole q/k/v heads");
+    launch<true, Epilogue::kRope>(a, st);
+  } else if (a.swiglu) {
+    launch<true, Epilogue::kSwiglu>(a, st);
+  } else if (a.norm_w) {
+    launch<true, Epilogue::kPlain>(a, st);
+  } else {
+    launch<false, Epilogue::kPlain>(a, st);
+  }
 }
 
 }  // namespace osprey::cuda

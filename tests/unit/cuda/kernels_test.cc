@@ -208,6 +208,44 @@ TEST(Gemv, MatchesReference) {
   }
 }
 
+// The batch-1 q/k/v projection with RoPE and the cache writes in its epilogue stores exactly what
+// the projection followed by qkv_post does (same sums, same bf16 rounding, bias and angles).
+TEST(Gemv, RopeEpilogueMatchesQkvPost) {
+  OSPREY_REQUIRE_GPU();
+  std::mt19937 rng(11);
+  const int heads = 4, kvh = 2, hd = 64, K = 256, N = (heads + 2 * kvh) * hd, blocks = 8;
+  auto x = random_vec(K, rng), nw = random_vec(K, rng, 0.5f, 1.5f), w = random_vec(N * K, rng),
+       b = random_vec(N, rng);
+  std::vector<float> inv(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / hd);
+  const std::vector<int32_t> pos = {37}, slot = {5 * kBlockSize + 3};
+  DeviceBuf dx(K * 4), dnw(K * 4), dw(N * K * 2), db(N * 4), dinv(inv.size() * 4), dpos(4),
+      dslot(4), dqkv(N * 2);
+  upload_raw(dx, x), upload_raw(dnw, nw), upload(dw, w, true), upload_raw(db, b);
+  upload_raw(dinv, inv), upload_raw(dpos, pos), upload_raw(dslot, slot);
+  const size_t cache = size_t(blocks) * kBlockSize * kvh * hd * 2;
+  DeviceBuf q1(heads * hd * 2), k1(cache), v1(cache), q2(heads * hd * 2), k2(cache), v2(cache);
+  gemv({dx.p, dnw.as<float>(), 1e-5f, dw.p, nullptr, N, K, false, dqkv.p, GemvOut::kBf16}, nullptr);
+  qkv_post(dqkv.p, db.as<float>(), nullptr, nullptr, 1e-6f, dinv.as<float>(), dpos.as<int32_t>(),
+           dslot.as<int32_t>(), 1, {heads, kvh, hd, 0.125f, 0}, q1.p, k1.p, v1.p, true, nullptr);
+  GemvArgs a{dx.p, dnw.as<float>(), 1e-5f,   dw.p,          db.as<float>(), N,
+             K,    false,           nullptr, GemvOut::kRope};
+  a.rope = {
+      dinv.as<float>(), dpos.as<int32_t>(), dslot.as<int32_t>(), heads, kvh, hd, q2.p, k2.p, v2.p};
+  gemv(a, nullptr);
+  auto bytes = [](const DeviceBuf& d) {
+    std::vector<unsigned char> h(d.bytes);
+    OSPREY_CUDA_CHECK(cudaMemcpy(h.data(), d.p, d.bytes, cudaMemcpyDeviceToHost));
+    return h;
+  };
+  EXPECT_EQ(bytes(q1), bytes(q2));
+  EXPECT_EQ(bytes(k1), bytes(k2));
+  EXPECT_EQ(bytes(v1), bytes(v2));
+  // The slot's rows were written (the buffers start as NaN poison).
+  const auto k = download(k2, cache / 2, true);
+  EXPECT_FALSE(std::isnan(k[(size_t(slot[0]) * kvh) * hd]));
+}
+
 }  // namespace
 }  // namespace osprey::cuda::test
 #endif
