@@ -4,6 +4,7 @@
 // with a 512-token prompt and 128 generated tokens. Prints one table; --json FILE writes the
 // numbers.
 #include <cublas_v2.h>
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <chrono>
@@ -343,17 +344,62 @@ RunResult run(CudaModel& m, int batch, int prompt, int out, int prefill_group, s
   return r;
 }
 
+// `--profile prefill|decode`: one 8192-token prefill forward (16 prompts of 512) or one batch-128
+// decode step of a random Llama-3.2-1B, eager (no graph), between cudaProfilerStart/Stop, for
+// `ncu --profile-from-start off` to time every kernel of it.
+int profile_step(const std::string& what) {
+  CudaModelOptions o;
+  o.max_batch_tokens = 8192;
+  o.max_seqs = 128;
+  o.max_seq_len = 2048;
+  o.cuda_graphs = false;
+  o.num_blocks = 128 * 40 + 8;
+  auto m = CudaModel::random(model_preset("llama-3.2-1b"), 7, o);
+  m->tune_gemms();
+  BlockAllocator alloc(m->num_blocks());
+  std::mt19937 rng(1);
+  std::vector<std::vector<int32_t>> blocks;
+  for (int s = 0; s < 128; ++s) blocks.push_back(alloc.allocate(40));
+  std::vector<int32_t> ids(128);
+  auto prefill = [&](int s0) {
+    CudaBatch b;
+    for (int s = s0; s < s0 + 16; ++s) {
+      for (int i = 0; i < 512; ++i) b.tokens.push_back(int32_t(rng() % 128000));
+      b.seqs.push_back({0, 512, blocks[s], false});
+    }
+    m->greedy_step(b, ids.data() + s0);
+  };
+  auto decode = [&] {
+    CudaBatch d;
+    d.tokens = ids;
+    for (int s = 0; s < 128; ++s) d.seqs.push_back({512, 1, blocks[s], false});
+    m->greedy_step(d, ids.data());
+  };
+  for (int s0 = 0; s0 < 128; s0 += 16) prefill(s0);
+  decode();  // warm
+  OSPREY_CUDA_CHECK(cudaProfilerStart());
+  if (what == "prefill")
+    prefill(0);
+  else
+    decode();
+  OSPREY_CUDA_CHECK(cudaProfilerStop());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path;
-  for (int i = 1; i + 1 < argc; ++i)
+  std::string json_path, profile;
+  for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--json") json_path = argv[i + 1];
+    if (std::string(argv[i]) == "--profile") profile = argv[i + 1];
+  }
   try {
     if (!gpu_available()) {
       std::printf("no CUDA GPU\n");
       return 1;
     }
+    if (!profile.empty()) return profile_step(profile);
     cudaDeviceProp prop{};
     OSPREY_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     const double bw = copy_bandwidth();

@@ -48,6 +48,8 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
   const int iQKV = static_cast<int>(Q + 2 * KV);
 
   cuda::embed(tokens, T, embed, H, x, bf16, stream);
+  // The RoPE angles for qkv_post (the batch-1 GEMV computes its own).
+  if (!gemv_path || c.qk_norm) rope_table(positions, T, inv_freq, c.head_dim / 2, rope_cs, stream);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& W = layers[l];
     const AttnShape shape{c.num_heads, c.num_kv_heads, c.head_dim,
@@ -64,8 +66,8 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
         rms_norm(x, nullptr, T, H, W.attn_norm, eps, h, bf16, stream);
         (*gemm)(h, T, iH, W.wqkv, iQKV, qkv, bf16, false, false);
       }
-      qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, inv_freq, positions, slots, T, shape, q, kv.k,
-               kv.v, bf16, stream);
+      qkv_post(qkv, W.bqkv, W.q_norm, W.k_norm, eps, rope_cs, slots, T, shape, q, kv.k, kv.v, bf16,
+               stream);
     }
     if (decode)
       attn_decode(q, kv, seq_lens, L.S, shape, splits, decode_partition(L.S),

@@ -62,15 +62,16 @@ struct CudaModel::Impl {
   float* inv_freq = nullptr;
   std::vector<LayerWeights> layers;
 
-  float* x = nullptr;       // residual stream [T][H], f32
-  void* h = nullptr;        // normalized rows [T][H]
-  void* qkv = nullptr;      // [T][Q + 2 KV]
-  void* q = nullptr;        // [T][Q] after RoPE
-  void* att = nullptr;      // [T][Q]
-  void* gu = nullptr;       // [T][2F], gate/up interleaved
-  void* act = nullptr;      // [T][F]
-  float* logits = nullptr;  // [R][V]
-  int32_t* ids = nullptr;   // [R]
+  float* x = nullptr;        // residual stream [T][H], f32
+  void* h = nullptr;         // normalized rows [T][H]
+  void* qkv = nullptr;       // [T][Q + 2 KV]
+  void* q = nullptr;         // [T][Q] after RoPE
+  void* att = nullptr;       // [T][Q]
+  void* gu = nullptr;        // [T][2F], gate/up interleaved
+  void* act = nullptr;       // [T][F]
+  float* logits = nullptr;   // [R][V]
+  int32_t* ids = nullptr;    // [R]
+  float* rope_cs = nullptr;  // [T][head_dim / 2] (cos, sin) pairs of the forward's positions
   float* part_acc = nullptr;
   float* part_ml = nullptr;
   int* decode_counters_dev = nullptr;   // the decode kernel's merge counters (zero between steps)

@@ -88,6 +88,7 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
     act = cv.take(size_t(Tm) * F * esz);
     logits = cv.take_as<float>(size_t(Rm) * V);
     ids = cv.take_as<int32_t>(Rm);
+    rope_cs = cv.take_as<float>(size_t(Tm) * c.head_dim);
     part_acc = cv.take_as<float>(size_t(max_partials) * c.num_heads * c.head_dim);
     part_ml = cv.take_as<float>(size_t(max_partials) * c.num_heads * 2);
     decode_counters_dev =

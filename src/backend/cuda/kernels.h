@@ -37,13 +37,16 @@ void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bo
 void rms_norm(const float* x, const int32_t* rows, int R, int64_t n, const float* w, float eps,
               void* y, bool bf16, cudaStream_t st);
 
+// cos_sin[t][i] = (cos, sin) of positions[t] * inv_freq[i] for i < half = head_dim / 2: the RoPE
+// angles of a forward's tokens, computed once for every layer and head.
+void rope_table(const int32_t* positions, int T, const float* inv_freq, int half, float* cos_sin,
+                cudaStream_t st);
 // Per token of qkv = [T][(heads + 2 kv_heads) * head_dim]: adds bias, applies per-head q/k norms,
-// RoPE (rotate_half, angles from inv_freq and positions), writes q to q_out [T][heads * head_dim]
-// and k, v to cache slots (slot = block * kBlockSize + offset).
+// RoPE (rotate_half, angles from rope_table), writes q to q_out [T][heads * head_dim] and k, v to
+// cache slots (slot = block * kBlockSize + offset).
 void qkv_post(const void* qkv, const float* bias, const float* q_norm, const float* k_norm,
-              float eps, const float* inv_freq, const int32_t* positions, const int32_t* slots,
-              int T, const AttnShape& s, void* q_out, void* k_cache, void* v_cache, bool bf16,
-              cudaStream_t st);
+              float eps, const float* cos_sin, const int32_t* slots, int T, const AttnShape& s,
+              void* q_out, void* k_cache, void* v_cache, bool bf16, cudaStream_t st);
 
 // out[t][i] = silu(g) * u with g, u = gu[t][2i], gu[t][2i+1] (+ bias): gate and up rows
 // interleaved.

@@ -32,16 +32,78 @@ __global__ void rms_norm_kernel(const float* x, const int32_t* rows, int64_t n, 
     y[r * n + i] = from_f<T>(w[i] * (xr[i] * scale));
 }
 
+// Rows of up to kNormThreads * 4 * kNormVecs floats stay in registers between the sum of squares
+// and the scaled write: one read of the row instead of two, in 16-byte pieces.
+constexpr int kNormThreads = 256, kNormVecs = 8;
+
+template <typename T>
+__device__ __forceinline__ void store4(T* p, float a, float b, float c, float d);
+template <>
+__device__ __forceinline__ void store4<float>(float* p, float a, float b, float c, float d) {
+  *reinterpret_cast<float4*>(p) = make_float4(a, b, c, d);
+}
+template <>
+__device__ __forceinline__ void store4<bf16>(bf16* p, float a, float b, float c, float d) {
+  const __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
+  uint2 u;
+  u.x = *reinterpret_cast<const uint32_t*>(&lo);
+  u.y = *reinterpret_cast<const uint32_t*>(&hi);
+  *reinterpret_cast<uint2*>(p) = u;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kNormThreads)
+    rms_norm_vec_kernel(const float* x, const int32_t* rows, int n, const float* w, float eps,
+                        T* y) {
+  const int r = blockIdx.x;
+  const float4* xr =
+      reinterpret_cast<const float4*>(x + static_cast<int64_t>(rows ? rows[r] : r) * n);
+  const float4* w4 = reinterpret_cast<const float4*>(w);
+  float4 v[kNormVecs];
+  float ss = 0;
+#pragma unroll
+  for (int j = 0; j < kNormVecs; ++j) {
+    const int k = threadIdx.x + j * kNormThreads;
+    v[j] = k < n / 4 ? xr[k] : make_float4(0, 0, 0, 0);
+    ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+  }
+  ss = block_sum(ss);
+  const float scale = 1.0f / sqrtf(ss / static_cast<float>(n) + eps);
+  T* yr = y + static_cast<int64_t>(r) * n;
+#pragma unroll
+  for (int j = 0; j < kNormVecs; ++j) {
+    const int k = threadIdx.x + j * kNormThreads;
+    if (k >= n / 4) break;
+    const float4 g = w4[k];
+    store4(yr + 4 * k, g.x * (v[j].x * scale), g.y * (v[j].y * scale), g.z * (v[j].z * scale),
+           g.w * (v[j].w * scale));
+  }
+}
+
 constexpr int kPostWarps = 4;
 constexpr int kMaxHeadDim = 256;
 
 // One warp per (token, head) of the fused qkv row. The head is staged in shared memory because RoPE
 // pairs dimension i with i + head_dim / 2, which another lane may hold.
+// (cos, sin) of every token's RoPE angles, once per forward rather than once per head: the angle
+// in f32 as the CPU path computes it, its cosine and sine in double precision.
+__global__ void rope_table_kernel(const int32_t* positions, int T, const float* inv_freq, int half,
+                                  float2* cs) {
+  const int64_t n = int64_t(T) * half;
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
+       k += int64_t(gridDim.x) * blockDim.x) {
+    const float angle = static_cast<float>(positions[k / half]) * inv_freq[k % half];
+    double sd, cd;
+    sincos(static_cast<double>(angle), &sd, &cd);
+    cs[k] = make_float2(static_cast<float>(cd), static_cast<float>(sd));
+  }
+}
+
 template <typename T>
 __global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_norm,
-                                const float* k_norm, float eps, const float* inv_freq,
-                                const int32_t* positions, const int32_t* slots, int heads, int kvh,
-                                int hd, T* q_out, T* kc, T* vc) {
+                                const float* k_norm, float eps, const float2* cs,
+                                const int32_t* slots, int heads, int kvh, int hd, T* q_out, T* kc,
+                                T* vc) {
   __shared__ float buf[kPostWarps][kMaxHeadDim];
   pdl_trigger();
   pdl_wait();
@@ -71,7 +133,7 @@ __global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_
            : is_k ? kc + (slot * kvh + (hh - heads)) * hd
                   : vc + (slot * kvh + (hh - heads - kvh)) * hd;
   const int half = hd / 2;
-  const float pos = static_cast<float>(positions[t]);
+  const float2* tcs = cs + static_cast<int64_t>(t) * half;
   for (int d = lane; d < hd; d += 32) {
     float out = b[d];
     if (!(is_q || is_k)) {
@@ -79,11 +141,7 @@ __global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_
       continue;
     }
     const int i = d < half ? d : d - half;
-    // As the CPU path: the angle in f32, its cosine and sine precisely.
-    const float angle = pos * inv_freq[i];
-    double sd, cd;
-    sincos(static_cast<double>(angle), &sd, &cd);
-    const float c = static_cast<float>(cd), s = static_cast<float>(sd);
+    const float c = tcs[i].x, s = tcs[i].y;
     const float a = b[i], bb = b[i + half];
     out = d < half ? a * c - bb * s : bb * c + a * s;
     dst[d] = from_f<T>(out);
@@ -101,6 +159,33 @@ __global__ void silu_mul_kernel(const T* gu, const float* bias, int64_t total, i
       u += bias[2 * i + 1];
     }
     out[idx] = from_f<T>(g / (1.0f + expf(-g)) * u);
+  }
+}
+
+// bf16, F % 8 == 0: eight outputs per thread from two 16-byte loads of (gate, up) pairs. Output
+// k's pair sits at 2k of gu (rows are 2F and F wide), so no index arithmetic but for the bias.
+__global__ void silu_mul_vec_kernel(const uint4* gu, const float* bias, int64_t n8, int64_t F,
+                                    uint4* out) {
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n8;
+       k += int64_t(gridDim.x) * blockDim.x) {
+    float v[16];
+    unpack16(gu[2 * k], v, static_cast<const bf16*>(nullptr));
+    unpack16(gu[2 * k + 1], v + 8, static_cast<const bf16*>(nullptr));
+    if (bias) {
+      const int64_t i0 = (8 * k) % F;
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        v[2 * j] += bias[2 * (i0 + j)], v[2 * j + 1] += bias[2 * (i0 + j) + 1];
+    }
+    uint32_t o[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float g0 = v[4 * j], u0 = v[4 * j + 1], g1 = v[4 * j + 2], u1 = v[4 * j + 3];
+      const __nv_bfloat162 p =
+          __floats2bfloat162_rn(g0 / (1.0f + expf(-g0)) * u0, g1 / (1.0f + expf(-g1)) * u1);
+      o[j] = *reinterpret_cast<const uint32_t*>(&p);
+    }
+    out[k] = make_uint4(o[0], o[1], o[2], o[3]);
   }
 }
 
@@ -182,29 +267,45 @@ void embed(const int32_t* ids, int T, const void* table, int64_t H, float* x, bo
 void rms_norm(const float* x, const int32_t* rows, int R, int64_t n, const float* w, float eps,
               void* y, bool bf16, cudaStream_t st) {
   if (R == 0) return;
-  if (bf16)
+  if (n % 4 == 0 && n <= 4 * kNormThreads * kNormVecs) {
+    if (bf16)
+      rms_norm_vec_kernel<<<R, kNormThreads, 0, st>>>(x, rows, int(n), w, eps,
+                                                      static_cast<cuda::bf16*>(y));
+    else
+      rms_norm_vec_kernel<<<R, kNormThreads, 0, st>>>(x, rows, int(n), w, eps,
+                                                      static_cast<float*>(y));
+  } else if (bf16)
     rms_norm_kernel<<<R, 256, 0, st>>>(x, rows, n, w, eps, static_cast<cuda::bf16*>(y));
   else
     rms_norm_kernel<<<R, 256, 0, st>>>(x, rows, n, w, eps, static_cast<float*>(y));
   OSPREY_CUDA_LAUNCHED();
 }
 
+void rope_table(const int32_t* positions, int T, const float* inv_freq, int half, float* cos_sin,
+                cudaStream_t st) {
+  const int64_t n = int64_t(T) * half;
+  if (n == 0) return;
+  rope_table_kernel<<<grid_for(n, 256), 256, 0, st>>>(positions, T, inv_freq, half,
+                                                      reinterpret_cast<float2*>(cos_sin));
+  OSPREY_CUDA_LAUNCHED();
+}
+
 void qkv_post(const void* qkv, const float* bias, const float* q_norm, const float* k_norm,
-              float eps, const float* inv_freq, const int32_t* positions, const int32_t* slots,
-              int T, const AttnShape& s, void* q_out, void* k_cache, void* v_cache, bool bf16,
-              cudaStream_t st) {
+              float eps, const float* cos_sin, const int32_t* slots, int T, const AttnShape& s,
+              void* q_out, void* k_cache, void* v_cache, bool bf16, cudaStream_t st) {
+  const float2* cs = reinterpret_cast<const float2*>(cos_sin);
   if (T == 0) return;
   if (s.head_dim > kMaxHeadDim || s.head_dim % 2) unsupported("head_dim {} on CUDA", s.head_dim);
   const dim3 grid(T, ceil_div(s.heads + 2 * s.kv_heads, kPostWarps));
   if (bf16) {
     using B = cuda::bf16;
     launch_pdl(qkv_post_kernel<B>, grid, 32 * kPostWarps, 0, st, static_cast<const B*>(qkv), bias,
-               q_norm, k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads, s.head_dim,
+               q_norm, k_norm, eps, cs, slots, s.heads, s.kv_heads, s.head_dim,
                static_cast<B*>(q_out), static_cast<B*>(k_cache), static_cast<B*>(v_cache));
   } else {
     launch_pdl(qkv_post_kernel<float>, grid, 32 * kPostWarps, 0, st, static_cast<const float*>(qkv),
-               bias, q_norm, k_norm, eps, inv_freq, positions, slots, s.heads, s.kv_heads,
-               s.head_dim, static_cast<float*>(q_out), static_cast<float*>(k_cache),
+               bias, q_norm, k_norm, eps, cs, slots, s.heads, s.kv_heads, s.head_dim,
+               static_cast<float*>(q_out), static_cast<float*>(k_cache),
                static_cast<float*>(v_cache));
   }
   OSPREY_CUDA_LAUNCHED();
@@ -214,7 +315,11 @@ void silu_mul(const void* gu, const float* bias, int T, int64_t F, void* out, bo
               cudaStream_t st) {
   const int64_t total = T * F;
   if (total == 0) return;
-  if (bf16)
+  if (bf16 && F % 8 == 0) {
+    const int64_t n8 = total / 8;
+    silu_mul_vec_kernel<<<grid_for(n8, 256), 256, 0, st>>>(static_cast<const uint4*>(gu), bias, n8,
+                                                           F, static_cast<uint4*>(out));
+  } else if (bf16)
     silu_mul_kernel<<<grid_for(total, 256), 256, 0, st>>>(static_cast<const cuda::bf16*>(gu), bias,
                                                           total, F, static_cast<cuda::bf16*>(out));
   else
