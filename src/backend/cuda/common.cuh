@@ -53,6 +53,14 @@ __device__ __forceinline__ void load_vec(const T* p, float* out) {
   unpack16(u, out, p);
 }
 
+// RoPE's rotation of the pair (a, b) (dimensions i and i + head_dim / 2) by the angle with cosine c
+// and sine s, spelled out so that every kernel that rotates rounds the same way (the compiler's
+// own FMA contraction could differ between them).
+__device__ __forceinline__ void rope_rotate(float& a, float& b, float c, float s) {
+  const float a2 = __fmaf_rn(a, c, -__fmul_rn(b, s)), b2 = __fmaf_rn(b, c, __fmul_rn(a, s));
+  a = a2, b = b2;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

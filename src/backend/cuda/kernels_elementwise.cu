@@ -141,10 +141,58 @@ __global__ void qkv_post_kernel(const T* qkv, const float* bias, const float* q_
       continue;
     }
     const int i = d < half ? d : d - half;
-    const float c = tcs[i].x, s = tcs[i].y;
-    const float a = b[i], bb = b[i + half];
-    out = d < half ? a * c - bb * s : bb * c + a * s;
+    float a = b[i], bb = b[i + half];
+    rope_rotate(a, bb, tcs[i].x, tcs[i].y);
+    out = d < half ? a : bb;
     dst[d] = from_f<T>(out);
+  }
+}
+
+// bf16 heads without q/k norms, head_dim % 16 == 0: a thread per (token, head, 8 of the first
+// half's dimensions) loads those and their RoPE partners 16 bytes at a time and stores both
+// rotated. The same arithmetic as qkv_post_kernel, element for element.
+__global__ void qkv_post_vec_kernel(const bf16* qkv, const float* bias, const float2* cs,
+                                    const int32_t* slots, int T, int heads, int kvh, int hd,
+                                    bf16* q_out, bf16* kc, bf16* vc) {
+  pdl_trigger();
+  pdl_wait();
+  const int half = hd / 2, chunks = half / 8, nh = heads + 2 * kvh;
+  const int items = T * nh * chunks;
+  for (int it = blockIdx.x * blockDim.x + threadIdx.x; it < items; it += gridDim.x * blockDim.x) {
+    const int t = it / (nh * chunks), hh = (it / chunks) % nh, i0 = (it % chunks) * 8;
+    const bf16* src = qkv + (int64_t(t) * nh + hh) * hd + i0;
+    float a[8], b[8];
+    unpack16(*reinterpret_cast<const uint4*>(src), a, static_cast<const bf16*>(nullptr));
+    unpack16(*reinterpret_cast<const uint4*>(src + half), b, static_cast<const bf16*>(nullptr));
+    if (bias) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        a[j] += bias[hh * hd + i0 + j], b[j] += bias[hh * hd + half + i0 + j];
+    }
+    const bool is_q = hh < heads, is_k = !is_q && hh < heads + kvh;
+    if (is_q || is_k) {
+      const float4* c4 = reinterpret_cast<const float4*>(cs + int64_t(t) * half + i0);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float4 v = c4[j];  // (cos, sin) of dimensions i0 + 2j and i0 + 2j + 1
+        rope_rotate(a[2 * j], b[2 * j], v.x, v.y);
+        rope_rotate(a[2 * j + 1], b[2 * j + 1], v.z, v.w);
+      }
+    }
+    const int64_t slot = slots[t];
+    bf16* dst = is_q   ? q_out + (int64_t(t) * heads + hh) * hd
+                : is_k ? kc + (slot * kvh + (hh - heads)) * hd
+                       : vc + (slot * kvh + (hh - heads - kvh)) * hd;
+    uint32_t pa[4], pb[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const __nv_bfloat162 x = __floats2bfloat162_rn(a[2 * j], a[2 * j + 1]);
+      const __nv_bfloat162 y = __floats2bfloat162_rn(b[2 * j], b[2 * j + 1]);
+      pa[j] = *reinterpret_cast<const uint32_t*>(&x);
+      pb[j] = *reinterpret_cast<const uint32_t*>(&y);
+    }
+    *reinterpret_cast<uint4*>(dst + i0) = make_uint4(pa[0], pa[1], pa[2], pa[3]);
+    *reinterpret_cast<uint4*>(dst + half + i0) = make_uint4(pb[0], pb[1], pb[2], pb[3]);
   }
 }
 
@@ -296,6 +344,15 @@ void qkv_post(const void* qkv, const float* bias, const float* q_norm, const flo
   const float2* cs = reinterpret_cast<const float2*>(cos_sin);
   if (T == 0) return;
   if (s.head_dim > kMaxHeadDim || s.head_dim % 2) unsupported("head_dim {} on CUDA", s.head_dim);
+  if (bf16 && !q_norm && !k_norm && s.head_dim % 16 == 0) {
+    const int items = T * (s.heads + 2 * s.kv_heads) * (s.head_dim / 16);
+    launch_pdl(qkv_post_vec_kernel, std::min(ceil_div(items, 256), 65535), 256, 0, st,
+               static_cast<const cuda::bf16*>(qkv), bias, cs, slots, T, s.heads, s.kv_heads,
+               s.head_dim, static_cast<cuda::bf16*>(q_out), static_cast<cuda::bf16*>(k_cache),
+               static_cast<cuda::bf16*>(v_cache));
+    OSPREY_CUDA_LAUNCHED();
+    return;
+  }
   const dim3 grid(T, ceil_div(s.heads + 2 * s.kv_heads, kPostWarps));
   if (bf16) {
     using B = cuda::bf16;

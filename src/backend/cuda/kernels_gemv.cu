@@ -46,8 +46,7 @@ __device__ __forceinline__ void rope_store(const GemvArgs& a, int o, float x0, f
     double sd, cd;
     sincos(static_cast<double>(angle), &sd, &cd);
     const float c = static_cast<float>(cd), sn = static_cast<float>(sd);
-    const float y0 = x0 * c - x1 * sn, y1 = x1 * c + x0 * sn;
-    x0 = y0, x1 = y1;
+    rope_rotate(x0, x1, c, sn);
     dst = head < r.heads
               ? static_cast<bf16*>(r.q_out) + int64_t(head) * r.head_dim
               : static_cast<bf16*>(r.k_cache) + (slot * r.kv_heads + head - r.heads) * r.head_dim;

@@ -86,42 +86,50 @@ TEST_P(Kernels, QkvPostMatchesReference) {
   upload_raw(dinv, inv), upload_raw(dpos, pos), upload_raw(dslot, slots);
   DeviceBuf dcs(size_t(T) * hd * 4);
   rope_table(dpos.as<int32_t>(), T, dinv.as<float>(), hd / 2, dcs.as<float>(), nullptr);
-  qkv_post(dqkv.p, db.as<float>(), dqn.as<float>(), dkn.as<float>(), 1e-6f, dcs.as<float>(),
-           dslot.as<int32_t>(), T, {heads, kvh, hd, 1.0f, 0}, dq.p, dk.p, dv.p, bf16(), nullptr);
-  const auto q = download(dq, T * heads * hd, bf16()), k = download(dk, nslots * kvh * hd, bf16()),
-             v = download(dv, nslots * kvh * hd, bf16());
-  std::vector<float> rq, gq, rk, gk, rv, gv;
-  for (int t = 0; t < T; ++t)
-    for (int hh = 0; hh < heads + 2 * kvh; ++hh) {
-      std::vector<double> x(hd);
-      for (int d = 0; d < hd; ++d) x[d] = double(qkv[t * W + hh * hd + d]) + bias[hh * hd + d];
-      const bool isq = hh < heads, isk = !isq && hh < heads + kvh;
-      if (isq || isk) {
-        double ss = 0;
-        for (double e : x) ss += e * e;
-        const double s = 1 / std::sqrt(ss / hd + 1e-6);
-        for (int d = 0; d < hd; ++d) x[d] *= s * (isq ? qn[d] : kn[d]);
-        std::vector<double> y(hd);
-        for (int i = 0; i < hd / 2; ++i) {
-          const double a = double(float(pos[t]) * inv[i]), c = std::cos(a), sn = std::sin(a);
-          y[i] = x[i] * c - x[i + hd / 2] * sn;
-          y[i + hd / 2] = x[i + hd / 2] * c + x[i] * sn;
+  // With q/k norms (the per-head kernel) and without (bf16: the vectorized one).
+  for (bool norms : {true, false}) {
+    qkv_post(dqkv.p, db.as<float>(), norms ? dqn.as<float>() : nullptr,
+             norms ? dkn.as<float>() : nullptr, 1e-6f, dcs.as<float>(), dslot.as<int32_t>(), T,
+             {heads, kvh, hd, 1.0f, 0}, dq.p, dk.p, dv.p, bf16(), nullptr);
+    const auto q = download(dq, T * heads * hd, bf16()),
+               k = download(dk, nslots * kvh * hd, bf16()),
+               v = download(dv, nslots * kvh * hd, bf16());
+    std::vector<float> rq, gq, rk, gk, rv, gv;
+    for (int t = 0; t < T; ++t)
+      for (int hh = 0; hh < heads + 2 * kvh; ++hh) {
+        std::vector<double> x(hd);
+        for (int d = 0; d < hd; ++d) x[d] = double(qkv[t * W + hh * hd + d]) + bias[hh * hd + d];
+        const bool isq = hh < heads, isk = !isq && hh < heads + kvh;
+        if ((isq || isk) && norms) {
+          double ss = 0;
+          for (double e : x) ss += e * e;
+          const double s = 1 / std::sqrt(ss / hd + 1e-6);
+          for (int d = 0; d < hd; ++d) x[d] *= s * (isq ? qn[d] : kn[d]);
         }
-        x = y;
-      }
-      for (int d = 0; d < hd; ++d) {
-        if (isq) {
-          rq.push_back(float(x[d])), gq.push_back(q[(t * heads + hh) * hd + d]);
-        } else if (isk) {
-          rk.push_back(float(x[d])), gk.push_back(k[(slots[t] * kvh + hh - heads) * hd + d]);
-        } else {
-          rv.push_back(float(x[d])), gv.push_back(v[(slots[t] * kvh + hh - heads - kvh) * hd + d]);
+        if (isq || isk) {
+          std::vector<double> y(hd);
+          for (int i = 0; i < hd / 2; ++i) {
+            const double a = double(float(pos[t]) * inv[i]), c = std::cos(a), sn = std::sin(a);
+            y[i] = x[i] * c - x[i + hd / 2] * sn;
+            y[i + hd / 2] = x[i + hd / 2] * c + x[i] * sn;
+          }
+          x = y;
+        }
+        for (int d = 0; d < hd; ++d) {
+          if (isq) {
+            rq.push_back(float(x[d])), gq.push_back(q[(t * heads + hh) * hd + d]);
+          } else if (isk) {
+            rk.push_back(float(x[d])), gk.push_back(k[(slots[t] * kvh + hh - heads) * hd + d]);
+          } else {
+            rv.push_back(float(x[d])),
+                gv.push_back(v[(slots[t] * kvh + hh - heads - kvh) * hd + d]);
+          }
         }
       }
-    }
-  EXPECT_LE(rel_err(gq, rq), tol());
-  EXPECT_LE(rel_err(gk, rk), tol());
-  EXPECT_LE(rel_err(gv, rv), tol());
+    EXPECT_LE(rel_err(gq, rq), tol()) << (norms ? "with" : "without") << " q/k norms";
+    EXPECT_LE(rel_err(gk, rk), tol());
+    EXPECT_LE(rel_err(gv, rv), tol());
+  }
 }
 
 // The default cuBLAS path, and for bf16 the algorithm tuning picks for the shape (timed on a
