@@ -70,6 +70,93 @@ constexpr size_t mma_smem() {
   return size_t(kPrefillRows + 2 * kStages<HD> * kKeys) * kLd<HD> * sizeof(bf16);  // Q, K, V
 }
 
+// Tile `tile` of a sequence's keys [kbeg, kend) (kv head `kvhead`) into stage tile % kSt of Ks and
+// Vs, one commit group per tile (empty past the last, so that a wait always counts kSt - 1). Keys
+// past the end load as zeros: masked scores never reach P, but 0 * NaN from a stale cache slot
+// would still poison O.
+template <int HD>
+__device__ __forceinline__ void load_kv_tile(const PagedKV& kv, int seq, int kvheads, int kvhead,
+                                             int kbeg, int kend, int ntiles, int tile, bf16* Ks,
+                                             bf16* Vs) {
+  constexpr int LD = kLd<HD>, kChunks = HD / 8, kSt = kStages<HD>;
+  if (tile >= ntiles) {
+    cp_async_commit();
+    return;
+  }
+  const bf16* kc = static_cast<const bf16*>(kv.k);
+  const bf16* vc = static_cast<const bf16*>(kv.v);
+  const int kb = kbeg + tile * kKeys;
+  bf16* kd = Ks + (tile % kSt) * kKeys * LD;
+  bf16* vd = Vs + (tile % kSt) * kKeys * LD;
+  for (int i = threadIdx.x; i < kKeys * kChunks; i += kWarps * 32) {
+    const int j = i / kChunks, c = (i % kChunks) * 8, key = kb + j;
+    if (key < kend) {
+      const int64_t off = kv_offset(kv, seq, key, kvheads, kvhead, HD) + c;
+      cp_async16(kd + j * LD + c, kc + off);
+      cp_async16(vd + j * LD + c, vc + off);
+    } else {
+      *reinterpret_cast<uint4*>(kd + j * LD + c) = make_uint4(0, 0, 0, 0);
+      *reinterpret_cast<uint4*>(vd + j * LD + c) = make_uint4(0, 0, 0, 0);
+    }
+  }
+  cp_async_commit();
+}
+
+// The tile math both kernels share, per warp: its two accumulator rows are lane / 4 and lane / 4
+// + 8.
+//
+// S = Q K^T for NB blocks of 8 keys from `kt` (the first key's shared row): K rows are B's columns.
+// Lanes 8i..8i+7 address keys n*8.. at dimensions +8i, so one ldmatrix gives the (b0, b1) of two
+// 16-dimension steps.
+template <int HD, int NB, int LD>
+__device__ __forceinline__ void qk_scores(const bf16* kt, int lane,
+                                          const uint32_t (&qf)[HD / 16][4], float (&sc)[NB][4]) {
+#pragma unroll
+  for (int n = 0; n < NB; ++n) {
+    sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+    const bf16* krow = kt + (n * 8 + (lane & 7)) * LD + 8 * (lane >> 3);
+#pragma unroll
+    for (int k = 0; k < HD / 16; k += 2) {
+      uint32_t b[4];
+      ldmatrix_x4(smem_addr(krow + 16 * k), b);
+      mma_bf16(sc[n], qf[k], b[0], b[1]);
+      mma_bf16(sc[n], qf[k + 1], b[2], b[3]);
+    }
+  }
+}
+
+// The online softmax step after a tile's masked scores (in base 2) raised the rows' maxima to mx
+// (this thread's part): the maxima of the quad, each row's base (0 while nothing is seen: every p
+// and correction is then 0), and l, O rescaled to it; then P = exp2(S - base) packed as the A
+// operands of the NB / 2 16-key steps (accumulator tiles 2j and 2j+1 are a0/a1 and a2/a3), its sum
+// added to l.
+template <int HD, int NB>
+__device__ __forceinline__ void softmax_step(float (&sc)[NB][4], float (&mx)[2], float (&m)[2],
+                                             float (&l)[2], float (&o)[HD / 8][4],
+                                             uint32_t (&pf)[NB / 2][4]) {
+  float base[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];
+    const float corr = exp2f(m[i] - base[i]);
+    m[i] = mx[i];
+    l[i] *= corr;
+#pragma unroll
+    for (int d = 0; d < HD / 8; ++d) o[d][2 * i] *= corr, o[d][2 * i + 1] *= corr;
+  }
+#pragma unroll
+  for (int n = 0; n < NB; ++n) {
+    const float p0 = exp2f(sc[n][0] - base[0]), p1 = exp2f(sc[n][1] - base[0]);
+    const float p2 = exp2f(sc[n][2] - base[1]), p3 = exp2f(sc[n][3] - base[1]);
+    l[0] += p0 + p1;
+    l[1] += p2 + p3;
+    pf[n / 2][(n & 1) * 2] = pack_bf16(p0, p1);
+    pf[n / 2][(n & 1) * 2 + 1] = pack_bf16(p2, p3);
+  }
+}
+
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillParams p) {
   constexpr int LD = kLd<HD>, kChunks = HD / 8;  // 16-byte pieces of a row
@@ -86,35 +173,12 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int64_t qdim = static_cast<int64_t>(s.heads) * HD;
   const bf16* q = static_cast<const bf16*>(p.q);
-  const bf16* kc = static_cast<const bf16*>(p.kv.k);
-  const bf16* vc = static_cast<const bf16*>(p.kv.v);
   const int kend = it.pos0 + it.ntok;
   const int kbeg = s.window > 0 ? max(0, it.pos0 - s.window + 1) : 0;
   const int ntiles = (kend - kbeg + kKeys - 1) / kKeys;
 
-  // Keys past the end load as zeros: masked scores never reach P, but 0 * NaN from a stale cache
-  // slot would still poison O.
-  // A commit group per tile, empty past the last, so that the wait below always counts kSt - 1.
   auto load_tile = [&](int tile) {
-    if (tile >= ntiles) {
-      cp_async_commit();
-      return;
-    }
-    const int kb = kbeg + tile * kKeys;
-    bf16* kd = Ks + (tile % kSt) * kKeys * LD;
-    bf16* vd = Vs + (tile % kSt) * kKeys * LD;
-    for (int i = tid; i < kKeys * kChunks; i += kWarps * 32) {
-      const int j = i / kChunks, c = (i % kChunks) * 8, pos = kb + j;
-      if (pos < kend) {
-        const int64_t off = kv_offset(p.kv, it.seq, pos, s.kv_heads, kvhead, HD) + c;
-        cp_async16(kd + j * LD + c, kc + off);
-        cp_async16(vd + j * LD + c, vc + off);
-      } else {
-        *reinterpret_cast<uint4*>(kd + j * LD + c) = make_uint4(0, 0, 0, 0);
-        *reinterpret_cast<uint4*>(vd + j * LD + c) = make_uint4(0, 0, 0, 0);
-      }
-    }
-    cp_async_commit();
+    load_kv_tile<HD>(p.kv, it.seq, s.kv_heads, kvhead, kbeg, kend, ntiles, tile, Ks, Vs);
   };
   for (int t = 0; t < kSt - 1; ++t) load_tile(t);
   for (int i = tid; i < kPrefillRows * kChunks; i += kWarps * 32) {
@@ -165,21 +229,8 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
     const bf16* kt = Ks + (tile % kSt) * kKeys * LD;
     const bf16* vt = Vs + (tile % kSt) * kKeys * LD;
 
-    // S = Q K^T: K rows are B's columns. Lanes 8i..8i+7 address keys n*8.. at dimensions +8i, so
-    // one ldmatrix gives the (b0, b1) of two 16-dimension steps.
     float sc[kKeys / 8][4];
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) {
-      sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
-      const bf16* krow = kt + (n * 8 + (lane & 7)) * LD + 8 * (lane >> 3);
-#pragma unroll
-      for (int k = 0; k < HD / 16; k += 2) {
-        uint32_t b[4];
-        ldmatrix_x4(smem_addr(krow + 16 * k), b);
-        mma_bf16(sc[n], qf[k], b[0], b[1]);
-        mma_bf16(sc[n], qf[k + 1], b[2], b[3]);
-      }
-    }
+    qk_scores<HD, kKeys / 8, LD>(kt, lane, qf, sc);
     // Causal (and sliding-window) mask, then the online softmax update of both rows.
     float mx[2] = {m[0], m[1]};
 #pragma unroll
@@ -191,29 +242,8 @@ __global__ void __launch_bounds__(kWarps * 32) attn_prefill_mma_kernel(PrefillPa
         sc[n][e] = seen ? sc[n][e] * scale_log2 : -INFINITY;
         mx[i] = fmaxf(mx[i], sc[n][e]);
       }
-    float base[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-      base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];  // nothing seen yet: every p and corr is 0
-      const float corr = exp2f(m[i] - base[i]);
-      m[i] = mx[i];
-      l[i] *= corr;
-#pragma unroll
-      for (int d = 0; d < HD / 8; ++d) o[d][2 * i] *= corr, o[d][2 * i + 1] *= corr;
-    }
-    // P as the A operand of 16-key steps: accumulator tiles 2j and 2j+1 are a0/a1 and a2/a3.
     uint32_t pf[kKeys / 16][4];
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) {
-      const float p0 = exp2f(sc[n][0] - base[0]), p1 = exp2f(sc[n][1] - base[0]);
-      const float p2 = exp2f(sc[n][2] - base[1]), p3 = exp2f(sc[n][3] - base[1]);
-      l[0] += p0 + p1;
-      l[1] += p2 + p3;
-      pf[n / 2][(n & 1) * 2] = pack_bf16(p0, p1);
-      pf[n / 2][(n & 1) * 2 + 1] = pack_bf16(p2, p3);
-    }
+    softmax_step<HD, kKeys / 8>(sc, mx, m, l, o, pf);
     // O += P V: V rows (keys) are B's k index, so ldmatrix transposes. Lanes 0-7 address keys
     // 0-7 and 8-15 keys 8-15 of dimensions d*8.. (b0, b1); lanes 16-31 the same at d*8 + 8.
 #pragma unroll
@@ -263,33 +293,13 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(PrefillPar
   const AttnShape s = p.s;
   const int seq = blockIdx.x, kvhead = blockIdx.y, G = s.heads / s.kv_heads;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const bf16* kc = static_cast<const bf16*>(p.kv.k);
-  const bf16* vc = static_cast<const bf16*>(p.kv.v);
 
   pdl_trigger();
   const int pos = p.seq_lens[seq] - 1, kend = pos + 1;
   const int kbeg = s.window > 0 ? max(0, pos - s.window + 1) : 0;
   const int ntiles = (kend - kbeg + kKeys - 1) / kKeys;
   auto load_tile = [&](int tile) {
-    if (tile >= ntiles) {
-      cp_async_commit();
-      return;
-    }
-    const int kb = kbeg + tile * kKeys;
-    bf16* kd = Ks + (tile % kSt) * kKeys * LD;
-    bf16* vd = Vs + (tile % kSt) * kKeys * LD;
-    for (int i = tid; i < kKeys * kChunks; i += kWarps * 32) {
-      const int j = i / kChunks, c = (i % kChunks) * 8, key = kb + j;
-      if (key < kend) {
-        const int64_t off = kv_offset(p.kv, seq, key, s.kv_heads, kvhead, HD) + c;
-        cp_async16(kd + j * LD + c, kc + off);
-        cp_async16(vd + j * LD + c, vc + off);
-      } else {
-        *reinterpret_cast<uint4*>(kd + j * LD + c) = make_uint4(0, 0, 0, 0);
-        *reinterpret_cast<uint4*>(vd + j * LD + c) = make_uint4(0, 0, 0, 0);
-      }
-    }
-    cp_async_commit();
+    load_kv_tile<HD>(p.kv, seq, s.kv_heads, kvhead, kbeg, kend, ntiles, tile, Ks, Vs);
   };
   // Tiles before the last hold only positions written by earlier steps.
   int t0 = 0;
@@ -326,18 +336,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(PrefillPar
     const bf16* vt = Vs + (tile % kSt) * kKeys * LD + 16 * warp * LD;
     if (kb < kend) {
       float sc[2][4];
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
-        const bf16* krow = kt + (n * 8 + (lane & 7)) * LD + 8 * (lane >> 3);
-#pragma unroll
-        for (int k = 0; k < HD / 16; k += 2) {
-          uint32_t b[4];
-          ldmatrix_x4(smem_addr(krow + 16 * k), b);
-          mma_bf16(sc[n], qf[k], b[0], b[1]);
-          mma_bf16(sc[n], qf[k + 1], b[2], b[3]);
-        }
-      }
+      qk_scores<HD, 2, LD>(kt, lane, qf, sc);
       // Every row is the one new token: keys past it (the tile's tail) and outside the window
       // are masked.
       float mx[2] = {m[0], m[1]};
@@ -350,35 +349,15 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(PrefillPar
           sc[n][e] = seen ? sc[n][e] * scale_log2 : -INFINITY;
           mx[e >> 1] = fmaxf(mx[e >> 1], sc[n][e]);
         }
-      float base[2];
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-        base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];
-        const float corr = exp2f(m[i] - base[i]);
-        m[i] = mx[i];
-        l[i] *= corr;
-#pragma unroll
-        for (int d = 0; d < HD / 8; ++d) o[d][2 * i] *= corr, o[d][2 * i + 1] *= corr;
-      }
-      uint32_t pf[4];
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        const float p0 = exp2f(sc[n][0] - base[0]), p1 = exp2f(sc[n][1] - base[0]);
-        const float p2 = exp2f(sc[n][2] - base[1]), p3 = exp2f(sc[n][3] - base[1]);
-        l[0] += p0 + p1;
-        l[1] += p2 + p3;
-        pf[n * 2] = pack_bf16(p0, p1);
-        pf[n * 2 + 1] = pack_bf16(p2, p3);
-      }
+      uint32_t pf[1][4];
+      softmax_step<HD, 2>(sc, mx, m, l, o, pf);
       const bf16* vrow = vt + ((lane & 7) + 8 * ((lane >> 3) & 1)) * LD + 8 * (lane >> 4);
 #pragma unroll
       for (int d = 0; d < HD / 8; d += 2) {
         uint32_t b[4];
         ldmatrix_x4_trans(smem_addr(vrow + 8 * d), b);
-        mma_bf16(o[d], pf, b[0], b[1]);
-        mma_bf16(o[d + 1], pf, b[2], b[3]);
+        mma_bf16(o[d], pf[0], b[0], b[1]);
+        mma_bf16(o[d + 1], pf[0], b[2], b[3]);
       }
     }
     __syncthreads();
