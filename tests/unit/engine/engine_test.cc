@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "engine/model_runner.h"
 #include "formats/safetensors.h"
 #include "model/generate.h"
 #include "model/loader.h"
@@ -243,6 +244,13 @@ TEST(Engine, StepLimitsDefaultByDevice) {
   LLMEngine e(small_engine("llama-f32"));
   EXPECT_EQ(e.config().max_num_batched_tokens, 512);
   EXPECT_EQ(e.config().max_num_seqs, 64);
+  // What a GPU engine would start with (resolved without a GPU), and explicit values kept.
+  EngineConfig gpu;
+  gpu.device = "cuda";
+  EXPECT_EQ(resolve_backend_defaults(gpu).max_num_batched_tokens, 8192);
+  EXPECT_EQ(resolve_backend_defaults(gpu).max_num_seqs, 256);
+  gpu.max_num_batched_tokens = 1024;
+  EXPECT_EQ(resolve_backend_defaults(gpu).max_num_batched_tokens, 1024);
 }
 
 // The runner draws where the logits are (on a GPU) from each sampler's RowDraw and logit edits;
