@@ -53,6 +53,15 @@ __device__ __forceinline__ void load_vec(const T* p, float* out) {
   unpack16(u, out, p);
 }
 
+// (cos, sin) of RoPE's angle for a position and frequency: the angle in f32 as the CPU path
+// computes it, its cosine and sine in double precision.
+__device__ __forceinline__ float2 rope_cos_sin(int pos, float inv_freq) {
+  const float angle = static_cast<float>(pos) * inv_freq;
+  double sd, cd;
+  sincos(static_cast<double>(angle), &sd, &cd);
+  return make_float2(static_cast<float>(cd), static_cast<float>(sd));
+}
+
 // RoPE's rotation of the pair (a, b) (dimensions i and i + head_dim / 2) by the angle with cosine c
 // and sine s, spelled out so that every kernel that rotates rounds the same way (the compiler's
 // own FMA contraction could differ between them).

@@ -42,8 +42,7 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
   const int32_t* tables = meta + L.block_tables();
   const auto* items = reinterpret_cast<const PrefillItem*>(meta + L.items());
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const bool gemv_path = bf16 && T == 1 && gemv_supported(static_cast<int>(H)) &&
-                         gemv_supported(static_cast<int>(Q)) && gemv_supported(static_cast<int>(F));
+  const bool gemv_path = T == 1 && gemv_batch1();
   const int iH = static_cast<int>(H), iQ = static_cast<int>(Q), iF = static_cast<int>(F);
   const int iQKV = static_cast<int>(Q + 2 * KV);
 
@@ -261,10 +260,10 @@ CudaModel::GemmTuning CudaModel::tune_gemms() {
     }
     return std::pair{d, t};
   };
-  const bool gemv = gemv_supported(iH) && gemv_supported(iQ) && gemv_supported(iF);
   for (int b = 1;; b *= 2) {
     const int B = std::min(b, m.opts.max_seqs);
-    if (B > 1 || !gemv) std::tie(out.decode_default_ms, out.decode_tuned_ms) = tune_layer(B, true);
+    if (B > 1 || !m.gemv_batch1())
+      std::tie(out.decode_default_ms, out.decode_tuned_ms) = tune_layer(B, true);
     if (B == m.opts.max_seqs) break;
   }
   if (Tm > m.opts.max_seqs) tune_layer(int(Tm), false);

@@ -96,6 +96,11 @@ struct CudaModel::Impl {
   void upload(const WeightStore& w);
   void randomize(uint64_t seed);
   void* kv_layer(int l, bool v) const;
+  // Batch-1 bf16 steps take the GEMV path (kernels.h: gemv) when every projection's K allows.
+  bool gemv_batch1() const {
+    return bf16 && gemv_supported(static_cast<int>(H)) && gemv_supported(static_cast<int>(Q)) &&
+           gemv_supported(static_cast<int>(F));
+  }
   AttnShape attn_shape() const {
     return {config.num_heads, config.num_kv_heads, config.head_dim, 1.0f, 0};
   }

@@ -85,17 +85,13 @@ constexpr int kMaxHeadDim = 256;
 
 // One warp per (token, head) of the fused qkv row. The head is staged in shared memory because RoPE
 // pairs dimension i with i + head_dim / 2, which another lane may hold.
-// (cos, sin) of every token's RoPE angles, once per forward rather than once per head: the angle
-// in f32 as the CPU path computes it, its cosine and sine in double precision.
+// (cos, sin) of every token's RoPE angles, once per forward rather than once per head.
 __global__ void rope_table_kernel(const int32_t* positions, int T, const float* inv_freq, int half,
                                   float2* cs) {
   const int64_t n = int64_t(T) * half;
   for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
        k += int64_t(gridDim.x) * blockDim.x) {
-    const float angle = static_cast<float>(positions[k / half]) * inv_freq[k % half];
-    double sd, cd;
-    sincos(static_cast<double>(angle), &sd, &cd);
-    cs[k] = make_float2(static_cast<float>(cd), static_cast<float>(sd));
+    cs[k] = rope_cos_sin(positions[k / half], inv_freq[k % half]);
   }
 }
 

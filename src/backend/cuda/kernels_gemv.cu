@@ -42,11 +42,8 @@ __device__ __forceinline__ void rope_store(const GemvArgs& a, int o, float x0, f
   const int64_t slot = r.slots[0];
   bf16* dst;
   if (head < r.heads + r.kv_heads) {
-    const float angle = static_cast<float>(r.positions[0]) * r.inv_freq[i];
-    double sd, cd;
-    sincos(static_cast<double>(angle), &sd, &cd);
-    const float c = static_cast<float>(cd), sn = static_cast<float>(sd);
-    rope_rotate(x0, x1, c, sn);
+    const float2 cs = rope_cos_sin(r.positions[0], r.inv_freq[i]);
+    rope_rotate(x0, x1, cs.x, cs.y);
     dst = head < r.heads
               ? static_cast<bf16*>(r.q_out) + int64_t(head) * r.head_dim
               : static_cast<bf16*>(r.k_cache) + (slot * r.kv_heads + head - r.heads) * r.head_dim;
