@@ -26,7 +26,7 @@ void attention(const float* q, int64_t q_len, int64_t start_pos, const float* co
   const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(s.num_kv_heads) * s.head_dim;
   const int group = s.num_heads / s.num_kv_heads;
-  const bool avx2 = active_isa() == Isa::kAvx2;
+  const bool avx2 = active_isa() != Isa::kScalar;
   // One task per (token, head): each computes its full softmax row in a fixed order.
   ThreadPool::global().parallel_for(q_len * s.num_heads, [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> scores;

@@ -72,6 +72,21 @@ using PanelGemm = void (*)(const float* x, int64_t m, int64_t k, const void* w, 
 PanelGemm avx2_panel_gemm(DType dtype);
 PanelGemm scalar_panel_gemm(DType dtype);
 
+// The same over activation rows prepared once per matmul, as the AVX-512 kernels
+// (gemm_panels_avx512.cc) take them: for BF16 weights (k + 1) / 2 pairs of bf16 (to_bf16, the
+// odd k's last pair completed with a zero), for Q8_0 k / 32 BlockQ8A (quantize_act); `acts` holds
+// m such rows back to back. nullptr for dtypes the kernels leave to the AVX2 ones; the
+// emulated set is the same code with SIMDe emulating AVX-512 in AVX2 (for tests).
+using PreparedPanelGemm = void (*)(const void* acts, int64_t m, int64_t k, const void* w,
+                                   int64_t p0, int64_t p1, int64_t n, const float* bias, float* y,
+                                   int64_t ldy);
+namespace avx512 {
+PreparedPanelGemm panel_gemm(DType dtype);
+}
+namespace avx512_emulated {
+PreparedPanelGemm panel_gemm(DType dtype);
+}
+
 struct DotKernels {
   float (*f32)(const float* x, const float* w, int64_t n);
   float (*f16)(const float* x, const uint16_t* w, int64_t n);
@@ -79,6 +94,8 @@ struct DotKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   // out[i] = silu(gate[i]) * up[i]
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  // out[i] = f32_to_bf16(x[i]) (round to nearest even, NaN kept), bitwise alike in every set.
+  void (*to_bf16)(const float* x, uint16_t* out, int64_t n);
   GemmTile gemm_f32, gemm_f16, gemm_bf16;
   // k a multiple of kActBlockElems; the scalar and AVX2 versions give bit-identical blocks.
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);

@@ -140,6 +140,28 @@ void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes,
   }
 }
 
+// f32_to_bf16 eight at a time: bits + 0x7fff + (bit 16) then the high half; NaNs keep their
+// high half with the quiet bit set.
+void to_bf16(const float* x, uint16_t* out, int64_t n) {
+  const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1),
+                quiet = _mm256_set1_epi32(0x40);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);
+    const __m256i rounded =
+        _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(bias, lsb)), 16);
+    const __m256i nan = _mm256_or_si256(_mm256_srli_epi32(bits, 16), quiet);
+    const __m256i h =
+        _mm256_blendv_epi8(rounded, nan, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    // Pack the eight 32-bit lanes' low halves: within each 128-bit half, then the halves' lows.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+}
+
 }  // namespace
 
 const DotKernels& avx2_kernels() {
@@ -150,6 +172,7 @@ const DotKernels& avx2_kernels() {
                       dot_bf16,
                       axpy,
                       silu_mul,
+                      to_bf16,
                       gemm<float, load_f32, id_f32>,
                       gemm<uint16_t, load_f16, f16_to_f32>,
                       gemm<uint16_t, load_bf16, bf16_to_f32>,

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
 #include <vector>
 
 #include "backend/cpu/dot.h"
@@ -23,11 +25,41 @@ bool cpu_has_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
 
-std::atomic<Isa> g_isa{cpu_has_avx2() ? Isa::kAvx2 : Isa::kScalar};
+// __builtin_cpu_supports also checks that the OS saves the AVX-512 registers.
+bool cpu_has_avx512() {
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vbmi") &&
+         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+}
+
+#ifdef OSPREY_HAVE_AVX512
+constexpr bool kBuiltAvx512 = true;
+#else
+constexpr bool kBuiltAvx512 = false;  // built without SIMDe
+#endif
+
+Isa best_supported(Isa isa) {
+  while (!isa_supported(isa)) {
+    isa = isa == Isa::kAvx512 || isa == Isa::kAvx512Emulated ? Isa::kAvx2 : Isa::kScalar;
+  }
+  return isa;
+}
+
+Isa initial_isa() {
+  const char* env = std::getenv("OSPREY_ISA");
+  const std::string_view want = env ? env : "";
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (want == isa_name(isa)) return best_supported(isa);
+  }
+  return best_supported(Isa::kAvx512);
+}
+
+std::atomic<Isa> g_isa{initial_isa()};
 
 const detail::DotKernels& kernels() {
-  return g_isa.load(std::memory_order_relaxed) == Isa::kAvx2 ? detail::avx2_kernels()
-                                                             : detail::scalar_kernels();
+  return g_isa.load(std::memory_order_relaxed) == Isa::kScalar ? detail::scalar_kernels()
+                                                               : detail::avx2_kernels();
 }
 
 // Weight rows per tile: a tile stays in L2 while every activation row streams past it.
@@ -39,10 +71,32 @@ Isa active_isa() {
   return g_isa.load();
 }
 const char* isa_name(Isa isa) {
-  return isa == Isa::kAvx2 ? "avx2" : "scalar";
+  switch (isa) {
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx512Emulated:
+      return "avx512-emulated";
+    default:
+      return "scalar";
+  }
+}
+bool isa_supported(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+      return cpu_has_avx2();
+    case Isa::kAvx512:
+      return kBuiltAvx512 && cpu_has_avx512();
+    case Isa::kAvx512Emulated:
+      return kBuiltAvx512 && cpu_has_avx2();
+  }
+  return false;
 }
 void force_isa(Isa isa) {
-  g_isa.store(isa == Isa::kAvx2 && !cpu_has_avx2() ? Isa::kScalar : isa);
+  g_isa.store(best_supported(isa));
 }
 
 namespace {
@@ -100,6 +154,57 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
       kRowTile);
 }
 
+// The AVX-512 kernels, where active, for a packed dtype they take (else nullptr).
+detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
+#ifdef OSPREY_HAVE_AVX512
+  switch (g_isa.load(std::memory_order_relaxed)) {
+    case Isa::kAvx512:
+      return detail::avx512::panel_gemm(dtype);
+    case Isa::kAvx512Emulated:
+      return detail::avx512_emulated::panel_gemm(dtype);
+    default:
+      break;
+  }
+#endif
+  (void)dtype;
+  return nullptr;
+}
+
+// Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks.
+void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::PreparedPanelGemm gemm,
+                     const float* bias, float* y) {
+  const int64_t n = w.dim(0), k = w.dim(1);
+  const bool q8 = w.dtype() == DType::Q8_0;
+  OSPREY_CHECK(!q8 || k % detail::kActBlockElems == 0, "Q8_0 matmul over rows of {}", k);
+  const int64_t row_bytes = q8 ? k / detail::kActBlockElems * int64_t{sizeof(detail::BlockQ8A)}
+                               : (k + 1) / 2 * int64_t{sizeof(uint32_t)};
+  const auto& kn = kernels();
+  thread_local std::vector<uint32_t> buffer;  // 4-byte aligned, as both formats want
+  buffer.resize(static_cast<size_t>(m * row_bytes / 4));
+  auto* acts = reinterpret_cast<uint8_t*>(buffer.data());
+  auto prepare_row = [&](int64_t i) {
+    uint8_t* row = acts + i * row_bytes;
+    if (q8) {
+      kn.quantize_act(x + i * k, reinterpret_cast<detail::BlockQ8A*>(row), k);
+    } else {
+      auto* pairs = reinterpret_cast<uint16_t*>(row);
+      kn.to_bf16(x + i * k, pairs, k);
+      if (k % 2 != 0) pairs[k] = 0;
+    }
+  };
+  if (m == 1) {
+    prepare_row(0);
+  } else {
+    ThreadPool::global().parallel_for(m, [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) prepare_row(i);
+    });
+  }
+  const auto* base = static_cast<const uint8_t*>(w.raw());
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  ThreadPool::global().parallel_for(
+      panels, [&](int64_t p0, int64_t p1) { gemm(acts, m, k, base, p0, p1, n, bias, y, n); }, 4);
+}
+
 }  // namespace
 
 void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float* y) {
@@ -111,7 +216,10 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   if (w.packed() && w.dtype() == DType::Q4_0)
     return matmul_quant(x, m, w, kn.rows_q4_0_grouped, bias, y);
   if (w.packed()) {
-    const bool avx2 = g_isa.load(std::memory_order_relaxed) == Isa::kAvx2;
+    if (const detail::PreparedPanelGemm prepared = prepared_panel_gemm(w.dtype())) {
+      return matmul_prepared(x, m, w, prepared, bias, y);
+    }
+    const bool avx2 = g_isa.load(std::memory_order_relaxed) != Isa::kScalar;
     const detail::PanelGemm gemm =
         avx2 ? detail::avx2_panel_gemm(w.dtype()) : detail::scalar_panel_gemm(w.dtype());
     OSPREY_CHECK(gemm != nullptr, "matmul with packed {} weights", dtype_name(w.dtype()));

@@ -10,10 +10,22 @@
 
 namespace osprey::cpu {
 
-enum class Isa { kScalar, kAvx2 };
+// The kernel sets. kAvx512 (AVX512 F/BW/VL/DQ/VBMI with the VNNI and BF16 dot products, e.g. Zen 4,
+// Sapphire Rapids) runs bf16 and Q8_0 matmuls with vdpbf16ps / vpdpbusd and everything else as
+// kAvx2 (AVX2 + FMA + F16C) does; kScalar is portable code. kAvx512Emulated is kAvx512 with SIMDe
+// emulating each AVX-512 instruction in AVX2: slow, never chosen by itself, there so that tests
+// check the AVX-512 kernels on CPUs without them. With AVX-512 the bf16 weights multiply bf16-
+// rounded activations and Q8_0 weights 8-bit quantized ones (as llama.cpp does): results differ
+// from the AVX2 kernels' (f32 activations) by about 0.4% and 0.5%.
+enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Emulated };
+// The best set this build and CPU run, or the one named by the environment variable OSPREY_ISA
+// (scalar, avx2, avx512) where supported, for comparisons.
 Isa active_isa();
 const char* isa_name(Isa isa);
-// Forces an ISA (tests compare implementations); kAvx2 is ignored where the CPU lacks it.
+// Whether this build and CPU can run `isa`.
+bool isa_supported(Isa isa);
+// Forces an ISA (tests compare implementations); one that is not supported falls back to the best
+// supported below it.
 void force_isa(Isa isa);
 
 // y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for w of dtype F32, F16, BF16, Q8_0, Q4_0, Q4_K or

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
+#include "isa_test.h"
 #include "random_inputs.h"
 
 namespace osprey::cpu {
@@ -14,14 +15,7 @@ namespace {
 
 using test_inputs::randn;
 
-class Kernels : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Isa::kAvx2 && !__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2";
-    force_isa(GetParam());
-  }
-  void TearDown() override { force_isa(Isa::kAvx2); }
-};
+using Kernels = IsaTest;
 
 TEST_P(Kernels, MatmulMatchesReferenceForEveryDtype) {
   // Quantized weights (activations quantized too) have their own tests in quant_kernels_test.cc.
@@ -161,8 +155,7 @@ TEST_P(Kernels, SiluMulOverAPrefillSizedRowAndExtremes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, Kernels, ::testing::Values(Isa::kScalar, Isa::kAvx2),
-                         [](const auto& info) { return std::string(isa_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Isa, Kernels, all_isas(), isa_param_name);
 
 }  // namespace
 }  // namespace osprey::cpu

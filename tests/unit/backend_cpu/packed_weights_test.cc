@@ -11,6 +11,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_weights.h"
 #include "core/error.h"
+#include "isa_test.h"
 #include "random_inputs.h"
 
 namespace osprey::cpu {
@@ -33,18 +34,35 @@ Tensor packed_copy(const Tensor& w) {
   return p;
 }
 
-class PackedWeights : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Isa::kAvx2 && !__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2";
-    force_isa(GetParam());
+using PackedWeights = IsaTest;
+
+// The activations as the kernels of `isa` multiply them with `dt` weights: the AVX-512 kernels
+// round them to bf16 (bf16 weights) or quantize them per 32 (Q8_0, as quantize_act does); the
+// others take them as they are.
+std::vector<float> effective_activations(Isa isa, DType dt, const std::vector<float>& x,
+                                         int64_t k) {
+  if (!uses_avx512_dots(isa)) return x;
+  std::vector<float> out(x.size());
+  if (dt == DType::BF16) {
+    for (size_t i = 0; i < x.size(); ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
+  } else if (dt == DType::Q8_0) {
+    std::vector<detail::BlockQ8A> blocks(k / 32);
+    for (size_t r = 0; r * k < x.size(); ++r) {
+      detail::scalar_kernels().quantize_act(x.data() + r * k, blocks.data(), k);
+      for (int64_t t = 0; t < k; ++t) {
+        out[r * k + t] = blocks[t / 32].d * static_cast<float>(blocks[t / 32].qs[t % 32]);
+      }
+    }
+  } else {
+    return x;
   }
-  void TearDown() override { force_isa(Isa::kAvx2); }
-};
+  return out;
+}
 
 TEST_P(PackedWeights, MatmulMatchesReference) {
   for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
-    for (auto [n, k] : {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}, {37, 32}, {21, 160}}) {
+    for (auto [n, k] :
+         {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}, {37, 32}, {21, 160}, {150, 96}}) {
       if (dt == DType::Q8_0 && k % 32 != 0) continue;
       const Tensor w = random_matrix(dt, n, k, 11);
       const Tensor wf = w.to_f32();  // the values the kernel multiplies
@@ -53,13 +71,14 @@ TEST_P(PackedWeights, MatmulMatchesReference) {
       const auto bias = randn(n, 12);
       for (int64_t m : {1, 2, 3, 5, 6, 7, 13}) {
         const auto x = randn(m * k, 13 + m);
+        const auto xe = effective_activations(GetParam(), dt, x, k);
         std::vector<float> y(m * n);
         matmul(x.data(), m, p, bias.data(), y.data());
         for (int64_t i = 0; i < m; ++i) {
           for (int64_t j = 0; j < n; ++j) {
             double ref = bias[j];
             for (int64_t t = 0; t < k; ++t)
-              ref += double(x[i * k + t]) * wf.data<float>()[j * k + t];
+              ref += double(xe[i * k + t]) * wf.data<float>()[j * k + t];
             ASSERT_NEAR(y[i * n + j], ref, 1e-4 * (1 + std::fabs(ref)) * std::sqrt(double(k)))
                 << dtype_name(dt) << " m=" << m << " n=" << n << " k=" << k << " at " << i << ","
                 << j;
@@ -110,8 +129,7 @@ TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, PackedWeights, ::testing::Values(Isa::kScalar, Isa::kAvx2),
-                         [](const auto& info) { return std::string(isa_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Isa, PackedWeights, all_isas(), isa_param_name);
 
 TEST(PackedWeightsLayout, PanelsAreKMajorAndPadded) {
   const int64_t n = 18, k = 3;

@@ -10,6 +10,7 @@
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/kernels.h"
+#include "isa_test.h"
 #include "random_inputs.h"
 
 namespace osprey::cpu {
@@ -99,6 +100,35 @@ TEST(QuantKernels, ActivationQuantizationAvx2IsBitIdenticalToScalar) {
   }
 }
 
+// The bf16 rounding of activations for the AVX-512 bf16 kernels: the AVX2 one is bit-identical to
+// the scalar f32_to_bf16 (nearest, ties to even, NaN kept) on ties, NaN, infinities and overflow.
+TEST(QuantKernels, Bf16RoundingAvx2IsBitIdenticalToScalar) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2";
+  auto x = randn(1003, 51);
+  auto bits = [](uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  };
+  const float special[] = {bits(0x3f808000u), bits(0x3f818000u), bits(0x7f7fffffu),
+                           bits(0xff7fffffu), bits(0x7fc00001u), bits(0xff800001u),
+                           bits(0x7f800000u), bits(0x00008000u), -0.0f,
+                           bits(0x3f80ffffu)};
+  for (size_t i = 0; i < std::size(special); ++i) x[3 + i] = special[i];
+  std::vector<uint16_t> a(x.size()), b(x.size());
+  detail::scalar_kernels().to_bf16(x.data(), a.data(), static_cast<int64_t>(x.size()));
+  detail::avx2_kernels().to_bf16(x.data(), b.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(a[i], b[i]) << i;
+    ASSERT_EQ(a[i], f32_to_bf16(x[i])) << i;
+  }
+  EXPECT_EQ(a[3], 0x3f80);           // a tie rounds to the even neighbour
+  EXPECT_EQ(a[4], 0x3f82);           // and up when that is even
+  EXPECT_EQ(a[5], 0x7f80);           // overflow to infinity
+  EXPECT_EQ(a[7] & 0x7fc0, 0x7fc0);  // NaN stays NaN
+  EXPECT_EQ(a[8] & 0x7fc0, 0x7fc0);
+}
+
 TEST(QuantKernels, ScalarDotsMatchDequantizedDoubleProducts) {
   for (DType dt : kQuantTypes) {
     for (int64_t k : awkward_ks(dt)) {
@@ -144,14 +174,7 @@ TEST(QuantKernels, Avx2DotsMatchScalar) {
   }
 }
 
-class QuantMatmul : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Isa::kAvx2 && !have_avx2()) GTEST_SKIP() << "no AVX2";
-    force_isa(GetParam());
-  }
-  void TearDown() override { force_isa(Isa::kAvx2); }
-};
+using QuantMatmul = IsaTest;
 
 TEST_P(QuantMatmul, RowsDoNotDependOnTheBatchAndBiasIsAdded) {
   for (DType dt : kQuantTypes) {
@@ -195,8 +218,7 @@ TEST_P(QuantMatmul, QuantizedWeightsApproximateTheFloatProduct) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, QuantMatmul, ::testing::Values(Isa::kScalar, Isa::kAvx2),
-                         [](const auto& info) { return std::string(isa_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Isa, QuantMatmul, all_isas(), isa_param_name);
 
 }  // namespace
 }  // namespace osprey::cpu

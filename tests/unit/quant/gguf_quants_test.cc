@@ -12,8 +12,10 @@
 #include <random>
 #include <set>
 
+#include "../backend_cpu/isa_test.h"
 #include "backend/cpu/dot.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/packed_weights.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 
@@ -82,14 +84,7 @@ TEST(GgufQuants, DequantizationMatchesGgufPy) {
   }
 }
 
-class GgufQuantDots : public ::testing::TestWithParam<cpu::Isa> {
- protected:
-  void SetUp() override {
-    if (GetParam() == cpu::Isa::kAvx2 && !__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2";
-    cpu::force_isa(GetParam());
-  }
-  void TearDown() override { cpu::force_isa(cpu::Isa::kAvx2); }
-};
+using GgufQuantDots = cpu::IsaTest;
 
 TEST_P(GgufQuantDots, MatmulEqualsTheirWeightsTimesOurActivations) {
   Fixture fx;
@@ -100,8 +95,16 @@ TEST_P(GgufQuantDots, MatmulEqualsTheirWeightsTimesOurActivations) {
     const int64_t k = q.dim(1), m = 3;
     std::vector<float> x(m * k);
     for (auto& v : x) v = g(rng);
-    std::vector<float> y(m * kRows);
+    std::vector<float> y(m * kRows), yp(m * kRows);
     cpu::matmul(x.data(), m, q, nullptr, y.data());
+    // Q8_0 matrices are repacked into panels at load, which the AVX-512 kernels multiply with
+    // quantized activations and the others with the f32 ones.
+    Tensor packed = q;
+    if (q.dtype() == DType::Q8_0) {
+      cpu::prepare_weights({&packed});
+      cpu::matmul(x.data(), m, packed, nullptr, yp.data());
+    }
+    const bool packed_quantizes = cpu::uses_avx512_dots(GetParam());
     // The activations as the kernel sees them (the scalar quantizer is bit-identical to the AVX2
     // one).
     std::vector<cpu::detail::BlockQ8A> a(k / cpu::detail::kActBlockElems);
@@ -118,6 +121,10 @@ TEST_P(GgufQuantDots, MatmulEqualsTheirWeightsTimesOurActivations) {
           exact += w * x[i * k + t];
         }
         EXPECT_NEAR(y[i * kRows + j], want, 2e-6 * mag) << c.name << " row " << j;
+        if (packed.packed()) {
+          EXPECT_NEAR(yp[i * kRows + j], packed_quantizes ? want : exact, 2e-6 * mag)
+              << c.name << " packed, row " << j;
+        }
         // And the activation quantization costs well under 1% of the magnitude.
         EXPECT_NEAR(y[i * kRows + j], exact, 1e-2 * mag) << c.name << " row " << j;
       }
@@ -125,8 +132,7 @@ TEST_P(GgufQuantDots, MatmulEqualsTheirWeightsTimesOurActivations) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, GgufQuantDots, ::testing::Values(cpu::Isa::kScalar, cpu::Isa::kAvx2),
-                         [](const auto& info) { return std::string(cpu::isa_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Isa, GgufQuantDots, cpu::all_isas(), cpu::isa_param_name);
 
 TEST(GgufQuants, Q4_0QuantizerReproducesLlamaCpp) {
   // Re-quantizing gguf-py's dequantized Q4_0 rows must give llama.cpp's blocks back: the scale

@@ -1,0 +1,317 @@
+// AVX-512 matmul over panel-packed bf16 and Q8_0 weights (packed_weights.h) with the dot-product
+// instructions: vdpbf16ps (AVX512_BF16) adds the products of a pair of bf16 weights with a pair
+// of bf16 activations, vpdpbusd (AVX512_VNNI) the products of four int8 weights with four int8
+// activations. The panels are the ones the other ISAs read (k-major, 16 rows per k); a 64-byte
+// step of a panel (two k of bf16, four k of int8) is interleaved in a register (vpermw, vpermb)
+// so that lane i holds row i's pair or quad. The activations come prepared once per matmul
+// (kernels.cc): bf16 pairs, or the Q8 blocks the integer row kernels take.
+//
+// Written with SIMDe's names so that one source builds twice: natively (-mavx512*), chosen where
+// the CPU has AVX512 F/BW/VL/DQ/VBMI/VNNI/BF16, and with SIMDe emulating each instruction in AVX2
+// (gemm_panels_avx512_emulated.cc), so that the tests run this code on machines without AVX-512.
+// This file calls no inline or template code of shared headers: the linker keeps one copy of such
+// code, and a copy compiled for AVX-512 would then run on every CPU.
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+
+#include "backend/cpu/dot.h"
+#include "backend/cpu/packed_weights.h"
+
+#ifndef OSPREY_AVX512_NS
+#define OSPREY_AVX512_NS avx512
+#endif
+
+namespace osprey::cpu::detail::OSPREY_AVX512_NS {
+namespace {
+
+using V = simde__m512;
+using VI = simde__m512i;
+
+VI load(const void* p) {
+  return simde_mm512_loadu_si512(p);
+}
+
+simde__m512bh as_bf16(VI v) {
+  simde__m512bh r;
+  __builtin_memcpy(&r, &v, sizeof r);
+  return r;
+}
+
+// SIMDe 0.7 lacks the 512-bit conversions; emulated, they go 256 bits at a time.
+V i32_to_f32(VI v) {
+#if defined(SIMDE_X86_AVX512F_NATIVE)
+  return _mm512_cvtepi32_ps(v);
+#else
+  return simde_mm512_insertf32x8(
+      simde_mm512_castps256_ps512(simde_mm256_cvtepi32_ps(simde_mm512_castsi512_si256(v))),
+      simde_mm256_cvtepi32_ps(simde_mm512_extracti64x4_epi64(v, 1)), 1);
+#endif
+}
+
+// 16 f16 values (a panel's block scales) as f32.
+V f16x16_to_f32(const void* p) {
+  const simde__m256i h = simde_mm256_loadu_si256(p);
+#if defined(SIMDE_X86_AVX512F_NATIVE)
+  return _mm512_cvtph_ps(h);
+#else
+  return simde_mm512_insertf32x8(
+      simde_mm512_castps256_ps512(simde_mm256_cvtph_ps(simde_mm256_castsi256_si128(h))),
+      simde_mm256_cvtph_ps(simde_mm256_extracti128_si256(h, 1)), 1);
+#endif
+}
+
+// vpermw indices: lane i gets (k, row i) and (k + 1, row i) from [k: 16 rows][k + 1: 16 rows].
+VI pair_index() {
+  alignas(64) static const uint16_t idx[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                               21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                               11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  return load(idx);
+}
+
+// vpermb indices: lane i gets row i of each of four k from [k][16 rows] x 4.
+VI quad_index() {
+  alignas(64) static const uint8_t idx[64] = {
+      0,  16, 32, 48, 1,  17, 33, 49, 2,  18, 34, 50, 3,  19, 35, 51, 4,  20, 36, 52, 5,  21,
+      37, 53, 6,  22, 38, 54, 7,  23, 39, 55, 8,  24, 40, 56, 9,  25, 41, 57, 10, 26, 42, 58,
+      11, 27, 43, 59, 12, 28, 44, 60, 13, 29, 45, 61, 14, 30, 46, 62, 15, 31, 47, 63};
+  return load(idx);
+}
+
+// Bytes ahead in each panel's stream that batch-1 decode asks the prefetcher for.
+constexpr int64_t kPrefetchBytes = 4096;
+
+// out[(r * NP + q) * 16 + i] = sum over k of x[r][k] * w(panel q, row i)[k], both rounded to
+// bf16, pairs summed in k order: the same operations for every MR and NP. x holds MR rows of
+// (k + 1) / 2 pairs, ldx apart.
+template <int MR, int NP>
+__attribute__((noinline)) void micro_bf16(const uint32_t* x, int64_t ldx, int64_t k,
+                                          const uint16_t* w, int64_t pe, float* out) {
+  const VI idx = pair_index();
+  V c[MR][NP];
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) c[r][q] = simde_mm512_setzero_ps();
+  }
+  const int64_t pairs = k / 2;
+  for (int64_t j = 0; j < pairs; ++j) {
+    const uint16_t* wk = w + j * 2 * kPanelRows;
+    VI wv[NP];
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; ++q) {
+      if constexpr (MR == 1) {
+        __builtin_prefetch(reinterpret_cast<const char*>(wk + q * pe) + kPrefetchBytes);
+      }
+      wv[q] = simde_mm512_permutexvar_epi16(idx, load(wk + q * pe));
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const VI xv = simde_mm512_set1_epi32(static_cast<int32_t>(x[r * ldx + j]));
+#pragma GCC unroll 4
+      for (int q = 0; q < NP; ++q) {
+        c[r][q] = simde_mm512_dpbf16_ps(c[r][q], as_bf16(wv[q]), as_bf16(xv));
+      }
+    }
+  }
+  if (k % 2 != 0) {  // the last k alone, paired with zeros (only its 32 bytes are read)
+    const uint16_t* wk = w + (k - 1) * kPanelRows;
+    VI wv[NP];
+    for (int q = 0; q < NP; ++q) {
+      const VI last = simde_mm512_inserti64x4(simde_mm512_setzero_si512(),
+                                              simde_mm256_loadu_si256(wk + q * pe), 0);
+      wv[q] = simde_mm512_permutexvar_epi16(idx, last);
+    }
+    for (int r = 0; r < MR; ++r) {
+      const VI xv = simde_mm512_set1_epi32(static_cast<int32_t>(x[r * ldx + pairs]));
+      for (int q = 0; q < NP; ++q) {
+        c[r][q] = simde_mm512_dpbf16_ps(c[r][q], as_bf16(wv[q]), as_bf16(xv));
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) simde_mm512_storeu_ps(out + (r * NP + q) * kPanelRows, c[r][q]);
+  }
+}
+
+// The Q8_0 micro-kernel: per 32-k block, exact integer sums of w * x by vpdpbusd, which wants
+// its first operand unsigned: the weights are offset by 128 (w ^ 0x80) and 128 * (sum of the
+// block's activation quants) taken off afterwards. Then total += (d_w * d_x) * sum, in block
+// order: every batch size computes exactly these operations. x holds MR rows of k / 32 blocks,
+// ldx blocks apart.
+template <int MR, int NP>
+__attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
+                                        int64_t pe, float* out) {
+  const VI idx = quad_index();
+  const VI flip = simde_mm512_set1_epi8(static_cast<char>(0x80));
+  V total[MR][NP];
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) total[r][q] = simde_mm512_setzero_ps();
+  }
+  const int64_t blocks = k / 32;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* blk = w + b * kQ8PanelBlockBytes;
+    if constexpr (MR == 1) {
+      for (int q = 0; q < NP; ++q) {
+        for (int line = 0; line < kQ8PanelBlockBytes; line += 64) {
+          __builtin_prefetch(blk + (q + NP) * pe + line);
+        }
+      }
+    }
+    VI acc[MR][NP];
+    for (int r = 0; r < MR; ++r) {
+      for (int q = 0; q < NP; ++q) acc[r][q] = simde_mm512_setzero_si512();
+    }
+#pragma GCC unroll 2
+    for (int s = 0; s < 8; ++s) {  // four k at a time
+      VI wv[NP];
+#pragma GCC unroll 4
+      for (int q = 0; q < NP; ++q) {
+        const VI raw = load(blk + q * pe + 2 * kPanelRows + s * 4 * kPanelRows);
+        wv[q] = simde_mm512_xor_si512(simde_mm512_permutexvar_epi8(idx, raw), flip);
+      }
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        int32_t quad;
+        __builtin_memcpy(&quad, x[r * ldx + b].qs + 4 * s, 4);
+        const VI xv = simde_mm512_set1_epi32(quad);
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; ++q) acc[r][q] = simde_mm512_dpbusd_epi32(acc[r][q], wv[q], xv);
+      }
+    }
+    V dw[NP];
+    for (int q = 0; q < NP; ++q) dw[q] = f16x16_to_f32(blk + q * pe);
+    for (int r = 0; r < MR; ++r) {
+      const BlockQ8A& a = x[r * ldx + b];
+      const VI offset = simde_mm512_set1_epi32(128 * (a.sum16[0] + a.sum16[1]));
+      const V dx = simde_mm512_set1_ps(a.d);
+      for (int q = 0; q < NP; ++q) {
+        const V sum = i32_to_f32(simde_mm512_sub_epi32(acc[r][q], offset));
+        total[r][q] = simde_mm512_fmadd_ps(sum, simde_mm512_mul_ps(dw[q], dx), total[r][q]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) {
+      simde_mm512_storeu_ps(out + (r * NP + q) * kPanelRows, total[r][q]);
+    }
+  }
+}
+
+// The two formats: how the micro-kernels step through weights and activations, and the row x
+// panel tiles that fit the 32 vector registers.
+struct Bf16Format {
+  using W = uint16_t;
+  using X = uint32_t;
+  static constexpr int kMaxMR = 6;
+  static constexpr int panels_for(int) { return 4; }  // up to 24 accumulators
+  static int64_t panel_stride(int64_t k) { return k * kPanelRows; }
+  static int64_t act_stride(int64_t k) { return (k + 1) / 2; }
+  template <int MR, int NP>
+  static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out) {
+    micro_bf16<MR, NP>(x, ldx, k, w, pe, out);
+  }
+};
+struct Q8Format {
+  using W = uint8_t;
+  using X = BlockQ8A;
+  static constexpr int kMaxMR = 4;
+  // Integer sums and running totals: up to 16 accumulators.
+  static constexpr int panels_for(int mr) { return mr <= 2 ? 4 : 2; }
+  static int64_t panel_stride(int64_t k) { return k / 32 * kQ8PanelBlockBytes; }
+  static int64_t act_stride(int64_t k) { return k / 32; }
+  template <int MR, int NP>
+  static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out) {
+    micro_q8<MR, NP>(x, ldx, k, w, pe, out);
+  }
+};
+
+template <typename F, int MR>
+void run_group(const typename F::X* x, int64_t ldx, int64_t k, const typename F::W* w, int64_t pe,
+               int np, float* out) {
+  constexpr int kNp = F::panels_for(MR);
+  if constexpr (kNp >= 4) {
+    if (np == 4) return F::template micro<MR, 4>(x, ldx, k, w, pe, out);
+    if (np == 3) return F::template micro<MR, 3>(x, ldx, k, w, pe, out);
+  }
+  if (np == 2) return F::template micro<MR, 2>(x, ldx, k, w, pe, out);
+  F::template micro<MR, 1>(x, ldx, k, w, pe, out);
+}
+
+template <typename F>
+void run_rows(int mr, const typename F::X* x, int64_t ldx, int64_t k, const typename F::W* w,
+              int64_t pe, int np, float* out) {
+  switch (mr) {
+    case 1:
+      return run_group<F, 1>(x, ldx, k, w, pe, np, out);
+    case 2:
+      return run_group<F, 2>(x, ldx, k, w, pe, np, out);
+    case 3:
+      return run_group<F, 3>(x, ldx, k, w, pe, np, out);
+    case 4:
+      return run_group<F, 4>(x, ldx, k, w, pe, np, out);
+    case 5:
+      if constexpr (F::kMaxMR >= 5) return run_group<F, 5>(x, ldx, k, w, pe, np, out);
+      break;
+    default:
+      if constexpr (F::kMaxMR >= 6) return run_group<F, 6>(x, ldx, k, w, pe, np, out);
+      break;
+  }
+  __builtin_trap();  // the driver never asks for more than kMaxMR rows
+}
+
+template <typename F>
+void gemm_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t p0, int64_t p1,
+                 int64_t n, const float* bias, float* y, int64_t ldy) {
+  using W = typename F::W;
+  using X = typename F::X;
+  const W* w = static_cast<const W*>(wv);
+  const X* x = static_cast<const X*>(acts);
+  const int64_t pe = F::panel_stride(k), ldx = F::act_stride(k);
+  const int64_t row_end = n < p1 * kPanelRows ? n : p1 * kPanelRows;
+  if (k == 0) {  // the micro-kernels want k >= 1
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t row = p0 * kPanelRows; row < row_end; ++row) {
+        y[i * ldy + row] = bias ? bias[row] : 0.0f;
+      }
+    }
+    return;
+  }
+  alignas(64) float out[F::kMaxMR * 4 * kPanelRows];
+  // Blocks of four panels; within one, each group of rows meets the panels np at a time. Rows go
+  // in groups of near-equal size (16 = 6 + 5 + 5 rather than 6 + 6 + 4).
+  const int64_t groups = (m + F::kMaxMR - 1) / F::kMaxMR;
+  for (int64_t pb = p0; pb < p1; pb += 4) {
+    const int64_t pb1 = pb + 4 < p1 ? pb + 4 : p1;
+    for (int64_t g = 0, i = 0; g < groups; ++g) {
+      const int mr = static_cast<int>(m / groups + (g < m % groups ? 1 : 0));
+      const int np_max = F::panels_for(mr);
+      for (int64_t p = pb; p < pb1; p += np_max) {
+        const int np = static_cast<int>(pb1 - p < np_max ? pb1 - p : np_max);
+        run_rows<F>(mr, x + i * ldx, ldx, k, w + p * pe, pe, np, out);
+        for (int r = 0; r < mr; ++r) {
+          for (int q = 0; q < np; ++q) {
+            const int64_t first = (p + q) * kPanelRows;
+            const int64_t rows = n - first < kPanelRows ? n - first : kPanelRows;
+            float* yr = y + (i + r) * ldy + first;
+            const float* o = out + (r * np + q) * kPanelRows;
+            for (int64_t l = 0; l < rows; ++l) yr[l] = o[l] + (bias ? bias[first + l] : 0.0f);
+          }
+        }
+      }
+      i += mr;
+    }
+  }
+}
+
+}  // namespace
+
+PreparedPanelGemm panel_gemm(DType dtype) {
+  switch (dtype) {
+    case DType::BF16:
+      return gemm_panels<Bf16Format>;
+    case DType::Q8_0:
+      return gemm_panels<Q8Format>;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace osprey::cpu::detail::OSPREY_AVX512_NS
