@@ -19,7 +19,8 @@ class LoadingErrors : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ("osprey-load-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("osprey-load-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     write_random_hf_model(model_preset("tiny"), DType::F32, 7, dir_.string());
   }
@@ -29,7 +30,9 @@ class LoadingErrors : public ::testing::Test {
     std::ifstream in(dir_ / "config.json");
     return nlohmann::json::parse(in);
   }
-  void set_config(const nlohmann::json& j) const { std::ofstream(dir_ / "config.json") << j.dump(); }
+  void set_config(const nlohmann::json& j) const {
+    std::ofstream(dir_ / "config.json") << j.dump();
+  }
 
   void expect_load_error(ErrorKind kind, const std::string& names, const std::string& what) const {
     try {
@@ -45,13 +48,16 @@ class LoadingErrors : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(LoadingErrors, TheRandomModelLoads) { EXPECT_NO_THROW(load_model(dir_.string(), {.progress = false})); }
+TEST_F(LoadingErrors, TheRandomModelLoads) {
+  EXPECT_NO_THROW(load_model(dir_.string(), {.progress = false}));
+}
 
 TEST_F(LoadingErrors, UnknownArchitecture) {
   auto j = config();
   j["architectures"] = {"GPTBigCodeForCausalLM"};
   set_config(j);
-  expect_load_error(ErrorKind::kUnsupported, "config.json", "unknown architecture 'GPTBigCodeForCausalLM'");
+  expect_load_error(ErrorKind::kUnsupported, "config.json",
+                    "unknown architecture 'GPTBigCodeForCausalLM'");
 }
 
 TEST_F(LoadingErrors, ConfigIsNotJson) {
@@ -63,19 +69,22 @@ TEST_F(LoadingErrors, ConfigFieldMissingOrMistyped) {
   auto j = config();
   j.erase("hidden_size");
   set_config(j);
-  expect_load_error(ErrorKind::kInvalidInput, "config.json", "missing required field 'hidden_size'");
+  expect_load_error(ErrorKind::kInvalidInput, "config.json",
+                    "missing required field 'hidden_size'");
   j = config();
   j["hidden_size"] = 64;
   j["num_hidden_layers"] = "two";
   set_config(j);
-  expect_load_error(ErrorKind::kInvalidInput, "config.json", "'num_hidden_layers' has the wrong type");
+  expect_load_error(ErrorKind::kInvalidInput, "config.json",
+                    "'num_hidden_layers' has the wrong type");
 }
 
 TEST_F(LoadingErrors, InconsistentHeads) {
   auto j = config();
   j["num_key_value_heads"] = 3;
   set_config(j);
-  expect_load_error(ErrorKind::kInvalidInput, "config.json", "not a multiple of num_key_value_heads");
+  expect_load_error(ErrorKind::kInvalidInput, "config.json",
+                    "not a multiple of num_key_value_heads");
 }
 
 TEST_F(LoadingErrors, UnsupportedRopeScaling) {
@@ -110,8 +119,10 @@ TEST_F(LoadingErrors, MissingShard) {
   // Turn the single file into a sharded checkpoint whose index names a second, absent shard.
   fs::rename(dir_ / "model.safetensors", dir_ / "model-00001-of-00002.safetensors");
   auto f = safetensors::File::open((dir_ / "model-00001-of-00002.safetensors").string());
-  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
-  for (const auto& t : f->tensors()) index["weight_map"][t.name] = "model-00001-of-00002.safetensors";
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}},
+                          {"weight_map", nlohmann::json::object()}};
+  for (const auto& t : f->tensors())
+    index["weight_map"][t.name] = "model-00001-of-00002.safetensors";
   index["weight_map"]["model.norm.weight"] = "model-00002-of-00002.safetensors";
   std::ofstream(dir_ / "model.safetensors.index.json") << index.dump();
   expect_load_error(ErrorKind::kIo, "model-00002-of-00002.safetensors", "is missing");
@@ -126,7 +137,8 @@ TEST_F(LoadingErrors, ShardedCheckpointLoads) {
   for (const auto& t : f->tensors()) {
     const bool first = i++ % 2 == 0;
     (first ? a : b).emplace_back(t.name, f->tensor(t).to_f32());
-    index["weight_map"][t.name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    index["weight_map"][t.name] =
+        first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   safetensors::write((dir_ / "model-00001-of-00002.safetensors").string(), a);
   safetensors::write((dir_ / "model-00002-of-00002.safetensors").string(), b);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "../backend_cpu/isa_test.h"
 #include "formats/safetensors.h"
 #include "model/generate.h"
 #include "model/gguf_model.h"
@@ -70,6 +71,28 @@ TEST_P(HfReference, WeightsLeftAsStoredGiveTheSameLogits) {
                         GetParam() + " sequence " + std::to_string(i) + " (not repacked)");
   }
 }
+
+// The AVX-512 kernels round the activations to bf16 before they meet bf16 weights: the issue's
+// bf16 criterion (1e-2 relative), prefill and through the KV cache, and not the f32-activation
+// logits bitwise (the rounding really happened).
+using HfReferenceAvx512 = cpu::IsaTest;
+
+TEST_P(HfReferenceAvx512, Bf16ActivationsStayCloseToTransformers) {
+  LoadedModel m = load_model(kRoot + "llama-bf16", {.progress = false});
+  Reference ref = reference("llama-bf16");
+  const auto ids = ref.ids("input_ids_0");
+  const auto prefill = prompt_logits(*m.model, ids, false);
+  expect_logits_close(prefill, ref.logits(0), 1e-2, "llama-bf16 prefill");
+  expect_logits_close(prompt_logits(*m.model, ids, true), ref.logits(0), 1e-2,
+                      "llama-bf16 incremental");
+  cpu::force_isa(cpu::Isa::kAvx2);
+  const auto f32_acts = prompt_logits(*m.model, ids, false);
+  EXPECT_NE(prefill, f32_acts);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, HfReferenceAvx512,
+                         ::testing::Values(cpu::Isa::kAvx512, cpu::Isa::kAvx512Emulated),
+                         cpu::isa_param_name);
 
 TEST_P(HfReference, IncrementalLogitsMatchTransformers) {
   LoadedModel m = load_model(kRoot + GetParam(), {.progress = false});
