@@ -1,6 +1,7 @@
 // End-to-end model figures in one process, so ratios are measured side by side:
 //   - the machine's read bandwidth (all cores streaming a 1 GiB buffer): the decode roofline, and
-//     its FMA rate: the compute roofline;
+//     its FMA rate (and, where the AVX-512 kernels run, the vdpbf16ps/vpdpbusd rates): the compute
+//     roofline; the label names the CPU kernel set ($OSPREY_ISA picks one, backend/cpu/kernels.h);
 //   - load time of the model in $OSPREY_BENCH_MODEL (a HF folder or GGUF; `make bench` makes one),
 //     quantized at load with $OSPREY_BENCH_QUANTIZE=q8_0|q4_0;
 //   - batch-1 decode tokens/s and its ratio to the roofline (weight bytes per token / bandwidth);
@@ -13,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/kernels.h"
 #include "kv/kv_cache.h"
 #include "model/generate.h"
 #include "model/loader.h"
@@ -26,7 +28,13 @@ void BM_ReadBandwidth(benchmark::State& state) {
   for (auto _ : state) {
     state.counters["GB/s"] = bench::read_bandwidth() / 1e9;
     state.counters["FMA_GFLOP/s"] = bench::fma_peak() / 1e9;
+    // The AVX-512 dot products, where the kernels use them (0 otherwise: not shown).
+    if (const double p = bench::dot_peak(DType::BF16); p > 0)
+      state.counters["BF16_dot_GFLOP/s"] = p / 1e9;
+    if (const double p = bench::dot_peak(DType::Q8_0); p > 0)
+      state.counters["INT8_dot_GOP/s"] = p / 1e9;
   }
+  state.SetLabel(std::string("isa=") + cpu::isa_name(cpu::active_isa()));
 }
 BENCHMARK(BM_ReadBandwidth)->Iterations(1)->Unit(benchmark::kMillisecond);
 

@@ -1,7 +1,9 @@
 // Matmul per weight dtype on a TinyLlama-sized FFN matrix ([5632, 2048]) in the layout a loaded
 // model has: batch-1 GEMV (decode), where the figure is GB/s of weight bytes read and its percent
 // of this machine's read bandwidth, and 16- and 64-row GEMMs (batched decode, prefill) in GFLOP/s
-// and percent of the measured FMA peak (bench/roofline.h).
+// and percent of the measured FMA peak, or of the dot-product instruction's peak where the AVX-512
+// kernels run (bench/roofline.h). On such CPUs bf16 and Q8_0 also run with the AVX2 kernels, side
+// by side.
 // Enough copies of the matrix are cycled through that they never sit in the caches.
 #include <benchmark/benchmark.h>
 
@@ -60,7 +62,9 @@ const std::vector<Tensor>& matrices(DType dt) {
   return v;
 }
 
-void BM_Matmul(benchmark::State& state, DType dt) {
+void BM_Matmul(benchmark::State& state, DType dt, cpu::Isa isa) {
+  const cpu::Isa before = cpu::active_isa();
+  cpu::force_isa(isa);
   const int64_t m = state.range(0);
   const auto& ws = matrices(dt);
   std::vector<float> x(m * kK), y(m * kN);
@@ -84,28 +88,40 @@ void BM_Matmul(benchmark::State& state, DType dt) {
   if (m == 1) {
     state.counters["%read_bw"] =
         iters * static_cast<double>(ws[0].nbytes()) / secs / bench::read_bandwidth() * 100;
+  } else if (const double dot = bench::dot_peak(dt); dot > 0) {
+    state.counters["%dot_peak"] = iters * 2.0 * m * kN * kK / secs / dot * 100;
   } else {
     state.counters["%fma_peak"] = iters * 2.0 * m * kN * kK / secs / bench::fma_peak() * 100;
   }
-  state.SetLabel(std::string(dtype_name(dt)) +
+  state.SetLabel(std::string(dtype_name(dt)) + " isa=" + cpu::isa_name(cpu::active_isa()) +
                  " threads=" + std::to_string(ThreadPool::global().size()));
+  cpu::force_isa(before);
 }
-
-#define OSPREY_QUANT_BENCH(T)               \
-  BENCHMARK_CAPTURE(BM_Matmul, T, DType::T) \
-      ->Arg(1)                              \
-      ->Arg(16)                             \
-      ->Arg(64)                             \
-      ->Unit(benchmark::kMillisecond)       \
-      ->UseRealTime()
-OSPREY_QUANT_BENCH(BF16);
-OSPREY_QUANT_BENCH(F16);
-OSPREY_QUANT_BENCH(Q8_0);
-OSPREY_QUANT_BENCH(Q4_0);
-OSPREY_QUANT_BENCH(Q4_K);
-OSPREY_QUANT_BENCH(Q6_K);
 
 }  // namespace
 }  // namespace osprey
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  using namespace osprey;
+  benchmark::Initialize(&argc, argv);
+  for (DType dt : {DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    for (cpu::Isa isa : {cpu::Isa::kAvx512, cpu::Isa::kAvx2, cpu::Isa::kScalar}) {
+      // The best set, and AVX2 beside AVX-512 for the dtypes whose kernels differ.
+      const bool best = isa == cpu::active_isa();
+      const bool beside = isa == cpu::Isa::kAvx2 && cpu::active_isa() == cpu::Isa::kAvx512 &&
+                          (dt == DType::BF16 || dt == DType::Q8_0);
+      if (!best && !beside) continue;
+      const std::string name =
+          "BM_Matmul/" + std::string(dtype_name(dt)) + "/" + cpu::isa_name(isa);
+      benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, dt, isa)
+          ->Arg(1)
+          ->Arg(16)
+          ->Arg(64)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

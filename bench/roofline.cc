@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/cpu/kernels.h"
 #include "core/huge_pages.h"
 #include "core/thread_pool.h"
 
@@ -45,6 +46,58 @@ __attribute__((target("avx2,fma"))) float fma_chains(int64_t iters) {
   return out[0];
 }
 
+// The AVX-512 dot products, 10 independent chains: 16 lanes of vdpbf16ps add two bf16 products
+// each (4 FLOP), of vpdpbusd four int8 products (8 ops).
+__attribute__((target("avx512f,avx512bf16"))) float bf16_dot_chains(int64_t iters) {
+  __m512 acc[10];
+  for (int j = 0; j < 10; ++j) acc[j] = _mm512_set1_ps(0.001f * static_cast<float>(j));
+  const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80),
+                 b = (__m512bh)_mm512_set1_epi32(0x3f803f80);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 10
+    for (int j = 0; j < 10; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
+  }
+  __m512 s = acc[0];
+  for (int j = 1; j < 10; ++j) s = _mm512_add_ps(s, acc[j]);
+  alignas(64) float out[16];
+  _mm512_store_ps(out, s);
+  return std::accumulate(out, out + 16, 0.0f);
+}
+
+__attribute__((target("avx512f,avx512vnni"))) float int8_dot_chains(int64_t iters) {
+  __m512i acc[10];
+  for (int j = 0; j < 10; ++j) acc[j] = _mm512_set1_epi32(j);
+  const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(1);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 10
+    for (int j = 0; j < 10; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+  }
+  __m512i s = acc[0];
+  for (int j = 1; j < 10; ++j) s = _mm512_add_epi32(s, acc[j]);
+  alignas(64) int32_t out[16];
+  _mm512_store_si512(out, s);
+  return static_cast<float>(std::accumulate(out, out + 16, int64_t{0}));
+}
+
+// Ops per second of `chains` (iters rounds of 10 instructions, `ops` each) on every core at once.
+double peak_of(float (*chains)(int64_t), double ops) {
+  const int64_t iters = 100'000'000;
+  const int threads = ThreadPool::global().size();
+  std::vector<double> rate(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const auto t0 = std::chrono::steady_clock::now();
+      volatile float sink = chains(iters);
+      (void)sink;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      rate[t] = iters * 10.0 * ops / s;
+    });
+  }
+  for (auto& th : pool) th.join();
+  return std::accumulate(rate.begin(), rate.end(), 0.0);
+}
+
 }  // namespace
 
 double read_bandwidth() {
@@ -72,24 +125,21 @@ double read_bandwidth() {
 }
 
 double fma_peak() {
-  static double cached = 0;
-  if (cached > 0) return cached;
-  const int64_t iters = 100'000'000;
-  const int threads = ThreadPool::global().size();
-  std::vector<double> rate(threads);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      const auto t0 = std::chrono::steady_clock::now();
-      volatile float sink = fma_chains(iters);
-      (void)sink;
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      rate[t] = iters * 10.0 * 16.0 / s;  // 10 FMAs of 8 lanes, 2 FLOP each
-    });
-  }
-  for (auto& th : pool) th.join();
-  cached = std::accumulate(rate.begin(), rate.end(), 0.0);
+  static const double cached = peak_of(fma_chains, 16.0);  // 8 lanes, 2 FLOP each
   return cached;
+}
+
+double dot_peak(DType weights) {
+  if (cpu::active_isa() != cpu::Isa::kAvx512) return 0;
+  if (weights == DType::BF16) {
+    static const double cached = peak_of(bf16_dot_chains, 64.0);
+    return cached;
+  }
+  if (weights == DType::Q8_0) {
+    static const double cached = peak_of(int8_dot_chains, 128.0);
+    return cached;
+  }
+  return 0;
 }
 
 }  // namespace osprey::bench

@@ -1,7 +1,10 @@
 // This machine's ceilings, measured in the benchmark's own process so that every figure can be
 // reported as a fraction of them: the read bandwidth of all cores streaming a 1 GiB buffer in huge
-// pages (the decode roofline), and the f32 FMA rate of all cores (the compute roofline).
+// pages (the decode roofline), and the f32 FMA rate of all cores (the compute roofline), or the
+// rate of the AVX-512 dot product where the kernels use one.
 #pragma once
+
+#include "core/dtype.h"
 
 namespace osprey::bench {
 
@@ -9,5 +12,9 @@ namespace osprey::bench {
 double read_bandwidth();
 // FLOP/s of fused multiply-adds on 8-lane registers, 10 independent chains per core, every core.
 double fma_peak();
+// Ops/s (two per multiply-add) of the dot-product instruction that the active CPU kernels multiply
+// `weights` with, on every core: vdpbf16ps for BF16 and vpdpbusd for Q8_0 where the AVX-512 kernels
+// run (backend/cpu/kernels.h); 0 elsewhere, where fma_peak() is the ceiling.
+double dot_peak(DType weights);
 
 }  // namespace osprey::bench

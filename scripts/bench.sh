@@ -17,6 +17,14 @@ for q in none q8_0 q4_0; do
   echo "   roofline, prefill 128/512, a 16-sequence decode step vs the batch-1 step)"
   OSPREY_BENCH_MODEL="$TINYLLAMA" OSPREY_BENCH_QUANTIZE="$q" "$BUILD/bench/bench_model"
 done
+# Where the AVX-512 kernels run (bf16 and Q8_0 matmuls with vdpbf16ps/vpdpbusd), the same two
+# with the AVX2 kernels, for the side-by-side ratio (backend/cpu/kernels.h: OSPREY_ISA).
+if [ -z "${OSPREY_ISA:-}" ] && grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
+  for q in none q8_0; do
+    echo "== model: $TINYLLAMA, weights ${q/none/bf16}, AVX2 kernels (OSPREY_ISA=avx2)"
+    OSPREY_ISA=avx2 OSPREY_BENCH_MODEL="$TINYLLAMA" OSPREY_BENCH_QUANTIZE="$q" "$BUILD/bench/bench_model"
+  done
+fi
 for b in "$BUILD"/bench/bench_*; do
   case "$(basename "$b")" in bench_model) continue ;; esac
   echo "== $(basename "$b")"
