@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "backend/cpu/kernels.h"
+#include "core/log.h"
 #include "core/thread_pool.h"
 #include "engine/kv_sizing.h"
 #include "kv/paged_kv_cache.h"
@@ -22,6 +24,8 @@ class CpuModelRunner final : public ModelRunner {
     const ModelConfig& mc = model_.model->config();
     const int32_t blocks = kv_cache_blocks(config, mc, max_model_len);
     cache_ = std::make_unique<PagedKVCache>(mc.num_layers, mc.kv_dim(), blocks, config.block_size);
+    log::info("cpu: {} threads, {} kernels, {} KV blocks of {} tokens", ThreadPool::global().size(),
+              cpu::isa_name(cpu::active_isa()), blocks, config.block_size);
   }
 
   const ModelConfig& config() const override { return model_.model->config(); }

@@ -49,7 +49,7 @@ Isa best_supported(Isa isa) {
 Isa initial_isa() {
   const char* env = std::getenv("OSPREY_ISA");
   const std::string_view want = env ? env : "";
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Emulated}) {
     if (want == isa_name(isa)) return best_supported(isa);
   }
   return best_supported(Isa::kAvx512);

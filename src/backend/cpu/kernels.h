@@ -20,7 +20,7 @@ namespace osprey::cpu {
 // to 1.3-1.6% (tests/unit/model/quantized_reference_test.cc).
 enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Emulated };
 // The best set this build and CPU run, or the one named by the environment variable OSPREY_ISA
-// (scalar, avx2, avx512) where supported, for comparisons.
+// (scalar, avx2, avx512, avx512-emulated) where supported, for comparisons and tests.
 Isa active_isa();
 const char* isa_name(Isa isa);
 // Whether this build and CPU can run `isa`.
