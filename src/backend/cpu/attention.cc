@@ -21,50 +21,71 @@ void kv_store(float* const* k_blocks, float* const* v_blocks, int block_size, in
   }
 }
 
+namespace {
+
+// The portable row: scores, max, exponentials, normalized sum of values.
+void attention_row(const detail::AttentionRow& row, std::vector<float>& scores, float* out) {
+  scores.resize(row.n);
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < row.n; ++j) {
+    scores[j] = dot_f32(row.q, row.key(j), row.head_dim) * row.scale;
+    mx = std::max(mx, scores[j]);
+  }
+  float sum = 0;
+  for (int64_t j = 0; j < row.n; ++j) {
+    scores[j] = std::exp(scores[j] - mx);
+    sum += scores[j];
+  }
+  std::fill(out, out + row.head_dim, 0.0f);
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < row.n; ++j) axpy(scores[j] * inv, row.value(j), out, row.head_dim);
+}
+
+}  // namespace
+
 void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
                const float* const* v_blocks, int block_size, const AttentionShape& s, float* out) {
   const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(s.num_kv_heads) * s.head_dim;
   const int group = s.num_heads / s.num_kv_heads;
-  const bool avx2 = active_isa() != Isa::kScalar;
-  // One task per (token, head): each computes its full softmax row in a fixed order.
-  ThreadPool::global().parallel_for(q_len * s.num_heads, [&](int64_t t0, int64_t t1) {
+  const bool avx2 = active_isa() != Isa::kScalar && s.head_dim <= 512;
+  // A task is a token's query heads that share one KV head (the AVX2 kernel reads each key and
+  // value once for all of them), or a part of them where that leaves threads idle (a decode step
+  // of few KV heads): each head's result is the same either way.
+  int per_task = avx2 ? group : 1;
+  const int64_t want = 4 * ThreadPool::global().size();
+  while (per_task > 1 && q_len * s.num_heads / per_task < want) per_task = (per_task + 1) / 2;
+  const int parts = (group + per_task - 1) / per_task;
+  ThreadPool::global().parallel_for(q_len * s.num_kv_heads * parts, [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> scores;
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t i = t / s.num_heads;
-      const int h = static_cast<int>(t % s.num_heads);
+      const int64_t i = t / (s.num_kv_heads * parts);
+      const int g = static_cast<int>(t / parts % s.num_kv_heads);
+      const int h0 = static_cast<int>(t % parts) * per_task;
+      const int heads = std::min(per_task, group - h0);
       const int64_t pos = start_pos + i;
       const int64_t first =
           s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
-      const detail::AttentionRow row{q + i * q_dim + static_cast<int64_t>(h) * s.head_dim,
-                                     first,
-                                     pos - first + 1,
-                                     k_blocks,
-                                     v_blocks,
-                                     block_size,
-                                     kv_dim,
-                                     static_cast<int64_t>(h / group) * s.head_dim,
-                                     s.head_dim,
-                                     s.scale};
-      scores.resize((row.n + 7) / 8 * 8);
-      float* oh = out + i * q_dim + static_cast<int64_t>(h) * s.head_dim;
+      const int64_t head = static_cast<int64_t>(g) * group + h0;
+      detail::AttentionRow row{q + i * q_dim + head * s.head_dim,
+                               first,
+                               pos - first + 1,
+                               k_blocks,
+                               v_blocks,
+                               block_size,
+                               kv_dim,
+                               static_cast<int64_t>(g) * s.head_dim,
+                               s.head_dim,
+                               s.scale};
+      float* o = out + i * q_dim + head * s.head_dim;
       if (avx2) {
-        detail::attention_row_avx2(row, scores.data(), oh);
+        scores.resize(heads * ((row.n + 7) / 8 * 8));
+        detail::attention_heads_avx2(row, heads, scores.data(), o);
         continue;
       }
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < row.n; ++j) {
-        scores[j] = dot_f32(row.q, row.key(j), s.head_dim) * s.scale;
-        mx = std::max(mx, scores[j]);
+      for (int h = 0; h < heads; ++h, row.q += s.head_dim) {
+        attention_row(row, scores, o + h * s.head_dim);
       }
-      float sum = 0;
-      for (int64_t j = 0; j < row.n; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-      }
-      std::fill(oh, oh + s.head_dim, 0.0f);
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < row.n; ++j) axpy(scores[j] * inv, row.value(j), oh, s.head_dim);
     }
   });
 }

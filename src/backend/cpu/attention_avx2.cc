@@ -1,8 +1,13 @@
-// AVX2 + FMA version of one attention row (attention.cc): the same steps as the portable code
-// (scores, max, exponentials, normalized sum of values) without a call per key, with the
-// exponentials eight at a time (a polynomial, within 2 ulp of expf).
+// AVX2 + FMA attention (attention.cc) for the query heads that share one KV head, one token: the
+// same steps as the portable code (scores, max, exponentials, normalized sum of values), with
+// every cached key and value read once for all those heads while it is in L1, scores eight keys
+// at a time (eight dot products folded into one vector by a tree of horizontal adds, not a
+// horizontal sum per key), and keys found by walking the block table (no division per key).
+// Every head's result is the same sequence of operations whichever heads share the call, so how
+// attention.cc groups heads (by the number of threads) never changes a result.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/attention_row.h"
@@ -11,68 +16,192 @@
 namespace osprey::cpu::detail {
 namespace {
 
-float dot(const float* a, const float* b, int n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+// Positions first, first + 1, ... of one KV head through the block table.
+struct KvCursor {
+  const float* const* blocks;
+  int block_size;
+  int64_t kv_dim, head_offset, block, offset;
+  KvCursor(const AttentionRow& row, const float* const* b)
+      : blocks(b),
+        block_size(row.block_size),
+        kv_dim(row.kv_dim),
+        head_offset(row.head_offset),
+        block(row.first / row.block_size),
+        offset(row.first % row.block_size) {}
+  const float* get() const { return blocks[block] + offset * kv_dim + head_offset; }
+  // Positions left in the current block.
+  int64_t run() const { return block_size - offset; }
+  void advance(int64_t n) {
+    offset += n;
+    block += offset / block_size;
+    offset %= block_size;
   }
-  for (; i + 8 <= n; i += 8)
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-  float s = hsum(_mm256_add_ps(s0, s1));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
+};
+
+// Lanes [0, n) of eight, for the last partial chunk of a head whose size is not a multiple of 8.
+__m256i lane_mask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+constexpr int kPrefetchKeys = 16;
+
+void prefetch_row(const float* p, int hd) {
+  for (int b = 0; b < hd * 4; b += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(p) + b, _MM_HINT_T0);
+}
+
+constexpr int kMaxHeadDim = 512;
+alignas(32) const float kZeroKey[kMaxHeadDim] = {};
+
+// q . k[j] for eight keys: eight partial sums of 8 lanes (dims in order, chunk by chunk), then
+// folded lane pairs by lane pairs into one vector of eight scores.
+__m256 eight_scores(const float* q, const float* const* k, int hd, __m256i tail) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  auto step = [&](__m256 qc, auto&& load) {
+    a0 = _mm256_fmadd_ps(qc, load(k[0]), a0);
+    a1 = _mm256_fmadd_ps(qc, load(k[1]), a1);
+    a2 = _mm256_fmadd_ps(qc, load(k[2]), a2);
+    a3 = _mm256_fmadd_ps(qc, load(k[3]), a3);
+    a4 = _mm256_fmadd_ps(qc, load(k[4]), a4);
+    a5 = _mm256_fmadd_ps(qc, load(k[5]), a5);
+    a6 = _mm256_fmadd_ps(qc, load(k[6]), a6);
+    a7 = _mm256_fmadd_ps(qc, load(k[7]), a7);
+  };
+  int c = 0;
+  for (; c + 8 <= hd; c += 8) {
+    step(_mm256_loadu_ps(q + c), [c](const float* p) { return _mm256_loadu_ps(p + c); });
+  }
+  if (c < hd) {
+    step(_mm256_maskload_ps(q + c, tail),
+         [c, tail](const float* p) { return _mm256_maskload_ps(p + c, tail); });
+  }
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// out[h][d .. d + 8 * NV) += sum over `len` value rows (kv_dim apart) of p[h][t] * v[t][d ..],
+// for H (1 or 2) heads, with the accumulators in registers; `tail` masks a last partial vector.
+template <int H, int NV>
+void accumulate_values(const float* v, int64_t kv_dim, int64_t len, const float* const* p,
+                       float* const* out, int d, __m256i tail, bool partial) {
+  __m256 acc[H][NV];
+  for (int h = 0; h < H; ++h) {
+    for (int i = 0; i < NV; ++i) {
+      acc[h][i] = partial && i == NV - 1 ? _mm256_maskload_ps(out[h] + d + 8 * i, tail)
+                                         : _mm256_loadu_ps(out[h] + d + 8 * i);
+    }
+  }
+  for (int64_t t = 0; t < len; ++t) {
+    const float* vt = v + t * kv_dim + d;
+    __m256 vv[NV];
+    for (int i = 0; i < NV; ++i) {
+      vv[i] = partial && i == NV - 1 ? _mm256_maskload_ps(vt + 8 * i, tail)
+                                     : _mm256_loadu_ps(vt + 8 * i);
+    }
+    for (int h = 0; h < H; ++h) {
+      const __m256 ph = _mm256_broadcast_ss(p[h] + t);
+      for (int i = 0; i < NV; ++i) acc[h][i] = _mm256_fmadd_ps(ph, vv[i], acc[h][i]);
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    for (int i = 0; i < NV; ++i) {
+      if (partial && i == NV - 1) {
+        _mm256_maskstore_ps(out[h] + d + 8 * i, tail, acc[h][i]);
+      } else {
+        _mm256_storeu_ps(out[h] + d + 8 * i, acc[h][i]);
+      }
+    }
+  }
+}
+
+template <int H>
+void accumulate_head_values(const float* v, int64_t kv_dim, int64_t len, const float* const* p,
+                            float* const* out, int hd, __m256i tail) {
+  int d = 0;
+  for (; d + 32 <= hd; d += 32) accumulate_values<H, 4>(v, kv_dim, len, p, out, d, tail, false);
+  for (; d + 8 <= hd; d += 8) accumulate_values<H, 1>(v, kv_dim, len, p, out, d, tail, false);
+  if (d < hd) accumulate_values<H, 1>(v, kv_dim, len, p, out, d, tail, true);
 }
 
 }  // namespace
 
-void attention_row_avx2(const AttentionRow& row, float* scores, float* out) {
+void attention_heads_avx2(const AttentionRow& row, int heads, float* scores, float* out) {
   const int hd = row.head_dim;
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < row.n; ++j) {
-    scores[j] = dot(row.q, row.key(j), hd) * row.scale;
-    mx = std::max(mx, scores[j]);
-  }
-  // Exponentials and their sum, eight at a time; the tail is padded with -inf (exp gives 0).
-  const int64_t padded = (row.n + 7) / 8 * 8;
-  for (int64_t j = row.n; j < padded; ++j) scores[j] = -INFINITY;
-  const __m256 vmx = _mm256_set1_ps(mx);
-  __m256 vsum = _mm256_setzero_ps();
-  for (int64_t j = 0; j < padded; j += 8) {
-    const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmx));
-    _mm256_storeu_ps(scores + j, e);
-    vsum = _mm256_add_ps(vsum, e);
-  }
-  const float inv = 1.0f / hsum(vsum);
-  int d = 0;
-  // Output in chunks of 32 dimensions held in registers while every value row streams past.
-  for (; d + 32 <= hd; d += 32) {
-    __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-    for (int64_t j = 0; j < row.n; ++j) {
-      const float* v = row.value(j) + d;
-      const __m256 p = _mm256_set1_ps(scores[j] * inv);
-      o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), o0);
-      o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8), o1);
-      o2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 16), o2);
-      o3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 24), o3);
+  const int64_t n = row.n, padded = (n + 7) / 8 * 8;
+  const __m256i tail = lane_mask(hd % 8);
+  // Scores, eight keys at a time for every head; missing keys of the last eight read zeros. The
+  // keys kPrefetchKeys ahead are asked for: blocks lie anywhere, which the hardware cannot guess.
+  KvCursor kc(row, row.k_blocks), ahead(row, row.k_blocks);
+  ahead.advance(std::min<int64_t>(kPrefetchKeys, n));
+  int64_t fetched = std::min<int64_t>(kPrefetchKeys, n);
+  for (int64_t j0 = 0; j0 < n; j0 += 8) {
+    const float* k[8];
+    for (int j = 0; j < 8; ++j) {
+      if (j0 + j < n) {
+        k[j] = kc.get();
+        kc.advance(1);
+      } else {
+        k[j] = kZeroKey;
+      }
+      if (fetched < n) {
+        prefetch_row(ahead.get(), hd);
+        ahead.advance(1);
+        ++fetched;
+      }
     }
-    _mm256_storeu_ps(out + d, o0);
-    _mm256_storeu_ps(out + d + 8, o1);
-    _mm256_storeu_ps(out + d + 16, o2);
-    _mm256_storeu_ps(out + d + 24, o3);
-  }
-  for (; d + 8 <= hd; d += 8) {
-    __m256 o = _mm256_setzero_ps();
-    for (int64_t j = 0; j < row.n; ++j) {
-      o = _mm256_fmadd_ps(_mm256_set1_ps(scores[j] * inv), _mm256_loadu_ps(row.value(j) + d), o);
+    for (int h = 0; h < heads; ++h) {
+      const __m256 s = eight_scores(row.q + h * hd, k, hd, tail);
+      _mm256_storeu_ps(scores + h * padded + j0, _mm256_mul_ps(s, _mm256_set1_ps(row.scale)));
     }
-    _mm256_storeu_ps(out + d, o);
   }
-  for (; d < hd; ++d) {
-    float o = 0;
-    for (int64_t j = 0; j < row.n; ++j) o += scores[j] * inv * row.value(j)[d];
-    out[d] = o;
+  // Per head: the maximum, exponentials and their sum eight at a time (the padding is -inf, whose
+  // exponential is 0), then the probabilities.
+  for (int h = 0; h < heads; ++h) {
+    float* s = scores + h * padded;
+    for (int64_t j = n; j < padded; ++j) s[j] = -INFINITY;
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < padded; j += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(s + j));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, vmx);
+    const __m256 mx = _mm256_set1_ps(*std::max_element(lanes, lanes + 8));
+    __m256 vsum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < padded; j += 8) {
+      const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), mx));
+      _mm256_storeu_ps(s + j, e);
+      vsum = _mm256_add_ps(vsum, e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / hsum(vsum));
+    for (int64_t j = 0; j < padded; j += 8) {
+      _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), inv));
+    }
+    std::fill(out + h * hd, out + (h + 1) * hd, 0.0f);
+  }
+  // Values, one block's run of positions at a time (in L1 for every head), heads in pairs; the
+  // next run is asked for meanwhile.
+  KvCursor vc(row, row.v_blocks);
+  for (int64_t j = 0; j < n;) {
+    const int64_t len = std::min(vc.run(), n - j);
+    const float* v = vc.get();
+    if (j + len < n) {
+      KvCursor next = vc;
+      next.advance(len);
+      const int64_t next_len = std::min(next.run(), n - j - len);
+      for (int64_t t = 0; t < next_len; ++t) prefetch_row(next.get() + t * row.kv_dim, hd);
+    }
+    int h = 0;
+    for (; h + 2 <= heads; h += 2) {
+      const float* p[2] = {scores + h * padded + j, scores + (h + 1) * padded + j};
+      float* o[2] = {out + h * hd, out + (h + 1) * hd};
+      accumulate_head_values<2>(v, row.kv_dim, len, p, o, hd, tail);
+    }
+    if (h < heads) {
+      const float* p[1] = {scores + h * padded + j};
+      float* o[1] = {out + h * hd};
+      accumulate_head_values<1>(v, row.kv_dim, len, p, o, hd, tail);
+    }
+    vc.advance(len);
+    j += len;
   }
 }
 

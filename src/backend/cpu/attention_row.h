@@ -1,5 +1,5 @@
 // One row of attention (one token, one head) over a paged cache: what attention.cc hands to the
-// portable loop or to the AVX2 version (attention_avx2.cc).
+// portable loop or, for a few heads sharing a KV head, to the AVX2 version (attention_avx2.cc).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,9 @@ struct AttentionRow {
   }
 };
 
-// scores: room for n rounded up to a multiple of 8; out: head_dim values.
-void attention_row_avx2(const AttentionRow& row, float* scores, float* out);
+// `heads` query heads that share row's KV head: head i's query at row.q + i * head_dim, its output
+// at out + i * head_dim; scores: room for heads * (n rounded up to a multiple of 8). head_dim at
+// most 512.
+void attention_heads_avx2(const AttentionRow& row, int heads, float* scores, float* out);
 
 }  // namespace osprey::cpu::detail

@@ -138,6 +138,43 @@ TEST_P(Kernels, PagedAttentionMatchesReference) {
   }
 }
 
+// Model-sized heads (64 and 80 dimensions, groups of 8 and 3 query heads per KV head) against the
+// reference, and every row bitwise the same whether it comes in a 45-token prefill or alone as a
+// decoding token: the kernel groups heads differently for the two, which must not show.
+TEST_P(Kernels, AttentionRowsDoNotDependOnHowHeadsAreGrouped) {
+  struct Case {
+    int heads, kv_heads, head_dim, window;
+  };
+  for (const Case& c :
+       {Case{32, 4, 64, 0}, Case{6, 2, 80, 0}, Case{6, 2, 80, 20}, Case{4, 4, 12, 0}}) {
+    const AttentionShape s{c.heads, c.kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim)),
+                           c.window};
+    const int64_t total = 45, block = 16, qd = int64_t{c.heads} * c.head_dim,
+                  kvd = int64_t{c.kv_heads} * c.head_dim;
+    const auto k = randn(total * kvd, 30), v = randn(total * kvd, 31), q = randn(total * qd, 32);
+    const int64_t nblocks = (total + block - 1) / block;
+    std::vector<float> pool_k(nblocks * block * kvd), pool_v(pool_k.size());
+    std::vector<float*> kb(nblocks), vb(nblocks);
+    for (int64_t b = 0; b < nblocks; ++b) {
+      kb[b] = pool_k.data() + (nblocks - 1 - b) * block * kvd;
+      vb[b] = pool_v.data() + (nblocks - 1 - b) * block * kvd;
+    }
+    kv_store(kb.data(), vb.data(), block, 0, total, kvd, k.data(), v.data());
+    std::vector<float> all(total * qd), one(qd);
+    attention(q.data(), total, 0, kb.data(), vb.data(), block, s, all.data());
+    const auto ref = reference_attention(q, k, v, total, 0, s);
+    for (int64_t i = 0; i < total * qd; ++i) {
+      ASSERT_NEAR(all[i], ref[i], 1e-5) << "head_dim " << c.head_dim << " at " << i;
+    }
+    for (int64_t i = 0; i < total; ++i) {
+      attention(q.data() + i * qd, 1, i, kb.data(), vb.data(), block, s, one.data());
+      for (int64_t d = 0; d < qd; ++d) {
+        ASSERT_EQ(one[d], all[i * qd + d]) << "head_dim " << c.head_dim << " token " << i;
+      }
+    }
+  }
+}
+
 TEST_P(Kernels, SiluMulOverAPrefillSizedRowAndExtremes) {
   // Past the size where the work is split over threads, with values that saturate e^-g.
   const int64_t n = 70001;
