@@ -4,12 +4,15 @@
 // values read, % of the read bandwidth), RMSNorm and SiLU·mul over a prompt's rows (GB/s).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
+#include "core/huge_pages.h"
 #include "core/thread_pool.h"
 #include "roofline.h"
 
@@ -29,17 +32,22 @@ std::vector<float> random_floats(int64_t n, uint32_t seed) {
 }
 
 // One sequence's paged cache: `len` positions in blocks that lie in memory in reverse order, as
-// a block pool may hand them out.
+// a block pool may hand them out, in huge pages as the engine's cache (kv/paged_kv_cache.h).
 struct PagedSequence {
-  std::vector<float> k, v;
+  std::shared_ptr<void> k, v;
   std::vector<const float*> kb, vb;
   PagedSequence(int64_t len, uint32_t seed) {
-    const int64_t blocks = (len + kBlock - 1) / kBlock;
-    k = random_floats(blocks * kBlock * kKvDim, seed);
-    v = random_floats(blocks * kBlock * kKvDim, seed + 1);
+    const int64_t blocks = (len + kBlock - 1) / kBlock, elems = blocks * kBlock * kKvDim;
+    k = allocate_huge_pages(elems * sizeof(float));
+    v = allocate_huge_pages(elems * sizeof(float));
+    const auto kr = random_floats(elems, seed), vr = random_floats(elems, seed + 1);
+    auto* kp = static_cast<float*>(k.get());
+    auto* vp = static_cast<float*>(v.get());
+    std::copy(kr.begin(), kr.end(), kp);
+    std::copy(vr.begin(), vr.end(), vp);
     for (int64_t b = 0; b < blocks; ++b) {
-      kb.push_back(k.data() + (blocks - 1 - b) * kBlock * kKvDim);
-      vb.push_back(v.data() + (blocks - 1 - b) * kBlock * kKvDim);
+      kb.push_back(kp + (blocks - 1 - b) * kBlock * kKvDim);
+      vb.push_back(vp + (blocks - 1 - b) * kBlock * kKvDim);
     }
   }
 };

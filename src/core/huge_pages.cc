@@ -24,7 +24,7 @@ std::shared_ptr<void> allocate_huge_pages(size_t bytes) {
   const size_t len = round_up(bytes, kHugePage) + kHugePage;
   void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
-    fail(ErrorKind::kIo, "cannot map {} bytes for the weights: {}", len, std::strerror(errno));
+    fail(ErrorKind::kIo, "cannot map {} bytes of memory: {}", len, std::strerror(errno));
   }
   auto* base = static_cast<uint8_t*>(p);
   uint8_t* aligned =

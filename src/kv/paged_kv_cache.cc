@@ -3,20 +3,26 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/huge_pages.h"
 
 namespace osprey {
 
 PagedKVCache::PagedKVCache(int num_layers, int64_t kv_dim, int32_t num_blocks, int32_t block_size)
     : num_layers_(num_layers), kv_dim_(kv_dim), num_blocks_(num_blocks), block_size_(block_size) {
   if (num_blocks <= 0 || block_size <= 0) {
-    invalid_input("KV cache needs at least one block (got {} blocks of {} tokens)", num_blocks, block_size);
+    invalid_input("KV cache needs at least one block (got {} blocks of {} tokens)", num_blocks,
+                  block_size);
   }
   const size_t per_layer = static_cast<size_t>(num_blocks) * block_size * kv_dim;
-  k_.resize(num_layers);
-  v_.resize(num_layers);
+  const size_t bytes = 2 * num_layers * per_layer * sizeof(float);
+  storage_ = allocate_huge_pages(bytes);
+  auto* base = static_cast<float*>(storage_.get());
+  // Touched now, as the heap arrays this replaced were: a cache larger than the memory fails at
+  // start, not in the middle of serving.
+  std::memset(base, 0, bytes);
   for (int l = 0; l < num_layers; ++l) {
-    k_[l].resize(per_layer);
-    v_[l].resize(per_layer);
+    k_.push_back(base + (2 * l) * per_layer);
+    v_.push_back(base + (2 * l + 1) * per_layer);
   }
 }
 
@@ -40,18 +46,16 @@ void PagedKVCache::block_pointers(int slot, int layer, int64_t num_tokens, std::
   v.resize(need);
   const size_t block_elems = static_cast<size_t>(block_size_) * kv_dim_;
   for (int64_t b = 0; b < need; ++b) {
-    k[b] = k_[layer].data() + table[b] * block_elems;
-    v[b] = v_[layer].data() + table[b] * block_elems;
+    k[b] = k_[layer] + table[b] * block_elems;
+    v[b] = v_[layer] + table[b] * block_elems;
   }
 }
 
 void PagedKVCache::copy_block(kv::BlockId src, kv::BlockId dst) {
   const size_t block_elems = static_cast<size_t>(block_size_) * kv_dim_;
   for (int l = 0; l < num_layers_; ++l) {
-    std::memcpy(k_[l].data() + dst * block_elems, k_[l].data() + src * block_elems,
-                block_elems * sizeof(float));
-    std::memcpy(v_[l].data() + dst * block_elems, v_[l].data() + src * block_elems,
-                block_elems * sizeof(float));
+    std::memcpy(k_[l] + dst * block_elems, k_[l] + src * block_elems, block_elems * sizeof(float));
+    std::memcpy(v_[l] + dst * block_elems, v_[l] + src * block_elems, block_elems * sizeof(float));
   }
 }
 

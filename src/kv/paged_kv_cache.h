@@ -1,10 +1,11 @@
 // PagedKVCache: the KV storage of the serving engine — per layer, K and V arrays of
 // [num_blocks][block_size][kv_heads * head_dim] floats, indexed by the block ids the KVCacheManager
-// hands out. Before each forward pass the model runner binds each batch slot to its sequence's block
-// table; attention then reads and writes through KVCache::block_pointers.
+// hands out. Before each forward pass the model runner binds each batch slot to its sequence's
+// block table; attention then reads and writes through KVCache::block_pointers.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -37,7 +38,10 @@ class PagedKVCache final : public KVCache {
   int64_t kv_dim_;
   int32_t num_blocks_;
   int32_t block_size_;
-  std::vector<std::vector<float>> k_, v_;  // per layer
+  // One huge-page region (core/huge_pages.h): a decode step's attention reads keys and values of
+  // every sequence from anywhere in it, and 4 KiB pages cost it a TLB miss every few positions.
+  std::shared_ptr<void> storage_;
+  std::vector<float*> k_, v_;  // per layer, into storage_
   std::vector<std::span<const kv::BlockId>> tables_;
 };
 
