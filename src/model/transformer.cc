@@ -100,18 +100,26 @@ uint64_t TransformerModel::weight_bytes() const {
 }
 
 // transformers' rotate_half convention: dimension i pairs with i + head_dim/2.
-void TransformerModel::apply_rope(float* x, int64_t rows, int heads,
-                                  const std::vector<int64_t>& positions) const {
+void TransformerModel::rope_table(const std::vector<int64_t>& positions,
+                                  std::vector<float>& table) const {
   const int d = config_.head_dim, half = d / 2;
-  thread_local std::vector<float> cs;
-  cs.resize(2 * half);
-  for (int64_t r = 0; r < rows; ++r) {
+  table.resize(positions.size() * d);
+  for (size_t r = 0; r < positions.size(); ++r) {
+    float* cs = table.data() + r * d;
     for (int i = 0; i < half; ++i) {
       // The angle is formed in f32 as transformers does, then cos/sin are taken precisely.
       const float angle = static_cast<float>(positions[r]) * inv_freq_[i];
       cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
       cs[half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
     }
+  }
+}
+
+void TransformerModel::apply_rope(float* x, int64_t rows, int heads,
+                                  const std::vector<float>& table) const {
+  const int d = config_.head_dim, half = d / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* cs = table.data() + r * d;
     for (int h = 0; h < heads; ++h) {
       float* v = x + (r * heads + h) * d;
       for (int i = 0; i < half; ++i) {
@@ -154,21 +162,24 @@ void TransformerModel::forward(const ForwardBatch& batch, KVCache& cache, float*
     }
   }
   for (int64_t t = 0; t < T; ++t) cpu::embedding(embed_, batch.tokens[t], x + t * H);
+  rope_table(positions, rope_);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  const float norm_eps = static_cast<float>(c.rms_norm_eps);
+  // Each residual connection is fused with the norm after it (the previous layer's FFN output with
+  // this layer's attention norm).
+  if (c.num_layers > 0) cpu::rms_norm(x, layers_[0].attn_norm, norm_eps, T, H, h);
   for (int l = 0; l < c.num_layers; ++l) {
     const Layer& L = layers_[l];
-    cpu::rms_norm(x, L.attn_norm, static_cast<float>(c.rms_norm_eps), T, H, h);
     cpu::matmul(h, T, L.wq, bias_ptr(L.bq), q);
     cpu::matmul(h, T, L.wk, bias_ptr(L.bk), k);
     cpu::matmul(h, T, L.wv, bias_ptr(L.bv), v);
     if (c.qk_norm) {
-      const float eps = static_cast<float>(c.rms_norm_eps);
-      cpu::rms_norm(q, L.q_norm, eps, T * c.num_heads, c.head_dim, q);
-      cpu::rms_norm(k, L.k_norm, eps, T * c.num_kv_heads, c.head_dim, k);
+      cpu::rms_norm(q, L.q_norm, norm_eps, T * c.num_heads, c.head_dim, q);
+      cpu::rms_norm(k, L.k_norm, norm_eps, T * c.num_kv_heads, c.head_dim, k);
     }
-    apply_rope(q, T, c.num_heads, positions);
-    apply_rope(k, T, c.num_kv_heads, positions);
+    apply_rope(q, T, c.num_heads, rope_);
+    apply_rope(k, T, c.num_kv_heads, rope_);
 
     const cpu::AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim, scale,
                                     c.layer_window[l]};
@@ -183,14 +194,16 @@ void TransformerModel::forward(const ForwardBatch& batch, KVCache& cache, float*
       t0 += s.num_tokens;
     }
     cpu::matmul(att, T, L.wo, bias_ptr(L.bo), h);
-    for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
-
-    cpu::rms_norm(x, L.ffn_norm, static_cast<float>(c.rms_norm_eps), T, H, h);
+    cpu::add_rms_norm(x, h, L.ffn_norm, norm_eps, T, H, h);
     cpu::matmul(h, T, L.w_gate, bias_ptr(L.b_gate), gate);
     cpu::matmul(h, T, L.w_up, bias_ptr(L.b_up), up);
     cpu::silu_mul(gate, up, gate, T * F);
     cpu::matmul(gate, T, L.w_down, bias_ptr(L.b_down), h);
-    for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
+    if (l + 1 < c.num_layers) {
+      cpu::add_rms_norm(x, h, layers_[l + 1].attn_norm, norm_eps, T, H, h);
+    } else {
+      for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
+    }
   }
 
   // Only the rows whose logits are wanted go through the final norm and the LM head.
@@ -204,7 +217,7 @@ void TransformerModel::forward(const ForwardBatch& batch, KVCache& cache, float*
     r += n;
     t0 += s.num_tokens;
   }
-  cpu::rms_norm(rows_.data(), final_norm_, static_cast<float>(c.rms_norm_eps), R, H, rows_.data());
+  cpu::rms_norm(rows_.data(), final_norm_, norm_eps, R, H, rows_.data());
   cpu::matmul(rows_.data(), R, lm_head_, nullptr, logits);
 }
 

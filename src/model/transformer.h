@@ -50,7 +50,10 @@ class TransformerModel {
     Tensor bq, bk, bv, bo, b_gate, b_up, b_down;  // f32 copies, undefined when absent
   };
   void load_weights(bool repack);
-  void apply_rope(float* x, int64_t rows, int heads, const std::vector<int64_t>& positions) const;
+  // (cos, sin) of every token's angles, [rows][head_dim] (cosines then sines), once per forward
+  // pass: every layer's q and k rotate by the same angles.
+  void rope_table(const std::vector<int64_t>& positions, std::vector<float>& table) const;
+  void apply_rope(float* x, int64_t rows, int heads, const std::vector<float>& table) const;
 
   ModelConfig config_;
   std::shared_ptr<WeightStore> weights_;
@@ -58,7 +61,7 @@ class TransformerModel {
   std::vector<Layer> layers_;
   std::vector<float> inv_freq_;
   // Scratch reused across calls (grown, never shrunk).
-  std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rows_;
+  std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rows_, rope_;
   std::vector<float*> kb_, vb_;
 };
 

@@ -263,19 +263,48 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
       kRowTile);
 }
 
+namespace {
+
+// Rows of a prompt are worth the threads; a decode step's few are not.
+template <typename F>
+void over_rows(int64_t rows, int64_t n, F&& row) {
+  if (rows * n < (int64_t{1} << 15)) {
+    for (int64_t r = 0; r < rows; ++r) row(r);
+    return;
+  }
+  ThreadPool::global().parallel_for(rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) row(r);
+  });
+}
+
+void norm_row(const float* x, const float* w, float eps, int64_t n, float* y) {
+  const float ss = dot_f32(x, x, n);
+  const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * scale);
+}
+
+}  // namespace
+
 void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int64_t n, float* y) {
   OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(),
                n);
-  const bool f32w = weight.dtype() == DType::F32;
-  Tensor wf = f32w ? weight : weight.to_f32();
+  const Tensor wf = weight.dtype() == DType::F32 ? weight : weight.to_f32();
   const float* w = wf.data<float>();
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * n;
-    float* yr = y + r * n;
-    const float ss = dot_f32(xr, xr, n);
-    const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
-    for (int64_t i = 0; i < n; ++i) yr[i] = w[i] * (xr[i] * scale);
-  }
+  over_rows(rows, n, [&](int64_t r) { norm_row(x + r * n, w, eps, n, y + r * n); });
+}
+
+void add_rms_norm(float* x, const float* h, const Tensor& weight, float eps, int64_t rows,
+                  int64_t n, float* y) {
+  OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(),
+               n);
+  const Tensor wf = weight.dtype() == DType::F32 ? weight : weight.to_f32();
+  const float* w = wf.data<float>();
+  over_rows(rows, n, [&](int64_t r) {
+    float* xr = x + r * n;
+    const float* hr = h + r * n;
+    for (int64_t i = 0; i < n; ++i) xr[i] += hr[i];  // all of h's row is read before y's is written
+    norm_row(xr, w, eps, n, y + r * n);
+  });
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {

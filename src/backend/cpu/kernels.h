@@ -39,6 +39,11 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
 // allowed.
 void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int64_t n, float* y);
 
+// The residual connection and the next norm in one pass per row: x += h, then y = rms_norm(x);
+// bitwise the same as the two apart. y may be h.
+void add_rms_norm(float* x, const float* h, const Tensor& weight, float eps, int64_t rows,
+                  int64_t n, float* y);
+
 // out[i] = silu(gate[i]) * up[i]
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 

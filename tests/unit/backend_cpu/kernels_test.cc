@@ -79,6 +79,24 @@ TEST_P(Kernels, RmsNormAndSiluMul) {
     EXPECT_NEAR(o[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5);
 }
 
+// The fused residual + norm is bitwise the residual add then the norm, with y in place of h, over
+// enough rows (a prompt's) that they are split over threads.
+TEST_P(Kernels, AddRmsNormIsTheAddThenTheNorm) {
+  const int64_t n = 200, rows = 300;
+  const auto x0 = randn(rows * n, 23), h0 = randn(rows * n, 24), wv = randn(n, 25);
+  Tensor w = Tensor::zeros(DType::F32, {n});
+  std::copy(wv.begin(), wv.end(), w.data<float>());
+  std::vector<float> x = x0, h = h0, want(rows * n);
+  std::vector<float> xs = x0;
+  for (int64_t i = 0; i < rows * n; ++i) xs[i] += h0[i];
+  rms_norm(xs.data(), w, 1e-6f, rows, n, want.data());
+  add_rms_norm(x.data(), h.data(), w, 1e-6f, rows, n, h.data());
+  for (int64_t i = 0; i < rows * n; ++i) {
+    ASSERT_EQ(x[i], xs[i]) << i;
+    ASSERT_EQ(h[i], want[i]) << i;
+  }
+}
+
 // Naive attention over a contiguous cache, in double.
 std::vector<double> reference_attention(const std::vector<float>& q, const std::vector<float>& k,
                                         const std::vector<float>& v, int64_t q_len, int64_t start,
