@@ -93,7 +93,12 @@ void BM_AttentionDecode(benchmark::State& state) {
   state.counters["%read_bw"] = benchmark::Counter(
       state.iterations() * bytes / bench::read_bandwidth() * 100, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_AttentionDecode)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionDecode)
+    ->Arg(128)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_RmsNorm(benchmark::State& state) {
   const int64_t rows = state.range(0);

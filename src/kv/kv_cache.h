@@ -1,7 +1,8 @@
 // The interface between attention and KV storage. Attention sees, for one sequence and one layer, a
-// list of blocks of `block_size` positions each, laid out [block_size][kv_heads][head_dim] (f32).
-// A contiguous cache is the special case of one block as long as the context; the paged cache of the
-// engine hands out block tables from a shared pool through the same call.
+// list of blocks of `block_size` positions each, laid out [kv_heads][block_size][head_dim] (f32):
+// one KV head's positions in a block are contiguous, which attention streams.
+// A contiguous cache is the special case of one block as long as the context; the paged cache of
+// the engine hands out block tables from a shared pool through the same call.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,9 @@ class KVCache {
                               std::vector<float*>& v) = 0;
 };
 
-// One contiguous [max_tokens][kv_dim] region per (sequence, layer), for K and V. Simple and fine for a
-// single request (`osprey generate`, `osprey logits`); the serving engine uses the paged cache.
+// One contiguous region of max_tokens positions per (sequence, layer), for K and V. Simple and fine
+// for a single request (`osprey generate`, `osprey logits`); the serving engine uses the paged
+// cache.
 class ContiguousKVCache final : public KVCache {
  public:
   ContiguousKVCache(int num_layers, int64_t kv_dim, int num_seqs, int64_t max_tokens);

@@ -1,5 +1,5 @@
 // PagedKVCache: the KV storage of the serving engine — per layer, K and V arrays of
-// [num_blocks][block_size][kv_heads * head_dim] floats, indexed by the block ids the KVCacheManager
+// [num_blocks][kv_heads][block_size][head_dim] floats, indexed by the block ids the KVCacheManager
 // hands out. Before each forward pass the model runner binds each batch slot to its sequence's
 // block table; attention then reads and writes through KVCache::block_pointers.
 #pragma once

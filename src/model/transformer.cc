@@ -187,7 +187,7 @@ void TransformerModel::forward(const ForwardBatch& batch, KVCache& cache, float*
     for (const auto& s : batch.seqs) {
       cache.block_pointers(s.cache_slot, l, s.start_pos + s.num_tokens, kb_, vb_);
       const int bs = cache.block_size();
-      cpu::kv_store(kb_.data(), vb_.data(), bs, s.start_pos, s.num_tokens, KV, k + t0 * KV,
+      cpu::kv_store(kb_.data(), vb_.data(), bs, s.start_pos, s.num_tokens, shape, k + t0 * KV,
                     v + t0 * KV);
       cpu::attention(q + t0 * Q, s.num_tokens, s.start_pos, kb_.data(), vb_.data(), bs, shape,
                      att + t0 * Q);

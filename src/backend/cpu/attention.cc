@@ -12,12 +12,16 @@
 namespace osprey::cpu {
 
 void kv_store(float* const* k_blocks, float* const* v_blocks, int block_size, int64_t start_pos,
-              int64_t n, int64_t kv_dim, const float* k, const float* v) {
+              int64_t n, const AttentionShape& s, const float* k, const float* v) {
+  const int64_t hd = s.head_dim, kv_dim = int64_t{s.num_kv_heads} * hd;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t pos = start_pos + i;
-    const int64_t b = pos / block_size, off = (pos % block_size) * kv_dim;
-    std::memcpy(k_blocks[b] + off, k + i * kv_dim, kv_dim * sizeof(float));
-    std::memcpy(v_blocks[b] + off, v + i * kv_dim, kv_dim * sizeof(float));
+    const int64_t b = pos / block_size, off = pos % block_size;
+    for (int h = 0; h < s.num_kv_heads; ++h) {
+      const int64_t at = (int64_t{h} * block_size + off) * hd;
+      std::memcpy(k_blocks[b] + at, k + i * kv_dim + h * hd, hd * sizeof(float));
+      std::memcpy(v_blocks[b] + at, v + i * kv_dim + h * hd, hd * sizeof(float));
+    }
   }
 }
 
@@ -46,7 +50,6 @@ void attention_row(const detail::AttentionRow& row, std::vector<float>& scores, 
 void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
                const float* const* v_blocks, int block_size, const AttentionShape& s, float* out) {
   const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
-  const int64_t kv_dim = static_cast<int64_t>(s.num_kv_heads) * s.head_dim;
   const int group = s.num_heads / s.num_kv_heads;
   const bool avx2 = active_isa() != Isa::kScalar && s.head_dim <= 512;
   // A task is a token's query heads that share one KV head (the AVX2 kernel reads each key and
@@ -73,8 +76,7 @@ void attention(const float* q, int64_t q_len, int64_t start_pos, const float* co
                                k_blocks,
                                v_blocks,
                                block_size,
-                               kv_dim,
-                               static_cast<int64_t>(g) * s.head_dim,
+                               static_cast<int64_t>(g) * block_size * s.head_dim,
                                s.head_dim,
                                s.scale};
       float* o = out + i * q_dim + head * s.head_dim;

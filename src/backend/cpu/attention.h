@@ -1,5 +1,6 @@
 // Attention of one sequence's new tokens over its cached keys and values, read through block
-// pointers (see kv/kv_cache.h), with grouped-query heads and an optional sliding window.
+// pointers (see kv/kv_cache.h: within a block, each KV head's positions are contiguous), with
+// grouped-query heads and an optional sliding window.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +15,10 @@ struct AttentionShape {
   int sliding_window;  // 0: none; else position i sees j only when 0 <= i - j < window
 };
 
-// Stores k and v ([n][kv_heads*head_dim]) for positions start_pos.. into the blocks.
+// Stores k and v ([n][kv_heads * head_dim], as the projections give them) for positions
+// start_pos.. into the blocks, each laid out [kv_heads][block_size][head_dim] (kv/kv_cache.h).
 void kv_store(float* const* k_blocks, float* const* v_blocks, int block_size, int64_t start_pos,
-              int64_t n, int64_t kv_dim, const float* k, const float* v);
+              int64_t n, const AttentionShape& s, const float* k, const float* v);
 
 // q: [q_len][num_heads*head_dim] for positions start_pos .. start_pos+q_len-1 (causal);
 // out: same shape. Keys/values for positions [0, start_pos+q_len) must already be stored.

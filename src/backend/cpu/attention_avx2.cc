@@ -20,21 +20,27 @@ namespace {
 struct KvCursor {
   const float* const* blocks;
   int block_size;
-  int64_t kv_dim, head_offset, block, offset;
+  int64_t stride, head_offset, block, offset;
   KvCursor(const AttentionRow& row, const float* const* b)
       : blocks(b),
         block_size(row.block_size),
-        kv_dim(row.kv_dim),
+        stride(row.head_dim),
         head_offset(row.head_offset),
         block(row.first / row.block_size),
         offset(row.first % row.block_size) {}
-  const float* get() const { return blocks[block] + offset * kv_dim + head_offset; }
+  const float* get() const { return blocks[block] + head_offset + offset * stride; }
   // Positions left in the current block.
   int64_t run() const { return block_size - offset; }
-  void advance(int64_t n) {
-    offset += n;
-    block += offset / block_size;
-    offset %= block_size;
+  void next() {
+    if (++offset == block_size) {
+      offset = 0;
+      ++block;
+    }
+  }
+  // Past the rest of the current block (run() positions).
+  void next_block() {
+    offset = 0;
+    ++block;
   }
 };
 
@@ -80,10 +86,10 @@ __m256 eight_scores(const float* q, const float* const* k, int hd, __m256i tail)
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-// out[h][d .. d + 8 * NV) += sum over `len` value rows (kv_dim apart) of p[h][t] * v[t][d ..],
+// out[h][d .. d + 8 * NV) += sum over `len` value rows (stride apart) of p[h][t] * v[t][d ..],
 // for H (1 or 2) heads, with the accumulators in registers; `tail` masks a last partial vector.
 template <int H, int NV>
-void accumulate_values(const float* v, int64_t kv_dim, int64_t len, const float* const* p,
+void accumulate_values(const float* v, int64_t stride, int64_t len, const float* const* p,
                        float* const* out, int d, __m256i tail, bool partial) {
   __m256 acc[H][NV];
   for (int h = 0; h < H; ++h) {
@@ -93,7 +99,7 @@ void accumulate_values(const float* v, int64_t kv_dim, int64_t len, const float*
     }
   }
   for (int64_t t = 0; t < len; ++t) {
-    const float* vt = v + t * kv_dim + d;
+    const float* vt = v + t * stride + d;
     __m256 vv[NV];
     for (int i = 0; i < NV; ++i) {
       vv[i] = partial && i == NV - 1 ? _mm256_maskload_ps(vt + 8 * i, tail)
@@ -116,12 +122,12 @@ void accumulate_values(const float* v, int64_t kv_dim, int64_t len, const float*
 }
 
 template <int H>
-void accumulate_head_values(const float* v, int64_t kv_dim, int64_t len, const float* const* p,
+void accumulate_head_values(const float* v, int64_t stride, int64_t len, const float* const* p,
                             float* const* out, int hd, __m256i tail) {
   int d = 0;
-  for (; d + 32 <= hd; d += 32) accumulate_values<H, 4>(v, kv_dim, len, p, out, d, tail, false);
-  for (; d + 8 <= hd; d += 8) accumulate_values<H, 1>(v, kv_dim, len, p, out, d, tail, false);
-  if (d < hd) accumulate_values<H, 1>(v, kv_dim, len, p, out, d, tail, true);
+  for (; d + 32 <= hd; d += 32) accumulate_values<H, 4>(v, stride, len, p, out, d, tail, false);
+  for (; d + 8 <= hd; d += 8) accumulate_values<H, 1>(v, stride, len, p, out, d, tail, false);
+  if (d < hd) accumulate_values<H, 1>(v, stride, len, p, out, d, tail, true);
 }
 
 }  // namespace
@@ -133,20 +139,20 @@ void attention_heads_avx2(const AttentionRow& row, int heads, float* scores, flo
   // Scores, eight keys at a time for every head; missing keys of the last eight read zeros. The
   // keys kPrefetchKeys ahead are asked for: blocks lie anywhere, which the hardware cannot guess.
   KvCursor kc(row, row.k_blocks), ahead(row, row.k_blocks);
-  ahead.advance(std::min<int64_t>(kPrefetchKeys, n));
   int64_t fetched = std::min<int64_t>(kPrefetchKeys, n);
+  for (int64_t j = 0; j < fetched; ++j) ahead.next();
   for (int64_t j0 = 0; j0 < n; j0 += 8) {
     const float* k[8];
     for (int j = 0; j < 8; ++j) {
       if (j0 + j < n) {
         k[j] = kc.get();
-        kc.advance(1);
+        kc.next();
       } else {
         k[j] = kZeroKey;
       }
       if (fetched < n) {
         prefetch_row(ahead.get(), hd);
-        ahead.advance(1);
+        ahead.next();
         ++fetched;
       }
     }
@@ -183,24 +189,24 @@ void attention_heads_avx2(const AttentionRow& row, int heads, float* scores, flo
   for (int64_t j = 0; j < n;) {
     const int64_t len = std::min(vc.run(), n - j);
     const float* v = vc.get();
-    if (j + len < n) {
-      KvCursor next = vc;
-      next.advance(len);
-      const int64_t next_len = std::min(next.run(), n - j - len);
-      for (int64_t t = 0; t < next_len; ++t) prefetch_row(next.get() + t * row.kv_dim, hd);
+    if (j + len < n) {  // len is the rest of this block: the next run starts a block
+      KvCursor after = vc;
+      after.next_block();
+      const int64_t next_len = std::min(after.run(), n - j - len);
+      for (int64_t t = 0; t < next_len; ++t) prefetch_row(after.get() + t * hd, hd);
     }
     int h = 0;
     for (; h + 2 <= heads; h += 2) {
       const float* p[2] = {scores + h * padded + j, scores + (h + 1) * padded + j};
       float* o[2] = {out + h * hd, out + (h + 1) * hd};
-      accumulate_head_values<2>(v, row.kv_dim, len, p, o, hd, tail);
+      accumulate_head_values<2>(v, hd, len, p, o, hd, tail);
     }
     if (h < heads) {
       const float* p[1] = {scores + h * padded + j};
       float* o[1] = {out + h * hd};
-      accumulate_head_values<1>(v, row.kv_dim, len, p, o, hd, tail);
+      accumulate_head_values<1>(v, hd, len, p, o, hd, tail);
     }
-    vc.advance(len);
+    vc.next_block();
     j += len;
   }
 }

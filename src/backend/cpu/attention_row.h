@@ -13,18 +13,18 @@ struct AttentionRow {
   const float* const* k_blocks;
   const float* const* v_blocks;
   int block_size;
-  int64_t kv_dim;
-  int64_t head_offset;  // this head's kv head * head_dim
-  int head_dim;
+  int64_t
+      head_offset;  // where this head's KV head starts in a block: kv head * block_size * head_dim
+  int head_dim;     // also the distance from one position to the next within a block
   float scale;
 
   const float* key(int64_t j) const {
     const int64_t p = first + j;
-    return k_blocks[p / block_size] + (p % block_size) * kv_dim + head_offset;
+    return k_blocks[p / block_size] + head_offset + (p % block_size) * head_dim;
   }
   const float* value(int64_t j) const {
     const int64_t p = first + j;
-    return v_blocks[p / block_size] + (p % block_size) * kv_dim + head_offset;
+    return v_blocks[p / block_size] + head_offset + (p % block_size) * head_dim;
   }
 };
 

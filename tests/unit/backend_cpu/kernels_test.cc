@@ -144,7 +144,7 @@ TEST_P(Kernels, PagedAttentionMatchesReference) {
         kb[b] = pool_k.data() + slot * block * kvd;
         vb[b] = pool_v.data() + slot * block * kvd;
       }
-      kv_store(kb.data(), vb.data(), block, 0, total, kvd, k.data(), v.data());
+      kv_store(kb.data(), vb.data(), block, 0, total, s, k.data(), v.data());
       std::vector<float> out(q_len * qd);
       attention(q.data(), q_len, start, kb.data(), vb.data(), block, s, out.data());
       const auto ref = reference_attention(q, k, v, q_len, start, s);
@@ -177,7 +177,7 @@ TEST_P(Kernels, AttentionRowsDoNotDependOnHowHeadsAreGrouped) {
       kb[b] = pool_k.data() + (nblocks - 1 - b) * block * kvd;
       vb[b] = pool_v.data() + (nblocks - 1 - b) * block * kvd;
     }
-    kv_store(kb.data(), vb.data(), block, 0, total, kvd, k.data(), v.data());
+    kv_store(kb.data(), vb.data(), block, 0, total, s, k.data(), v.data());
     std::vector<float> all(total * qd), one(qd);
     attention(q.data(), total, 0, kb.data(), vb.data(), block, s, all.data());
     const auto ref = reference_attention(q, k, v, total, 0, s);
