@@ -183,16 +183,23 @@ void TransformerModel::forward(const ForwardBatch& batch, KVCache& cache, float*
 
     const cpu::AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim, scale,
                                     c.layer_window[l]};
+    // Every sequence's new keys and values into its blocks, then attention for all in one job.
+    if (kb_.size() < batch.seqs.size()) {
+      kb_.resize(batch.seqs.size());
+      vb_.resize(batch.seqs.size());
+    }
+    att_seqs_.clear();
     int64_t t0 = 0;
-    for (const auto& s : batch.seqs) {
-      cache.block_pointers(s.cache_slot, l, s.start_pos + s.num_tokens, kb_, vb_);
-      const int bs = cache.block_size();
-      cpu::kv_store(kb_.data(), vb_.data(), bs, s.start_pos, s.num_tokens, shape, k + t0 * KV,
-                    v + t0 * KV);
-      cpu::attention(q + t0 * Q, s.num_tokens, s.start_pos, kb_.data(), vb_.data(), bs, shape,
-                     att + t0 * Q);
+    for (size_t i = 0; i < batch.seqs.size(); ++i) {
+      const auto& s = batch.seqs[i];
+      cache.block_pointers(s.cache_slot, l, s.start_pos + s.num_tokens, kb_[i], vb_[i]);
+      cpu::kv_store(kb_[i].data(), vb_[i].data(), cache.block_size(), s.start_pos, s.num_tokens,
+                    shape, k + t0 * KV, v + t0 * KV);
+      att_seqs_.push_back(
+          {q + t0 * Q, s.num_tokens, s.start_pos, kb_[i].data(), vb_[i].data(), att + t0 * Q});
       t0 += s.num_tokens;
     }
+    cpu::attention(att_seqs_, cache.block_size(), shape);
     cpu::matmul(att, T, L.wo, bias_ptr(L.bo), h);
     cpu::add_rms_norm(x, h, L.ffn_norm, norm_eps, T, H, h);
     cpu::matmul(h, T, L.w_gate, bias_ptr(L.b_gate), gate);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/attention.h"
 #include "kv/kv_cache.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -62,7 +63,8 @@ class TransformerModel {
   std::vector<float> inv_freq_;
   // Scratch reused across calls (grown, never shrunk).
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rows_, rope_;
-  std::vector<float*> kb_, vb_;
+  std::vector<std::vector<float*>> kb_, vb_;  // per sequence of the batch
+  std::vector<cpu::AttentionSeq> att_seqs_;
 };
 
 }  // namespace osprey

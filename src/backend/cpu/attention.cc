@@ -47,39 +47,51 @@ void attention_row(const detail::AttentionRow& row, std::vector<float>& scores, 
 
 }  // namespace
 
-void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
-               const float* const* v_blocks, int block_size, const AttentionShape& s, float* out) {
+void attention(std::span<const AttentionSeq> seqs, int block_size, const AttentionShape& s) {
   const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
   const int group = s.num_heads / s.num_kv_heads;
   const bool avx2 = active_isa() != Isa::kScalar && s.head_dim <= 512;
+  int64_t rows = 0;
+  for (const AttentionSeq& seq : seqs) rows += seq.q_len;
   // A task is a token's query heads that share one KV head (the AVX2 kernel reads each key and
   // value once for all of them), or a part of them where that leaves threads idle (a decode step
-  // of few KV heads): each head's result is the same either way.
+  // of few sequences and KV heads): each head's result is the same either way.
   int per_task = avx2 ? group : 1;
   const int64_t want = 4 * ThreadPool::global().size();
-  while (per_task > 1 && q_len * s.num_heads / per_task < want) per_task = (per_task + 1) / 2;
+  while (per_task > 1 && rows * s.num_heads / per_task < want) per_task = (per_task + 1) / 2;
   const int parts = (group + per_task - 1) / per_task;
-  ThreadPool::global().parallel_for(q_len * s.num_kv_heads * parts, [&](int64_t t0, int64_t t1) {
+  const int64_t per_token = int64_t{s.num_kv_heads} * parts;
+  // Tasks of all sequences in one job: sequence after sequence, each one's last tokens first (they
+  // see the most keys, and the pool's threads take chunks in order, so the heavy work starts
+  // first).
+  std::vector<int64_t> seq_end(seqs.size());
+  for (size_t q = 0, total = 0; q < seqs.size(); ++q)
+    seq_end[q] = total += seqs[q].q_len * per_token;
+  ThreadPool::global().parallel_for(rows * per_token, [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> scores;
+    size_t sq = std::upper_bound(seq_end.begin(), seq_end.end(), t0) - seq_end.begin();
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t i = t / (s.num_kv_heads * parts);
-      const int g = static_cast<int>(t / parts % s.num_kv_heads);
-      const int h0 = static_cast<int>(t % parts) * per_task;
+      while (t >= seq_end[sq]) ++sq;
+      const AttentionSeq& seq = seqs[sq];
+      const int64_t local = t - (seq_end[sq] - seq.q_len * per_token);
+      const int64_t i = seq.q_len - 1 - local / per_token;
+      const int g = static_cast<int>(local / parts % s.num_kv_heads);
+      const int h0 = static_cast<int>(local % parts) * per_task;
       const int heads = std::min(per_task, group - h0);
-      const int64_t pos = start_pos + i;
+      const int64_t pos = seq.start_pos + i;
       const int64_t first =
           s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
       const int64_t head = static_cast<int64_t>(g) * group + h0;
-      detail::AttentionRow row{q + i * q_dim + head * s.head_dim,
+      detail::AttentionRow row{seq.q + i * q_dim + head * s.head_dim,
                                first,
                                pos - first + 1,
-                               k_blocks,
-                               v_blocks,
+                               seq.k_blocks,
+                               seq.v_blocks,
                                block_size,
                                static_cast<int64_t>(g) * block_size * s.head_dim,
                                s.head_dim,
                                s.scale};
-      float* o = out + i * q_dim + head * s.head_dim;
+      float* o = seq.out + i * q_dim + head * s.head_dim;
       if (avx2) {
         scores.resize(heads * ((row.n + 7) / 8 * 8));
         detail::attention_heads_avx2(row, heads, scores.data(), o);
@@ -90,6 +102,12 @@ void attention(const float* q, int64_t q_len, int64_t start_pos, const float* co
       }
     }
   });
+}
+
+void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
+               const float* const* v_blocks, int block_size, const AttentionShape& s, float* out) {
+  const AttentionSeq seq{q, q_len, start_pos, k_blocks, v_blocks, out};
+  attention(std::span<const AttentionSeq>(&seq, 1), block_size, s);
 }
 
 }  // namespace osprey::cpu

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 namespace osprey::cpu {
 
@@ -24,5 +25,17 @@ void kv_store(float* const* k_blocks, float* const* v_blocks, int block_size, in
 // out: same shape. Keys/values for positions [0, start_pos+q_len) must already be stored.
 void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
                const float* const* v_blocks, int block_size, const AttentionShape& s, float* out);
+
+// The same for every sequence of a step in one parallel job (one wake-up of the threads per layer,
+// not one per sequence); each row's result is the same as alone.
+struct AttentionSeq {
+  const float* q;
+  int64_t q_len;
+  int64_t start_pos;
+  const float* const* k_blocks;
+  const float* const* v_blocks;
+  float* out;
+};
+void attention(std::span<const AttentionSeq> seqs, int block_size, const AttentionShape& s);
 
 }  // namespace osprey::cpu

@@ -190,6 +190,18 @@ TEST_P(Kernels, AttentionRowsDoNotDependOnHowHeadsAreGrouped) {
         ASSERT_EQ(one[d], all[i * qd + d]) << "head_dim " << c.head_dim << " token " << i;
       }
     }
+    // A step of several sequences in one call (here: chunks of this one, as prefixes): each
+    // chunk's rows as computed alone.
+    std::vector<float> batched(total * qd);
+    std::vector<AttentionSeq> step;
+    for (auto [start, len] : {std::pair{int64_t{0}, int64_t{7}}, {7, 1}, {8, 30}, {38, 7}}) {
+      step.push_back(
+          {q.data() + start * qd, len, start, kb.data(), vb.data(), batched.data() + start * qd});
+    }
+    attention(step, block, s);
+    for (int64_t i = 0; i < total * qd; ++i) {
+      ASSERT_EQ(batched[i], all[i]) << "head_dim " << c.head_dim << " batched, at " << i;
+    }
   }
 }
 
