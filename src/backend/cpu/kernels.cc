@@ -283,21 +283,24 @@ void norm_row(const float* x, const float* w, float eps, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * scale);
 }
 
+// The norm's weight as f32 (a view when it is already).
+Tensor norm_weights(const Tensor& weight, int64_t n) {
+  OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(),
+               n);
+  return weight.dtype() == DType::F32 ? weight : weight.to_f32();
+}
+
 }  // namespace
 
 void rms_norm(const float* x, const Tensor& weight, float eps, int64_t rows, int64_t n, float* y) {
-  OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(),
-               n);
-  const Tensor wf = weight.dtype() == DType::F32 ? weight : weight.to_f32();
+  const Tensor wf = norm_weights(weight, n);
   const float* w = wf.data<float>();
   over_rows(rows, n, [&](int64_t r) { norm_row(x + r * n, w, eps, n, y + r * n); });
 }
 
 void add_rms_norm(float* x, const float* h, const Tensor& weight, float eps, int64_t rows,
                   int64_t n, float* y) {
-  OSPREY_CHECK(weight.numel() == n, "rms_norm weight has {} elements, rows have {}", weight.numel(),
-               n);
-  const Tensor wf = weight.dtype() == DType::F32 ? weight : weight.to_f32();
+  const Tensor wf = norm_weights(weight, n);
   const float* w = wf.data<float>();
   over_rows(rows, n, [&](int64_t r) {
     float* xr = x + r * n;
