@@ -14,38 +14,21 @@
 #include <simde/x86/avx512.h>
 #include <simde/x86/f16c.h>
 
-#include "backend/cpu/dot.h"
-#include "backend/cpu/packed_weights.h"
-
 #ifndef OSPREY_AVX512_NS
 #define OSPREY_AVX512_NS avx512
 #endif
 
+#include "backend/cpu/dot.h"
+#include "backend/cpu/packed_weights.h"
+#include "backend/cpu/simd_avx512.h"
+
 namespace osprey::cpu::detail::OSPREY_AVX512_NS {
 namespace {
-
-using V = simde__m512;
-using VI = simde__m512i;
-
-VI load(const void* p) {
-  return simde_mm512_loadu_si512(p);
-}
 
 simde__m512bh as_bf16(VI v) {
   simde__m512bh r;
   __builtin_memcpy(&r, &v, sizeof r);
   return r;
-}
-
-// SIMDe 0.7 lacks the 512-bit conversions; emulated, they go 256 bits at a time.
-V i32_to_f32(VI v) {
-#if defined(SIMDE_X86_AVX512F_NATIVE)
-  return _mm512_cvtepi32_ps(v);
-#else
-  return simde_mm512_insertf32x8(
-      simde_mm512_castps256_ps512(simde_mm256_cvtepi32_ps(simde_mm512_castsi512_si256(v))),
-      simde_mm256_cvtepi32_ps(simde_mm512_extracti64x4_epi64(v, 1)), 1);
-#endif
 }
 
 // 16 f16 values (a panel's block scales) as f32.

@@ -170,6 +170,21 @@ detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
   return nullptr;
 }
 
+// The rows of regrouped Q4_0 matrices: the AVX-512 kernel where active.
+detail::QuantRows q4_0_grouped_rows() {
+#ifdef OSPREY_HAVE_AVX512
+  switch (g_isa.load(std::memory_order_relaxed)) {
+    case Isa::kAvx512:
+      return detail::avx512::q4_0_grouped_rows();
+    case Isa::kAvx512Emulated:
+      return detail::avx512_emulated::q4_0_grouped_rows();
+    default:
+      break;
+  }
+#endif
+  return kernels().rows_q4_0_grouped;
+}
+
 // Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks.
 void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::PreparedPanelGemm gemm,
                      const float* bias, float* y) {
@@ -214,7 +229,7 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const auto* base = static_cast<const uint8_t*>(w.raw());
   const auto& kn = kernels();
   if (w.packed() && w.dtype() == DType::Q4_0)
-    return matmul_quant(x, m, w, kn.rows_q4_0_grouped, bias, y);
+    return matmul_quant(x, m, w, q4_0_grouped_rows(), bias, y);
   if (w.packed()) {
     if (const detail::PreparedPanelGemm prepared = prepared_panel_gemm(w.dtype())) {
       return matmul_prepared(x, m, w, prepared, bias, y);

@@ -36,16 +36,16 @@ Tensor packed_copy(const Tensor& w) {
 
 using PackedWeights = IsaTest;
 
-// The activations as the kernels of `isa` multiply them with `dt` weights: the AVX-512 kernels
-// round them to bf16 (bf16 weights) or quantize them per 32 (Q8_0, as quantize_act does); the
-// others take them as they are.
+// The activations as the kernels of `isa` multiply them with `dt` weights: every Q4_0 kernel
+// quantizes them per 32 (as quantize_act does); the AVX-512 kernels also round them to bf16 (bf16
+// weights) or quantize them (Q8_0); the others take them as they are.
 std::vector<float> effective_activations(Isa isa, DType dt, const std::vector<float>& x,
                                          int64_t k) {
-  if (!uses_avx512_dots(isa)) return x;
+  if (!uses_avx512_dots(isa) && dt != DType::Q4_0) return x;
   std::vector<float> out(x.size());
   if (dt == DType::BF16) {
     for (size_t i = 0; i < x.size(); ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
-  } else if (dt == DType::Q8_0) {
+  } else if (dt == DType::Q8_0 || dt == DType::Q4_0) {
     std::vector<detail::BlockQ8A> blocks(k / 32);
     for (size_t r = 0; r * k < x.size(); ++r) {
       detail::scalar_kernels().quantize_act(x.data() + r * k, blocks.data(), k);
@@ -60,10 +60,10 @@ std::vector<float> effective_activations(Isa isa, DType dt, const std::vector<fl
 }
 
 TEST_P(PackedWeights, MatmulMatchesReference) {
-  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
-    for (auto [n, k] :
-         {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}, {37, 32}, {21, 160}, {150, 96}}) {
-      if (dt == DType::Q8_0 && k % 32 != 0) continue;
+  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+    for (auto [n, k] : {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}, {37, 32}, {21, 160},
+                        {150, 96}, {19, 352}}) {
+      if (dtype_is_quantized(dt) && k % 32 != 0) continue;
       const Tensor w = random_matrix(dt, n, k, 11);
       const Tensor wf = w.to_f32();  // the values the kernel multiplies
       const Tensor p = packed_copy(w);
@@ -104,8 +104,10 @@ void rows_do_not_depend_on_the_batch(const Tensor& w, int64_t m) {
 }
 
 // Regrouped Q4_0 rows (eight blocks per group, the rest as blocks) give exactly what their blocks
-// give, whatever the batch.
+// give, whatever the batch. The AVX-512 kernel reads only the regrouped rows, in its own order:
+// MatmulMatchesReference checks it.
 TEST_P(PackedWeights, RegroupedQ4_0MatchesItsBlocksBitwise) {
+  if (uses_avx512_dots(GetParam())) GTEST_SKIP() << "no AVX-512 kernel for Q4_0 blocks";
   for (int64_t k : {32, 256, 352, 608}) {
     const int64_t n = 13;
     const Tensor w = random_matrix(DType::F32, n, k, 41).f32_to(DType::Q4_0);

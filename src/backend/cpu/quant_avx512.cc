@@ -1,0 +1,149 @@
+// AVX-512 row kernel for Q4_0 weights regrouped at load (dot.h: kQ4_0GroupBytes), with vpdpbusd
+// (AVX512_VNNI): unsigned nibbles times signed activation quants, four products per int32 lane in
+// one instruction where AVX2 needs vpmaddubsw + vpmaddwd. A 64-byte load holds four blocks' quants
+// (two pairs); its low nibbles are blocks 0 and 2 of the four, its high nibbles 1 and 3, so one
+// vpdpbusd sums two blocks, eight lanes each, and one FMA scales both (each half of the scale
+// vector its block's d_w * d_a, permuted from the eight scales of the group). The -8 offset is
+// taken off per row at the end, from the sums of the activation quants (as in quant_avx2.cc).
+// Every row goes through the same operations whatever the number of rows served (1 to 4), so
+// results do not depend on the batch.
+//
+// Built twice like gemm_panels_avx512.cc (natively, and emulated by SIMDe in
+// quant_avx512_emulated.cc); it calls no inline or template code of shared headers.
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+
+#ifndef OSPREY_AVX512_NS
+#define OSPREY_AVX512_NS avx512
+#endif
+
+#include "backend/cpu/dot.h"
+#include "backend/cpu/simd_avx512.h"
+
+namespace osprey::cpu::detail::OSPREY_AVX512_NS {
+namespace {
+
+using V8 = simde__m256;
+
+// permutexvar indices taking two of eight scales (lanes 0-7) to lanes 0-7 and 8-15: for the
+// four blocks of step s (0, 1) and nibble half t (0 low, 1 high), blocks 4s + t and 4s + t + 2.
+VI scale_index(int s, int t) {
+  alignas(64) int32_t idx[16];
+  for (int i = 0; i < 16; ++i) idx[i] = 4 * s + t + (i < 8 ? 0 : 2);
+  return load(idx);
+}
+
+float sum8(V8 v) {
+  alignas(32) float f[8];
+  simde_mm256_store_ps(f, v);
+  return ((f[0] + f[1]) + (f[2] + f[3])) + ((f[4] + f[5]) + (f[6] + f[7]));
+}
+
+float sum16(V v) {
+  alignas(64) float f[16];
+  simde_mm512_store_ps(f, v);
+  float s[8];
+  for (int i = 0; i < 8; ++i) s[i] = f[i] + f[i + 8];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+float f16_to_f32(uint16_t h) {
+  return simde_mm_cvtss_f32(simde_mm_cvtph_ps(simde_mm_cvtsi32_si128(h)));
+}
+
+// Bytes ahead in a row that batch-1 decode asks the prefetcher for.
+constexpr int64_t kPrefetchBytes = 2048;
+
+template <int MR>
+void rows_q4_0(const uint8_t* row, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  const int64_t blocks = k / kQ4_0BlockElems;
+  const VI low = simde_mm512_set1_epi8(0x0F), zero = simde_mm512_setzero_si512();
+  const VI sel[2][2] = {{scale_index(0, 0), scale_index(0, 1)},
+                        {scale_index(1, 0), scale_index(1, 1)}};
+  V acc[2][MR];
+  V8 off[MR], tail[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc[0][r] = acc[1][r] = simde_mm512_setzero_ps();
+    off[r] = tail[r] = simde_mm256_setzero_ps();
+  }
+  int64_t b = 0;
+  for (; b + kQ4_0GroupBlocks <= blocks; b += kQ4_0GroupBlocks) {
+    const uint8_t* g = row + b * sizeof(BlockQ4_0);  // kQ4_0GroupBytes per group
+    if constexpr (MR == 1) {
+      for (int line = 0; line < 3; ++line) __builtin_prefetch(g + kPrefetchBytes + 64 * line);
+    }
+    const V8 dw = simde_mm256_cvtph_ps(simde_mm_loadu_si128(g));
+    V scale[MR];
+    for (int r = 0; r < MR; ++r) {
+      const int64_t o = r * a.ld + b;
+      scale[r] = simde_mm512_castps256_ps512(simde_mm256_mul_ps(dw, simde_mm256_loadu_ps(a.d + o)));
+      off[r] = simde_mm256_fmadd_ps(dw, simde_mm256_loadu_ps(a.sum_d + o), off[r]);
+    }
+    for (int s = 0; s < 2; ++s) {
+      const VI n = load(g + 16 + 64 * s);
+      const VI q[2] = {simde_mm512_and_si512(n, low),
+                       simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low)};
+      for (int t = 0; t < 2; ++t) {
+        for (int r = 0; r < MR; ++r) {
+          const BlockQ8A* ab = a.blocks + r * a.ld + b + 4 * s + t;
+          const VI x = simde_mm512_inserti64x4(
+              simde_mm512_castsi256_si512(simde_mm256_loadu_si256(ab[0].qs)),
+              simde_mm256_loadu_si256(ab[2].qs), 1);
+          const VI sum = simde_mm512_dpbusd_epi32(zero, q[t], x);
+          acc[t][r] = simde_mm512_fmadd_ps(
+              i32_to_f32(sum), simde_mm512_permutexvar_ps(sel[s][t], scale[r]), acc[t][r]);
+        }
+      }
+    }
+  }
+  // The row's last blocks (k / 32 mod 8) are plain Q4_0 blocks: low nibbles are quants 0-15.
+  const auto* w = reinterpret_cast<const BlockQ4_0*>(row);
+  float off_tail[MR] = {};
+  for (; b < blocks; ++b) {
+    const simde__m256i n = simde_mm256_broadcastsi128_si256(simde_mm_loadu_si128(w[b].qs));
+    const simde__m256i q = simde_mm256_and_si256(
+        simde_mm256_blend_epi32(n, simde_mm256_srli_epi16(n, 4), 0xF0), simde_mm256_set1_epi8(0x0F));
+    const float dw = f16_to_f32(w[b].d);
+    for (int r = 0; r < MR; ++r) {
+      const int64_t o = r * a.ld + b;
+      const simde__m256i sum = simde_mm256_dpbusd_epi32(
+          simde_mm256_setzero_si256(), q, simde_mm256_loadu_si256(a.blocks[o].qs));
+      tail[r] = simde_mm256_fmadd_ps(simde_mm256_cvtepi32_ps(sum),
+                                     simde_mm256_set1_ps(dw * a.d[o]), tail[r]);
+      off_tail[r] += dw * a.sum_d[o];
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    out[r * ldo] = (sum16(simde_mm512_add_ps(acc[0][r], acc[1][r])) + sum8(tail[r])) -
+                   8.0f * (sum8(off[r]) + off_tail[r]);
+  }
+}
+
+template <int MR>
+void run_rows(const uint8_t* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int64_t k,
+              float* out, int64_t ldo) {
+  for (int64_t j = 0; j < nrows; ++j) rows_q4_0<MR>(w + j * row_bytes, a, k, out + j, ldo);
+}
+
+void q4_0_rows(const void* wv, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr,
+               int64_t k, float* out, int64_t ldo) {
+  const auto* w = static_cast<const uint8_t*>(wv);
+  switch (mr) {
+    case 1:
+      return run_rows<1>(w, row_bytes, nrows, a, k, out, ldo);
+    case 2:
+      return run_rows<2>(w, row_bytes, nrows, a, k, out, ldo);
+    case 3:
+      return run_rows<3>(w, row_bytes, nrows, a, k, out, ldo);
+    default:
+      return run_rows<4>(w, row_bytes, nrows, a, k, out, ldo);
+  }
+}
+
+}  // namespace
+
+QuantRows q4_0_grouped_rows() {
+  return q4_0_rows;
+}
+
+}  // namespace osprey::cpu::detail::OSPREY_AVX512_NS
