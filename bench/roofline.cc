@@ -135,7 +135,7 @@ double dot_peak(DType weights) {
     static const double cached = peak_of(bf16_dot_chains, 64.0);
     return cached;
   }
-  if (weights == DType::Q8_0) {
+  if (weights == DType::Q8_0 || weights == DType::Q4_0) {
     static const double cached = peak_of(int8_dot_chains, 128.0);
     return cached;
   }

@@ -17,10 +17,10 @@ for q in none q8_0 q4_0; do
   echo "   roofline, prefill 128/512, a 16-sequence decode step vs the batch-1 step)"
   OSPREY_BENCH_MODEL="$TINYLLAMA" OSPREY_BENCH_QUANTIZE="$q" "$BUILD/bench/bench_model"
 done
-# Where the AVX-512 kernels run (bf16 and Q8_0 matmuls with vdpbf16ps/vpdpbusd), the same two
-# with the AVX2 kernels, for the side-by-side ratio (backend/cpu/kernels.h: OSPREY_ISA).
+# Where the AVX-512 kernels run (bf16, Q8_0 and Q4_0 matmuls with vdpbf16ps/vpdpbusd), the same
+# three with the AVX2 kernels, for the side-by-side ratio (backend/cpu/kernels.h: OSPREY_ISA).
 if [ -z "${OSPREY_ISA:-}" ] && grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
-  for q in none q8_0; do
+  for q in none q8_0 q4_0; do
     echo "== model: $TINYLLAMA, weights ${q/none/bf16}, AVX2 kernels (OSPREY_ISA=avx2)"
     OSPREY_ISA=avx2 OSPREY_BENCH_MODEL="$TINYLLAMA" OSPREY_BENCH_QUANTIZE="$q" "$BUILD/bench/bench_model"
   done
