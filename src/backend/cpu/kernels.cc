@@ -170,19 +170,23 @@ detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
   return nullptr;
 }
 
-// The rows of regrouped Q4_0 matrices: the AVX-512 kernel where active.
-detail::QuantRows q4_0_grouped_rows() {
+// The AVX-512 row kernels where active: for regrouped Q4_0 rows and Q4_K blocks (else the
+// kernel set's own).
+detail::QuantRows quant_rows(DType dtype, detail::QuantRows fallback) {
 #ifdef OSPREY_HAVE_AVX512
+  const bool q4_0 = dtype == DType::Q4_0;
   switch (g_isa.load(std::memory_order_relaxed)) {
     case Isa::kAvx512:
-      return detail::avx512::q4_0_grouped_rows();
+      return q4_0 ? detail::avx512::q4_0_grouped_rows() : detail::avx512::q4_k_rows();
     case Isa::kAvx512Emulated:
-      return detail::avx512_emulated::q4_0_grouped_rows();
+      return q4_0 ? detail::avx512_emulated::q4_0_grouped_rows()
+                  : detail::avx512_emulated::q4_k_rows();
     default:
       break;
   }
 #endif
-  return kernels().rows_q4_0_grouped;
+  (void)dtype;
+  return fallback;
 }
 
 // Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks.
@@ -229,7 +233,7 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const auto* base = static_cast<const uint8_t*>(w.raw());
   const auto& kn = kernels();
   if (w.packed() && w.dtype() == DType::Q4_0)
-    return matmul_quant(x, m, w, q4_0_grouped_rows(), bias, y);
+    return matmul_quant(x, m, w, quant_rows(DType::Q4_0, kn.rows_q4_0_grouped), bias, y);
   if (w.packed()) {
     if (const detail::PreparedPanelGemm prepared = prepared_panel_gemm(w.dtype())) {
       return matmul_prepared(x, m, w, prepared, bias, y);
@@ -260,7 +264,7 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
     case DType::Q4_0:
       return matmul_quant(x, m, w, kn.rows_q4_0, bias, y);
     case DType::Q4_K:
-      return matmul_quant(x, m, w, kn.rows_q4_k, bias, y);
+      return matmul_quant(x, m, w, quant_rows(DType::Q4_K, kn.rows_q4_k), bias, y);
     case DType::Q6_K:
       return matmul_quant(x, m, w, kn.rows_q6_k, bias, y);
     default:

@@ -1,4 +1,5 @@
-// AVX-512 row kernel for Q4_0 weights regrouped at load (dot.h: kQ4_0GroupBytes), with vpdpbusd
+// AVX-512 row kernels for Q4_0 weights regrouped at load (dot.h: kQ4_0GroupBytes) and for Q4_K
+// blocks, with vpdpbusd
 // (AVX512_VNNI): unsigned nibbles times signed activation quants, four products per int32 lane in
 // one instruction where AVX2 needs vpmaddubsw + vpmaddwd. A 64-byte load holds four blocks' quants
 // (two pairs); its low nibbles are blocks 0 and 2 of the four, its high nibbles 1 and 3, so one
@@ -54,10 +55,33 @@ float f16_to_f32(uint16_t h) {
 // Bytes ahead in a row that batch-1 decode asks the prefetcher for.
 constexpr int64_t kPrefetchBytes = 2048;
 
+// Four blocks of 32 from 64 bytes of nibbles (the low ones blocks 0 and 2, the high ones 1 and 3,
+// as both Q4_0 groups and Q4_K super-blocks have them) against activation blocks a[0..3] of each
+// row (rows lda blocks apart): acc[t][r] += the sums of blocks t and t + 2, each scaled by its
+// lane of scale[r], picked by sel[t].
+template <int MR>
+inline void four_blocks(const uint8_t* nibbles, const BlockQ8A* a, int64_t lda, const VI (&sel)[2],
+                        const V (&scale)[MR], V (&acc)[2][MR]) {
+  const VI low = simde_mm512_set1_epi8(0x0F), zero = simde_mm512_setzero_si512();
+  const VI n = load(nibbles);
+  const VI q[2] = {simde_mm512_and_si512(n, low),
+                   simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low)};
+  for (int t = 0; t < 2; ++t) {
+    for (int r = 0; r < MR; ++r) {
+      const BlockQ8A* ab = a + r * lda + t;
+      const VI x =
+          simde_mm512_inserti64x4(simde_mm512_castsi256_si512(simde_mm256_loadu_si256(ab[0].qs)),
+                                  simde_mm256_loadu_si256(ab[2].qs), 1);
+      const VI sum = simde_mm512_dpbusd_epi32(zero, q[t], x);
+      acc[t][r] = simde_mm512_fmadd_ps(i32_to_f32(sum),
+                                       simde_mm512_permutexvar_ps(sel[t], scale[r]), acc[t][r]);
+    }
+  }
+}
+
 template <int MR>
 void rows_q4_0(const uint8_t* row, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
   const int64_t blocks = k / kQ4_0BlockElems;
-  const VI low = simde_mm512_set1_epi8(0x0F), zero = simde_mm512_setzero_si512();
   const VI sel[2][2] = {{scale_index(0, 0), scale_index(0, 1)},
                         {scale_index(1, 0), scale_index(1, 1)}};
   V acc[2][MR];
@@ -79,37 +103,24 @@ void rows_q4_0(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
       scale[r] = simde_mm512_castps256_ps512(simde_mm256_mul_ps(dw, simde_mm256_loadu_ps(a.d + o)));
       off[r] = simde_mm256_fmadd_ps(dw, simde_mm256_loadu_ps(a.sum_d + o), off[r]);
     }
-    for (int s = 0; s < 2; ++s) {
-      const VI n = load(g + 16 + 64 * s);
-      const VI q[2] = {simde_mm512_and_si512(n, low),
-                       simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low)};
-      for (int t = 0; t < 2; ++t) {
-        for (int r = 0; r < MR; ++r) {
-          const BlockQ8A* ab = a.blocks + r * a.ld + b + 4 * s + t;
-          const VI x = simde_mm512_inserti64x4(
-              simde_mm512_castsi256_si512(simde_mm256_loadu_si256(ab[0].qs)),
-              simde_mm256_loadu_si256(ab[2].qs), 1);
-          const VI sum = simde_mm512_dpbusd_epi32(zero, q[t], x);
-          acc[t][r] = simde_mm512_fmadd_ps(
-              i32_to_f32(sum), simde_mm512_permutexvar_ps(sel[s][t], scale[r]), acc[t][r]);
-        }
-      }
-    }
+    for (int s = 0; s < 2; ++s)
+      four_blocks<MR>(g + 16 + 64 * s, a.blocks + b + 4 * s, a.ld, sel[s], scale, acc);
   }
   // The row's last blocks (k / 32 mod 8) are plain Q4_0 blocks: low nibbles are quants 0-15.
   const auto* w = reinterpret_cast<const BlockQ4_0*>(row);
   float off_tail[MR] = {};
   for (; b < blocks; ++b) {
     const simde__m256i n = simde_mm256_broadcastsi128_si256(simde_mm_loadu_si128(w[b].qs));
-    const simde__m256i q = simde_mm256_and_si256(
-        simde_mm256_blend_epi32(n, simde_mm256_srli_epi16(n, 4), 0xF0), simde_mm256_set1_epi8(0x0F));
+    const simde__m256i q =
+        simde_mm256_and_si256(simde_mm256_blend_epi32(n, simde_mm256_srli_epi16(n, 4), 0xF0),
+                              simde_mm256_set1_epi8(0x0F));
     const float dw = f16_to_f32(w[b].d);
     for (int r = 0; r < MR; ++r) {
       const int64_t o = r * a.ld + b;
-      const simde__m256i sum = simde_mm256_dpbusd_epi32(
-          simde_mm256_setzero_si256(), q, simde_mm256_loadu_si256(a.blocks[o].qs));
-      tail[r] = simde_mm256_fmadd_ps(simde_mm256_cvtepi32_ps(sum),
-                                     simde_mm256_set1_ps(dw * a.d[o]), tail[r]);
+      const simde__m256i sum = simde_mm256_dpbusd_epi32(simde_mm256_setzero_si256(), q,
+                                                        simde_mm256_loadu_si256(a.blocks[o].qs));
+      tail[r] = simde_mm256_fmadd_ps(simde_mm256_cvtepi32_ps(sum), simde_mm256_set1_ps(dw * a.d[o]),
+                                     tail[r]);
       off_tail[r] += dw * a.sum_d[o];
     }
   }
@@ -119,31 +130,98 @@ void rows_q4_0(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
   }
 }
 
-template <int MR>
-void run_rows(const uint8_t* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int64_t k,
-              float* out, int64_t ldo) {
-  for (int64_t j = 0; j < nrows; ++j) rows_q4_0<MR>(w + j * row_bytes, a, k, out + j, ldo);
+// Eight 6-bit Q4_K scales or mins as floats, from the two 32-bit words that hold them.
+V8 q4_k_eight(uint32_t lo, uint32_t hi) {
+  const uint64_t v = lo | static_cast<uint64_t>(hi) << 32;
+  return simde_mm256_cvtepi32_ps(
+      simde_mm256_cvtepu8_epi32(simde_mm_cvtsi64_si128(static_cast<int64_t>(v))));
 }
 
-void q4_0_rows(const void* wv, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr,
-               int64_t k, float* out, int64_t ldo) {
+// Q4_K: value = d * sc_j * q - dmin * m_j per sub-block j of 32. Per super-block the eight scales
+// and mins become float vectors (as in quant_avx2.cc); the mins' term comes from the activation
+// sums beside the blocks, the rest from four_blocks over the 128 bytes of nibbles.
+template <int MR>
+void rows_q4_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  const auto* w = reinterpret_cast<const BlockQ4_K*>(row);
+  const VI sel[2][2] = {{scale_index(0, 0), scale_index(0, 1)},
+                        {scale_index(1, 0), scale_index(1, 1)}};
+  V acc[2][MR];
+  V8 accm[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc[0][r] = acc[1][r] = simde_mm512_setzero_ps();
+    accm[r] = simde_mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < k / kQKBlockElems; ++b) {
+    if constexpr (MR == 1) {
+      for (int line = 0; line < 3; ++line) {
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(w + b) + kPrefetchBytes + 64 * line);
+      }
+    }
+    uint32_t u[3];
+    __builtin_memcpy(u, w[b].scales, 12);
+    // Sub-blocks 0-3: low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7: a nibble of bytes
+    // 8-11 and the top two bits of bytes 0-3 / 4-7 (q4_k_scale_min in core/dtype.h).
+    const V8 sc =
+        q4_k_eight(u[0] & 0x3F3F3F3Fu, (u[2] & 0x0F0F0F0Fu) | ((u[0] >> 6) & 0x03030303u) << 4);
+    const V8 mn = q4_k_eight(u[1] & 0x3F3F3F3Fu,
+                             ((u[2] >> 4) & 0x0F0F0F0Fu) | ((u[1] >> 6) & 0x03030303u) << 4);
+    const V8 dsc = simde_mm256_mul_ps(simde_mm256_set1_ps(f16_to_f32(w[b].d)), sc);
+    const V8 dmn = simde_mm256_mul_ps(simde_mm256_set1_ps(f16_to_f32(w[b].dmin)), mn);
+    V scale[MR];
+    for (int r = 0; r < MR; ++r) {
+      const int64_t o = r * a.ld + b * 8;
+      scale[r] =
+          simde_mm512_castps256_ps512(simde_mm256_mul_ps(dsc, simde_mm256_loadu_ps(a.d + o)));
+      accm[r] = simde_mm256_fmadd_ps(dmn, simde_mm256_loadu_ps(a.sum_d + o), accm[r]);
+    }
+    for (int s = 0; s < 2; ++s) {
+      four_blocks<MR>(w[b].qs + 64 * s, a.blocks + b * 8 + 4 * s, a.ld, sel[s], scale, acc);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    out[r * ldo] = sum16(simde_mm512_add_ps(acc[0][r], acc[1][r])) - sum8(accm[r]);
+  }
+}
+
+template <int MR>
+struct Q4_0Rows {
+  static constexpr auto run = rows_q4_0<MR>;
+};
+template <int MR>
+struct Q4_KRows {
+  static constexpr auto run = rows_q4_k<MR>;
+};
+
+// The row kernel inlined into a loop over a run of weight rows (as in quant_avx2.cc).
+template <template <int> class K, int MR>
+void run_rows(const uint8_t* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int64_t k,
+              float* out, int64_t ldo) {
+  for (int64_t j = 0; j < nrows; ++j) K<MR>::run(w + j * row_bytes, a, k, out + j, ldo);
+}
+
+template <template <int> class K>
+void dispatch_rows(const void* wv, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr,
+                   int64_t k, float* out, int64_t ldo) {
   const auto* w = static_cast<const uint8_t*>(wv);
   switch (mr) {
     case 1:
-      return run_rows<1>(w, row_bytes, nrows, a, k, out, ldo);
+      return run_rows<K, 1>(w, row_bytes, nrows, a, k, out, ldo);
     case 2:
-      return run_rows<2>(w, row_bytes, nrows, a, k, out, ldo);
+      return run_rows<K, 2>(w, row_bytes, nrows, a, k, out, ldo);
     case 3:
-      return run_rows<3>(w, row_bytes, nrows, a, k, out, ldo);
+      return run_rows<K, 3>(w, row_bytes, nrows, a, k, out, ldo);
     default:
-      return run_rows<4>(w, row_bytes, nrows, a, k, out, ldo);
+      return run_rows<K, 4>(w, row_bytes, nrows, a, k, out, ldo);
   }
 }
 
 }  // namespace
 
 QuantRows q4_0_grouped_rows() {
-  return q4_0_rows;
+  return dispatch_rows<Q4_0Rows>;
+}
+QuantRows q4_k_rows() {
+  return dispatch_rows<Q4_KRows>;
 }
 
 }  // namespace osprey::cpu::detail::OSPREY_AVX512_NS
