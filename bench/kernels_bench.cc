@@ -1,7 +1,8 @@
 // The CPU kernels besides the matmuls (bench_quant) at TinyLlama-1.1B sizes (hidden 2048, FFN
 // 5632, 32 query heads over 4 KV heads of 64): paged attention for a 512-token prompt (GFLOP/s,
-// % of the FMA peak) and for one decoding token per sequence over long contexts (GB/s of keys and
-// values read, % of the read bandwidth), RMSNorm and SiLU·mul over a prompt's rows (GB/s).
+// % of the FMA peak) and for one decoding token per sequence over long contexts with f32 and f16
+// caches (GB/s of keys and values read, % of the read bandwidth), RMSNorm and SiLU·mul over a
+// prompt's rows (GB/s).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -31,32 +32,34 @@ std::vector<float> random_floats(int64_t n, uint32_t seed) {
   return v;
 }
 
-// One sequence's paged cache: `len` positions in blocks that lie in memory in reverse order, as
-// a block pool may hand them out, in huge pages as the engine's cache (kv/paged_kv_cache.h).
+const cpu::AttentionShape kShape{kHeads, kKvHeads, kHeadDim, 0.125f, 0};
+
+// One sequence's paged cache of `dtype` elements: `len` positions in blocks that lie in memory in
+// reverse order, as a block pool may hand them out, in huge pages as the engine's cache
+// (kv/paged_kv_cache.h).
 struct PagedSequence {
   std::shared_ptr<void> k, v;
-  std::vector<const float*> kb, vb;
-  PagedSequence(int64_t len, uint32_t seed) {
-    const int64_t blocks = (len + kBlock - 1) / kBlock, elems = blocks * kBlock * kKvDim;
-    k = allocate_huge_pages(elems * sizeof(float));
-    v = allocate_huge_pages(elems * sizeof(float));
-    const auto kr = random_floats(elems, seed), vr = random_floats(elems, seed + 1);
-    auto* kp = static_cast<float*>(k.get());
-    auto* vp = static_cast<float*>(v.get());
-    std::copy(kr.begin(), kr.end(), kp);
-    std::copy(vr.begin(), vr.end(), vp);
+  std::vector<void*> kb, vb;
+  PagedSequence(int64_t len, uint32_t seed, DType dtype) {
+    const int64_t blocks = (len + kBlock - 1) / kBlock;
+    const size_t block_bytes = kBlock * dtype_bytes(dtype, kKvDim);
+    k = allocate_huge_pages(blocks * block_bytes);
+    v = allocate_huge_pages(blocks * block_bytes);
     for (int64_t b = 0; b < blocks; ++b) {
-      kb.push_back(kp + (blocks - 1 - b) * kBlock * kKvDim);
-      vb.push_back(vp + (blocks - 1 - b) * kBlock * kKvDim);
+      kb.push_back(static_cast<uint8_t*>(k.get()) + (blocks - 1 - b) * block_bytes);
+      vb.push_back(static_cast<uint8_t*>(v.get()) + (blocks - 1 - b) * block_bytes);
     }
+    const auto kr = random_floats(blocks * kBlock * kKvDim, seed),
+               vr = random_floats(blocks * kBlock * kKvDim, seed + 1);
+    cpu::AttentionShape s = kShape;
+    s.kv_dtype = dtype;
+    cpu::kv_store(kb.data(), vb.data(), kBlock, 0, blocks * kBlock, s, kr.data(), vr.data());
   }
 };
 
-const cpu::AttentionShape kShape{kHeads, kKvHeads, kHeadDim, 0.125f, 0};
-
 void BM_AttentionPrefill(benchmark::State& state) {
   const int64_t n = state.range(0);
-  PagedSequence seq(n, 1);
+  PagedSequence seq(n, 1, DType::F32);
   const auto q = random_floats(n * kQDim, 3);
   std::vector<float> out(n * kQDim);
   for (auto _ : state) {
@@ -73,11 +76,15 @@ void BM_AttentionPrefill(benchmark::State& state) {
 BENCHMARK(BM_AttentionPrefill)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One new token for each of 16 sequences of `context` positions (a batched decode step's attention
-// of one layer): bound by reading every cached key and value once.
+// of one layer): bound by reading every cached key and value once; with an f32 cache (second
+// argument 0) and an f16 one (1: half the bytes).
 void BM_AttentionDecode(benchmark::State& state) {
   const int64_t context = state.range(0), seqs = 16;
+  const DType dtype = state.range(1) == 0 ? DType::F32 : DType::F16;
   std::vector<PagedSequence> cache;
-  for (int64_t s = 0; s < seqs; ++s) cache.emplace_back(context, static_cast<uint32_t>(10 + 2 * s));
+  for (int64_t s = 0; s < seqs; ++s) {
+    cache.emplace_back(context, static_cast<uint32_t>(10 + 2 * s), dtype);
+  }
   const auto q = random_floats(seqs * kQDim, 5);
   std::vector<float> out(seqs * kQDim);
   // One call for the whole step, as the model's forward pass makes it.
@@ -86,20 +93,25 @@ void BM_AttentionDecode(benchmark::State& state) {
     step.push_back({q.data() + s * kQDim, 1, context - 1, cache[s].kb.data(), cache[s].vb.data(),
                     out.data() + s * kQDim});
   }
+  cpu::AttentionShape shape = kShape;
+  shape.kv_dtype = dtype;
   for (auto _ : state) {
-    cpu::attention(step, kBlock, kShape);
+    cpu::attention(step, kBlock, shape);
     benchmark::DoNotOptimize(out.data());
   }
-  const double bytes = 2.0 * seqs * context * kKvDim * sizeof(float);
+  const double bytes = 2.0 * seqs * context * static_cast<double>(dtype_bytes(dtype, kKvDim));
   state.counters["GB/s"] =
       benchmark::Counter(state.iterations() * bytes / 1e9, benchmark::Counter::kIsRate);
   state.counters["%read_bw"] = benchmark::Counter(
       state.iterations() * bytes / bench::read_bandwidth() * 100, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string("kv=") + std::string(dtype_name(dtype)));
 }
 BENCHMARK(BM_AttentionDecode)
-    ->Arg(128)
-    ->Arg(1024)
-    ->Arg(4096)
+    ->Args({128, 0})
+    ->Args({1024, 0})
+    ->Args({4096, 0})
+    ->Args({1024, 1})
+    ->Args({4096, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -34,6 +34,10 @@ struct EngineConfig {
   // KV-cache memory: bytes when > 1, a fraction of the available memory when in (0, 1]; 0: enough
   // for max_num_seqs full-length sequences, capped at a quarter of the available memory.
   double kv_cache_memory = 0;
+  // The KV cache's elements on the CPU: "f32", "f16", "bf16", or "auto": f32 for f32 checkpoints,
+  // f16 otherwise (half the memory and half the bytes a decode step's attention reads, as
+  // llama.cpp's default). CUDA's cache is bf16 ("auto" or "bf16").
+  std::string kv_cache_dtype = "auto";
   // CUDA: the share of the GPU's memory Osprey may use (weights, activations, then the KV cache).
   double gpu_memory_utilization = 0.9;
   std::string policy = "fcfs";  // or "priority"

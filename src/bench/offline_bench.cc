@@ -115,7 +115,8 @@ LatencyResult run_latency(const std::string& model_path, const LatencyOptions& o
     invalid_input("input + output length {} exceeds the model's context {}",
                   o.input_len + o.output_len, c.max_position_embeddings);
   }
-  ContiguousKVCache cache(c.num_layers, c.kv_dim(), o.batch_size, o.input_len + o.output_len);
+  ContiguousKVCache cache(c.num_layers, c.kv_dim(), o.batch_size, o.input_len + o.output_len,
+                          kv_cache_dtype(o.kv_cache_dtype, c.dtype));
   std::vector<float> logits(static_cast<size_t>(o.batch_size) * c.vocab_size);
   ForwardBatch pre;
   for (int b = 0; b < o.batch_size; ++b) {

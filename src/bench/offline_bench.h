@@ -46,6 +46,7 @@ struct LatencyOptions {
   int batch_size = 1;
   std::string quantize;  // "q8_0"/"q4_0": quantize the projection matrices at load; "": as stored
   bool repack_weights = true;  // false: the weights as stored (LoadOptions::repack_weights)
+  std::string kv_cache_dtype = "auto";  // as EngineConfig::kv_cache_dtype
 };
 struct LatencyResult {
   double prefill_tokens_per_s = 0, decode_tokens_per_s = 0;

@@ -89,6 +89,9 @@ void add_latency(CLI::App* bench, Action& action) {
       ->check(CLI::IsMember({"q8_0", "q4_0"}));
   cmd->add_flag("!--no-repack", o->o.repack_weights,
                 "Keep the weights memory-mapped as stored (slower; for comparison)");
+  cmd->add_option("--kv-cache-dtype", o->o.kv_cache_dtype,
+                  "KV cache elements: auto (f32 for f32 checkpoints, else f16), f32, f16, bf16")
+      ->check(CLI::IsMember({"auto", "f32", "f16", "bf16"}));
   add_threads_option(cmd, o->threads);
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o, &action] {

@@ -64,6 +64,9 @@ void add_engine_options(CLI::App* cmd, EngineConfig& c) {
   cmd->add_flag("!--no-chunked-prefill", c.chunked_prefill, "Prefill whole prompts in one step");
   cmd->add_option("--kv-cache-memory", c.kv_cache_memory,
                   "KV cache size: bytes, or a fraction (0,1] of the available memory");
+  cmd->add_option("--kv-cache-dtype", c.kv_cache_dtype,
+                  "KV cache elements: auto (f32 for f32 checkpoints, else f16), f32, f16, bf16")
+      ->check(CLI::IsMember({"auto", "f32", "f16", "bf16"}));
   cmd->add_option("--block-size", c.block_size, "Tokens per KV block")->check(CLI::Range(1, 1024));
   cmd->add_option("--policy", c.policy, "Scheduling: fcfs or priority")
       ->check(CLI::IsMember({"fcfs", "priority"}));

@@ -23,9 +23,12 @@ class CpuModelRunner final : public ModelRunner {
                                          .repack_weights = config.repack_weights})) {
     const ModelConfig& mc = model_.model->config();
     const int32_t blocks = kv_cache_blocks(config, mc, max_model_len);
-    cache_ = std::make_unique<PagedKVCache>(mc.num_layers, mc.kv_dim(), blocks, config.block_size);
-    log::info("cpu: {} threads, {} kernels, {} KV blocks of {} tokens", ThreadPool::global().size(),
-              cpu::isa_name(cpu::active_isa()), blocks, config.block_size);
+    const DType kv_dtype = kv_cache_dtype(config, mc);
+    cache_ = std::make_unique<PagedKVCache>(mc.num_layers, mc.kv_dim(), blocks, config.block_size,
+                                            kv_dtype);
+    log::info("cpu: {} threads, {} kernels, {} KV blocks of {} tokens ({})",
+              ThreadPool::global().size(), cpu::isa_name(cpu::active_isa()), blocks,
+              config.block_size, dtype_name(kv_dtype));
   }
 
   const ModelConfig& config() const override { return model_.model->config(); }

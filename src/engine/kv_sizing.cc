@@ -20,10 +20,14 @@ int64_t available_memory_bytes() {
   return 0;
 }
 
+DType kv_cache_dtype(const EngineConfig& config, const ModelConfig& model) {
+  return osprey::kv_cache_dtype(config.kv_cache_dtype, model.dtype);
+}
+
 int32_t kv_cache_blocks(const EngineConfig& config, const ModelConfig& model,
                         int64_t max_model_len) {
-  const int64_t per_block =
-      PagedKVCache::bytes_per_block(model.num_layers, model.kv_dim(), config.block_size);
+  const int64_t per_block = PagedKVCache::bytes_per_block(
+      model.num_layers, model.kv_dim(), config.block_size, kv_cache_dtype(config, model));
   const int64_t avail = available_memory_bytes();
   int64_t bytes;
   if (config.kv_cache_memory > 1) {

@@ -14,7 +14,8 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-void check_prompt(const TransformerModel& model, const std::vector<int32_t>& prompt, int64_t extra) {
+void check_prompt(const TransformerModel& model, const std::vector<int32_t>& prompt,
+                  int64_t extra) {
   const auto& c = model.config();
   if (prompt.empty()) invalid_input("the prompt is empty");
   for (int32_t id : prompt) {
@@ -82,11 +83,11 @@ GreedyResult greedy_generate(TransformerModel& model, const std::vector<int32_t>
 }
 
 std::vector<float> prompt_logits(TransformerModel& model, const std::vector<int32_t>& prompt,
-                                 bool incremental) {
+                                 bool incremental, DType kv_dtype) {
   const auto& c = model.config();
   check_prompt(model, prompt, 0);
   const int64_t n = static_cast<int64_t>(prompt.size());
-  ContiguousKVCache cache(c.num_layers, c.kv_dim(), 1, n);
+  ContiguousKVCache cache(c.num_layers, c.kv_dim(), 1, n, kv_dtype);
   std::vector<float> logits(n * c.vocab_size);
   if (!incremental) {
     ForwardBatch b;

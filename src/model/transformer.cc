@@ -181,8 +181,8 @@ void TransformerModel::forward(const ForwardBatch& batch, KVCache& cache, float*
     apply_rope(q, T, c.num_heads, rope_);
     apply_rope(k, T, c.num_kv_heads, rope_);
 
-    const cpu::AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim, scale,
-                                    c.layer_window[l]};
+    const cpu::AttentionShape shape{c.num_heads, c.num_kv_heads,    c.head_dim,
+                                    scale,       c.layer_window[l], cache.dtype()};
     // Every sequence's new keys and values into its blocks, then attention for all in one job.
     if (kb_.size() < batch.seqs.size()) {
       kb_.resize(batch.seqs.size());

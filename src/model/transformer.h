@@ -63,7 +63,7 @@ class TransformerModel {
   std::vector<float> inv_freq_;
   // Scratch reused across calls (grown, never shrunk).
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rows_, rope_;
-  std::vector<std::vector<float*>> kb_, vb_;  // per sequence of the batch
+  std::vector<std::vector<void*>> kb_, vb_;  // per sequence of the batch
   std::vector<cpu::AttentionSeq> att_seqs_;
 };
 

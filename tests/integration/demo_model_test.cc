@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
+#include "engine/kv_sizing.h"
 #include "formats/gguf.h"
 #include "model/generate.h"
 #include "model/gguf_model.h"
@@ -189,9 +190,10 @@ TEST(DemoModel, PrefixCachingAndPreemptionChangeNothing) {
   // A KV cache of 12 blocks of 4 tokens for five sequences of up to 36 tokens: the scheduler must
   // preempt (and recompute) while every continuation stays the same.
   const ModelConfig mc = load_config(kModel);
-  const int64_t bytes_per_token = int64_t{2} * mc.num_layers * mc.num_kv_heads * mc.head_dim * 4;
   EngineConfig tiny = engine_config(kModel);
   tiny.block_size = 4;
+  const int64_t bytes_per_token = int64_t{2} * mc.num_layers * mc.num_kv_heads *
+                                  dtype_bytes(engine::kv_cache_dtype(tiny, mc), mc.head_dim);
   tiny.kv_cache_memory = static_cast<double>(12 * 4 * bytes_per_token);
   LLM small(tiny);
   EXPECT_EQ(expect_reproduced(small.generate(prompts(), {greedy()}), "preemption"), reference);

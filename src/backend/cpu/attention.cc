@@ -7,32 +7,56 @@
 
 #include "backend/cpu/attention_row.h"
 #include "backend/cpu/kernels.h"
+#include "core/error.h"
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 
 namespace osprey::cpu {
 
-void kv_store(float* const* k_blocks, float* const* v_blocks, int block_size, int64_t start_pos,
+void kv_store(void* const* k_blocks, void* const* v_blocks, int block_size, int64_t start_pos,
               int64_t n, const AttentionShape& s, const float* k, const float* v) {
+  OSPREY_CHECK(s.kv_dtype == DType::F32 || s.kv_dtype == DType::F16 || s.kv_dtype == DType::BF16,
+               "KV cache of {} elements", dtype_name(s.kv_dtype));
   const int64_t hd = s.head_dim, kv_dim = int64_t{s.num_kv_heads} * hd;
+  auto put = [&](void* block, int64_t at, const float* x) {
+    if (s.kv_dtype == DType::F32) {
+      std::memcpy(static_cast<float*>(block) + at, x, hd * sizeof(float));
+    } else if (s.kv_dtype == DType::F16) {
+      uint16_t* out = static_cast<uint16_t*>(block) + at;
+      for (int64_t d = 0; d < hd; ++d) out[d] = f32_to_f16(x[d]);
+    } else {
+      uint16_t* out = static_cast<uint16_t*>(block) + at;
+      for (int64_t d = 0; d < hd; ++d) out[d] = f32_to_bf16(x[d]);
+    }
+  };
   for (int64_t i = 0; i < n; ++i) {
     const int64_t pos = start_pos + i;
     const int64_t b = pos / block_size, off = pos % block_size;
     for (int h = 0; h < s.num_kv_heads; ++h) {
       const int64_t at = (int64_t{h} * block_size + off) * hd;
-      std::memcpy(k_blocks[b] + at, k + i * kv_dim + h * hd, hd * sizeof(float));
-      std::memcpy(v_blocks[b] + at, v + i * kv_dim + h * hd, hd * sizeof(float));
+      put(k_blocks[b], at, k + i * kv_dim + h * hd);
+      put(v_blocks[b], at, v + i * kv_dim + h * hd);
     }
   }
 }
 
 namespace {
 
+// Element j's key or value as f32: in place, or converted into `tmp`.
+const float* as_f32(const detail::AttentionRow& row, const void* p, std::vector<float>& tmp) {
+  if (row.kv_dtype == DType::F32) return static_cast<const float*>(p);
+  tmp.resize(row.head_dim);
+  convert_to_f32(row.kv_dtype, p, tmp.data(), row.head_dim);
+  return tmp.data();
+}
+
 // The portable row: scores, max, exponentials, normalized sum of values.
 void attention_row(const detail::AttentionRow& row, std::vector<float>& scores, float* out) {
+  thread_local std::vector<float> tmp;
   scores.resize(row.n);
   float mx = -INFINITY;
   for (int64_t j = 0; j < row.n; ++j) {
-    scores[j] = dot_f32(row.q, row.key(j), row.head_dim) * row.scale;
+    scores[j] = dot_f32(row.q, as_f32(row, row.key(j), tmp), row.head_dim) * row.scale;
     mx = std::max(mx, scores[j]);
   }
   float sum = 0;
@@ -42,7 +66,9 @@ void attention_row(const detail::AttentionRow& row, std::vector<float>& scores, 
   }
   std::fill(out, out + row.head_dim, 0.0f);
   const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < row.n; ++j) axpy(scores[j] * inv, row.value(j), out, row.head_dim);
+  for (int64_t j = 0; j < row.n; ++j) {
+    axpy(scores[j] * inv, as_f32(row, row.value(j), tmp), out, row.head_dim);
+  }
 }
 
 }  // namespace
@@ -50,7 +76,9 @@ void attention_row(const detail::AttentionRow& row, std::vector<float>& scores, 
 void attention(std::span<const AttentionSeq> seqs, int block_size, const AttentionShape& s) {
   const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
   const int group = s.num_heads / s.num_kv_heads;
-  const bool avx2 = active_isa() != Isa::kScalar && s.head_dim <= 512;
+  // The AVX2 kernel reads 16-bit caches eight dimensions at a time.
+  const bool avx2 = active_isa() != Isa::kScalar && s.head_dim <= 512 &&
+                    (s.kv_dtype == DType::F32 || s.head_dim % 8 == 0);
   int64_t rows = 0;
   for (const AttentionSeq& seq : seqs) rows += seq.q_len;
   // A task is a token's query heads that share one KV head (the AVX2 kernel reads each key and
@@ -90,7 +118,8 @@ void attention(std::span<const AttentionSeq> seqs, int block_size, const Attenti
                                block_size,
                                static_cast<int64_t>(g) * block_size * s.head_dim,
                                s.head_dim,
-                               s.scale};
+                               s.scale,
+                               s.kv_dtype};
       float* o = seq.out + i * q_dim + head * s.head_dim;
       if (avx2) {
         scores.resize(heads * ((row.n + 7) / 8 * 8));
@@ -104,8 +133,8 @@ void attention(std::span<const AttentionSeq> seqs, int block_size, const Attenti
   });
 }
 
-void attention(const float* q, int64_t q_len, int64_t start_pos, const float* const* k_blocks,
-               const float* const* v_blocks, int block_size, const AttentionShape& s, float* out) {
+void attention(const float* q, int64_t q_len, int64_t start_pos, const void* const* k_blocks,
+               const void* const* v_blocks, int block_size, const AttentionShape& s, float* out) {
   const AttentionSeq seq{q, q_len, start_pos, k_blocks, v_blocks, out};
   attention(std::span<const AttentionSeq>(&seq, 1), block_size, s);
 }

@@ -4,33 +4,39 @@
 
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace osprey::cpu::detail {
 
 struct AttentionRow {
   const float* q;  // head_dim values
   int64_t first;   // first visible position
   int64_t n;       // visible positions: first .. first + n - 1
-  const float* const* k_blocks;
-  const float* const* v_blocks;
+  const void* const* k_blocks;
+  const void* const* v_blocks;
   int block_size;
-  int64_t
-      head_offset;  // where this head's KV head starts in a block: kv head * block_size * head_dim
-  int head_dim;     // also the distance from one position to the next within a block
+  // Where this head's KV head starts in a block, in elements: kv head * block_size * head_dim.
+  int64_t head_offset;
+  int head_dim;  // also the distance from one position to the next within a block
   float scale;
+  DType kv_dtype;  // F32, F16 or BF16
 
-  const float* key(int64_t j) const {
+  // Position first + j's key or value: kv_dtype elements.
+  const void* key(int64_t j) const { return element(k_blocks, j); }
+  const void* value(int64_t j) const { return element(v_blocks, j); }
+
+ private:
+  const void* element(const void* const* blocks, int64_t j) const {
     const int64_t p = first + j;
-    return k_blocks[p / block_size] + head_offset + (p % block_size) * head_dim;
-  }
-  const float* value(int64_t j) const {
-    const int64_t p = first + j;
-    return v_blocks[p / block_size] + head_offset + (p % block_size) * head_dim;
+    const int64_t at = head_offset + (p % block_size) * head_dim;
+    return static_cast<const uint8_t*>(blocks[p / block_size]) +
+           at * (kv_dtype == DType::F32 ? 4 : 2);
   }
 };
 
 // `heads` query heads that share row's KV head: head i's query at row.q + i * head_dim, its output
 // at out + i * head_dim; scores: room for heads * (n rounded up to a multiple of 8). head_dim at
-// most 512.
+// most 512, and a multiple of 8 for F16 / BF16 caches.
 void attention_heads_avx2(const AttentionRow& row, int heads, float* scores, float* out);
 
 }  // namespace osprey::cpu::detail

@@ -32,6 +32,10 @@ class CudaModelRunner final : public ModelRunner {
     }
     if (!config.quantize.empty())
       fail(ErrorKind::kUnsupported, "device 'cuda': --quantize is not supported on the GPU yet");
+    if (config.kv_cache_dtype != "auto" && config.kv_cache_dtype != "bf16") {
+      fail(ErrorKind::kUnsupported, "device 'cuda': the KV cache is bf16 (--kv-cache-dtype {})",
+           config.kv_cache_dtype);
+    }
     OpenedModel opened = open_model(config.model, {.prefetch = true, .progress = config.progress});
     CudaModelOptions o;
     o.bf16 = true;

@@ -129,28 +129,52 @@ std::vector<double> reference_attention(const std::vector<float>& q, const std::
   return out;
 }
 
+// A paged pool of `nblocks` blocks for K and V of `dtype` elements, handed out in reverse order
+// of their place in memory (as a block pool may).
+struct PagedPool {
+  std::vector<uint8_t> k, v;
+  std::vector<void*> kb, vb;
+  PagedPool(int64_t nblocks, int64_t block, int64_t kvd, DType dtype)
+      : k(nblocks * block * kvd * dtype_bytes(dtype, 1)), v(k.size()), kb(nblocks), vb(nblocks) {
+    const size_t bytes = block * kvd * dtype_bytes(dtype, 1);
+    for (int64_t b = 0; b < nblocks; ++b) {
+      kb[b] = k.data() + (nblocks - 1 - b) * bytes;
+      vb[b] = v.data() + (nblocks - 1 - b) * bytes;
+    }
+  }
+};
+
+// The values a cache of `dtype` holds for x (rounded to nearest even), as floats.
+std::vector<float> as_stored(std::vector<float> x, DType dtype) {
+  for (float& e : x) {
+    if (dtype == DType::F16) e = f16_to_f32(f32_to_f16(e));
+    if (dtype == DType::BF16) e = bf16_to_f32(f32_to_bf16(e));
+  }
+  return x;
+}
+
+const DType kKvDtypes[] = {DType::F32, DType::F16, DType::BF16};
+
+// Against the double reference over the keys and values as the cache stores them, for every
+// element type of the cache.
 TEST_P(Kernels, PagedAttentionMatchesReference) {
-  for (int window : {0, 5}) {
-    for (int block : {1, 4, 16}) {
-      const AttentionShape s{6, 2, 12, 1.0f / std::sqrt(12.0f), window};
-      const int64_t start = 9, q_len = 4, total = start + q_len, kvd = 2 * 12, qd = 6 * 12;
-      const auto k = randn(total * kvd, 10), v = randn(total * kvd, 11), q = randn(q_len * qd, 12);
-      // Blocks deliberately out of order in memory, as a paged pool hands them out.
-      const int64_t nblocks = (total + block - 1) / block;
-      std::vector<float> pool_k(nblocks * block * kvd), pool_v(pool_k.size());
-      std::vector<float*> kb(nblocks), vb(nblocks);
-      for (int64_t b = 0; b < nblocks; ++b) {
-        const int64_t slot = nblocks - 1 - b;
-        kb[b] = pool_k.data() + slot * block * kvd;
-        vb[b] = pool_v.data() + slot * block * kvd;
-      }
-      kv_store(kb.data(), vb.data(), block, 0, total, s, k.data(), v.data());
-      std::vector<float> out(q_len * qd);
-      attention(q.data(), q_len, start, kb.data(), vb.data(), block, s, out.data());
-      const auto ref = reference_attention(q, k, v, q_len, start, s);
-      for (size_t i = 0; i < out.size(); ++i) {
-        ASSERT_NEAR(out[i], ref[i], 1e-5)
-            << "window " << window << " block " << block << " i " << i;
+  for (DType kv : kKvDtypes) {
+    for (int window : {0, 5}) {
+      for (int block : {1, 4, 16}) {
+        const AttentionShape s{6, 2, 12, 1.0f / std::sqrt(12.0f), window, kv};
+        const int64_t start = 9, q_len = 4, total = start + q_len, kvd = 2 * 12, qd = 6 * 12;
+        const auto k = randn(total * kvd, 10), v = randn(total * kvd, 11),
+                   q = randn(q_len * qd, 12);
+        PagedPool pool((total + block - 1) / block, block, kvd, kv);
+        kv_store(pool.kb.data(), pool.vb.data(), block, 0, total, s, k.data(), v.data());
+        std::vector<float> out(q_len * qd);
+        attention(q.data(), q_len, start, pool.kb.data(), pool.vb.data(), block, s, out.data());
+        const auto ref =
+            reference_attention(q, as_stored(k, kv), as_stored(v, kv), q_len, start, s);
+        for (size_t i = 0; i < out.size(); ++i) {
+          ASSERT_NEAR(out[i], ref[i], 1e-5)
+              << dtype_name(kv) << " window " << window << " block " << block << " i " << i;
+        }
       }
     }
   }
@@ -158,49 +182,42 @@ TEST_P(Kernels, PagedAttentionMatchesReference) {
 
 // Model-sized heads (64 and 80 dimensions, groups of 8 and 3 query heads per KV head) against the
 // reference, and every row bitwise the same whether it comes in a 45-token prefill or alone as a
-// decoding token: the kernel groups heads differently for the two, which must not show.
+// decoding token: the kernel groups heads differently for the two, which must not show. For every
+// element type of the cache.
 TEST_P(Kernels, AttentionRowsDoNotDependOnHowHeadsAreGrouped) {
   struct Case {
     int heads, kv_heads, head_dim, window;
   };
-  for (const Case& c :
-       {Case{32, 4, 64, 0}, Case{6, 2, 80, 0}, Case{6, 2, 80, 20}, Case{4, 4, 12, 0}}) {
-    const AttentionShape s{c.heads, c.kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim)),
-                           c.window};
-    const int64_t total = 45, block = 16, qd = int64_t{c.heads} * c.head_dim,
-                  kvd = int64_t{c.kv_heads} * c.head_dim;
-    const auto k = randn(total * kvd, 30), v = randn(total * kvd, 31), q = randn(total * qd, 32);
-    const int64_t nblocks = (total + block - 1) / block;
-    std::vector<float> pool_k(nblocks * block * kvd), pool_v(pool_k.size());
-    std::vector<float*> kb(nblocks), vb(nblocks);
-    for (int64_t b = 0; b < nblocks; ++b) {
-      kb[b] = pool_k.data() + (nblocks - 1 - b) * block * kvd;
-      vb[b] = pool_v.data() + (nblocks - 1 - b) * block * kvd;
-    }
-    kv_store(kb.data(), vb.data(), block, 0, total, s, k.data(), v.data());
-    std::vector<float> all(total * qd), one(qd);
-    attention(q.data(), total, 0, kb.data(), vb.data(), block, s, all.data());
-    const auto ref = reference_attention(q, k, v, total, 0, s);
-    for (int64_t i = 0; i < total * qd; ++i) {
-      ASSERT_NEAR(all[i], ref[i], 1e-5) << "head_dim " << c.head_dim << " at " << i;
-    }
-    for (int64_t i = 0; i < total; ++i) {
-      attention(q.data() + i * qd, 1, i, kb.data(), vb.data(), block, s, one.data());
-      for (int64_t d = 0; d < qd; ++d) {
-        ASSERT_EQ(one[d], all[i * qd + d]) << "head_dim " << c.head_dim << " token " << i;
+  for (DType kv : kKvDtypes) {
+    for (const Case& c :
+         {Case{32, 4, 64, 0}, Case{6, 2, 80, 0}, Case{6, 2, 80, 20}, Case{4, 4, 12, 0}}) {
+      SCOPED_TRACE(std::string(dtype_name(kv)) + " head_dim " + std::to_string(c.head_dim));
+      const AttentionShape s{c.heads,  c.kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim)),
+                             c.window, kv};
+      const int64_t total = 45, block = 16, qd = int64_t{c.heads} * c.head_dim,
+                    kvd = int64_t{c.kv_heads} * c.head_dim;
+      const auto k = randn(total * kvd, 30), v = randn(total * kvd, 31), q = randn(total * qd, 32);
+      PagedPool pool((total + block - 1) / block, block, kvd, kv);
+      const void* const* kb = pool.kb.data();
+      const void* const* vb = pool.vb.data();
+      kv_store(pool.kb.data(), pool.vb.data(), block, 0, total, s, k.data(), v.data());
+      std::vector<float> all(total * qd), one(qd);
+      attention(q.data(), total, 0, kb, vb, block, s, all.data());
+      const auto ref = reference_attention(q, as_stored(k, kv), as_stored(v, kv), total, 0, s);
+      for (int64_t i = 0; i < total * qd; ++i) ASSERT_NEAR(all[i], ref[i], 1e-5) << "at " << i;
+      for (int64_t i = 0; i < total; ++i) {
+        attention(q.data() + i * qd, 1, i, kb, vb, block, s, one.data());
+        for (int64_t d = 0; d < qd; ++d) ASSERT_EQ(one[d], all[i * qd + d]) << "token " << i;
       }
-    }
-    // A step of several sequences in one call (here: chunks of this one, as prefixes): each
-    // chunk's rows as computed alone.
-    std::vector<float> batched(total * qd);
-    std::vector<AttentionSeq> step;
-    for (auto [start, len] : {std::pair{int64_t{0}, int64_t{7}}, {7, 1}, {8, 30}, {38, 7}}) {
-      step.push_back(
-          {q.data() + start * qd, len, start, kb.data(), vb.data(), batched.data() + start * qd});
-    }
-    attention(step, block, s);
-    for (int64_t i = 0; i < total * qd; ++i) {
-      ASSERT_EQ(batched[i], all[i]) << "head_dim " << c.head_dim << " batched, at " << i;
+      // A step of several sequences in one call (here: chunks of this one, as prefixes): each
+      // chunk's rows as computed alone.
+      std::vector<float> batched(total * qd);
+      std::vector<AttentionSeq> step;
+      for (auto [start, len] : {std::pair{int64_t{0}, int64_t{7}}, {7, 1}, {8, 30}, {38, 7}}) {
+        step.push_back({q.data() + start * qd, len, start, kb, vb, batched.data() + start * qd});
+      }
+      attention(step, block, s);
+      for (int64_t i = 0; i < total * qd; ++i) ASSERT_EQ(batched[i], all[i]) << "batched, at " << i;
     }
   }
 }

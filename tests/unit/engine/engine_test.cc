@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "engine/kv_sizing.h"
 #include "engine/model_runner.h"
 #include "formats/safetensors.h"
 #include "model/generate.h"
@@ -50,6 +51,31 @@ EngineConfig small_engine(const std::string& model) {
   c.progress = false;
   c.kv_cache_memory = 8 << 20;
   return c;
+}
+
+TEST(Engine, KvCacheDtypeFollowsTheCheckpointUnlessAsked) {
+  ModelConfig f32, bf16;
+  f32.dtype = DType::F32;
+  bf16.dtype = DType::BF16;
+  EngineConfig c;
+  EXPECT_EQ(engine::kv_cache_dtype(c, f32), DType::F32);
+  EXPECT_EQ(engine::kv_cache_dtype(c, bf16), DType::F16);
+  for (auto [name, dt] :
+       {std::pair{"f32", DType::F32}, {"f16", DType::F16}, {"bf16", DType::BF16}}) {
+    c.kv_cache_dtype = name;
+    EXPECT_EQ(engine::kv_cache_dtype(c, f32), dt) << name;
+  }
+  c.kv_cache_dtype = "q8_0";
+  EXPECT_THROW(engine::kv_cache_dtype(c, f32), Error);
+}
+
+// An f16 cache holds twice the blocks of an f32 one in the same memory.
+TEST(Engine, F16KvCacheHoldsTwiceTheBlocks) {
+  EngineConfig c = small_engine("llama-f32");
+  const ModelConfig mc = load_config(c.model);
+  const int32_t f32_blocks = engine::kv_cache_blocks(c, mc, 64);
+  c.kv_cache_dtype = "f16";
+  EXPECT_EQ(engine::kv_cache_blocks(c, mc, 64), 2 * f32_blocks);
 }
 
 TEST(Engine, MatchesTransformersGreedyThroughPagedAttention) {

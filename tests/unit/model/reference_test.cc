@@ -111,6 +111,23 @@ TEST_P(HfReference, IncrementalLogitsMatchTransformers) {
   }
 }
 
+// A cache of f16 or bf16 elements (--kv-cache-dtype) rounds every stored key and value: the logits
+// stay within the bf16 criterion (1e-2) in one pass and through the cache, and the
+// rounding really happened (not bitwise the f32 cache's logits).
+TEST_P(HfReference, HalfPrecisionKvCachesStayClose) {
+  LoadedModel m = load_model(kRoot + GetParam(), {.progress = false});
+  Reference ref = reference(GetParam());
+  const auto ids = ref.ids("input_ids_1");
+  const auto f32 = prompt_logits(*m.model, ids, true, DType::F32);
+  for (DType kv : {DType::F16, DType::BF16}) {
+    const std::string what = GetParam() + " kv " + std::string(dtype_name(kv));
+    expect_logits_close(prompt_logits(*m.model, ids, false, kv), ref.logits(1), 1e-2, what);
+    const auto incremental = prompt_logits(*m.model, ids, true, kv);
+    expect_logits_close(incremental, ref.logits(1), 1e-2, what + " incremental");
+    EXPECT_NE(incremental, f32) << what;
+  }
+}
+
 TEST_P(HfReference, GreedyContinuationMatchesTransformers) {
   LoadedModel m = load_model(kRoot + GetParam(), {.progress = false});
   if (m.model->config().tie_word_embeddings) {
