@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/dot.h"
+#include "backend/cpu/quant_rows.h"
 #include "backend/cpu/simd_avx2.h"
 #include "core/dtype.h"
 
@@ -333,29 +334,6 @@ float dot1(const void* w, const BlockQ8A* a, int64_t k) {
   return out;
 }
 
-// The row kernel inlined into a loop over a run of weight rows: a call per row cost a batch-1
-// Q4_0 decode about a sixth of its time.
-template <template <int> class K, int MR>
-void run_rows(const uint8_t* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int64_t k,
-              float* out, int64_t ldo) {
-  for (int64_t j = 0; j < nrows; ++j) K<MR>::run(w + j * row_bytes, a, k, out + j, ldo);
-}
-
-template <template <int> class K>
-void dispatch_rows(const void* wv, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr,
-                   int64_t k, float* out, int64_t ldo) {
-  const auto* w = static_cast<const uint8_t*>(wv);
-  switch (mr) {
-    case 1:
-      return run_rows<K, 1>(w, row_bytes, nrows, a, k, out, ldo);
-    case 2:
-      return run_rows<K, 2>(w, row_bytes, nrows, a, k, out, ldo);
-    case 3:
-      return run_rows<K, 3>(w, row_bytes, nrows, a, k, out, ldo);
-    default:
-      return run_rows<K, 4>(w, row_bytes, nrows, a, k, out, ldo);
-  }
-}
 template <int MR>
 struct Q8_0Rows {
   static constexpr auto run = rows_q8_0<MR>;

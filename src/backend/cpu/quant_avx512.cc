@@ -10,7 +10,8 @@
 // results do not depend on the batch.
 //
 // Built twice like gemm_panels_avx512.cc (natively, and emulated by SIMDe in
-// quant_avx512_emulated.cc); it calls no inline or template code of shared headers.
+// quant_avx512_emulated.cc); it calls no inline or template code of shared headers with external
+// linkage (quant_rows.h and simd_avx512.h give each file its own copy).
 #include <simde/x86/avx512.h>
 #include <simde/x86/f16c.h>
 
@@ -19,6 +20,7 @@
 #endif
 
 #include "backend/cpu/dot.h"
+#include "backend/cpu/quant_rows.h"
 #include "backend/cpu/simd_avx512.h"
 
 namespace osprey::cpu::detail::OSPREY_AVX512_NS {
@@ -192,28 +194,6 @@ struct Q4_KRows {
   static constexpr auto run = rows_q4_k<MR>;
 };
 
-// The row kernel inlined into a loop over a run of weight rows (as in quant_avx2.cc).
-template <template <int> class K, int MR>
-void run_rows(const uint8_t* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int64_t k,
-              float* out, int64_t ldo) {
-  for (int64_t j = 0; j < nrows; ++j) K<MR>::run(w + j * row_bytes, a, k, out + j, ldo);
-}
-
-template <template <int> class K>
-void dispatch_rows(const void* wv, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr,
-                   int64_t k, float* out, int64_t ldo) {
-  const auto* w = static_cast<const uint8_t*>(wv);
-  switch (mr) {
-    case 1:
-      return run_rows<K, 1>(w, row_bytes, nrows, a, k, out, ldo);
-    case 2:
-      return run_rows<K, 2>(w, row_bytes, nrows, a, k, out, ldo);
-    case 3:
-      return run_rows<K, 3>(w, row_bytes, nrows, a, k, out, ldo);
-    default:
-      return run_rows<K, 4>(w, row_bytes, nrows, a, k, out, ldo);
-  }
-}
 
 }  // namespace
 
