@@ -194,7 +194,6 @@ struct Q4_KRows {
   static constexpr auto run = rows_q4_k<MR>;
 };
 
-
 }  // namespace
 
 QuantRows q4_0_grouped_rows() {
