@@ -80,18 +80,16 @@ PanelGemm scalar_panel_gemm(DType dtype);
 using PreparedPanelGemm = void (*)(const void* acts, int64_t m, int64_t k, const void* w,
                                    int64_t p0, int64_t p1, int64_t n, const float* bias, float* y,
                                    int64_t ldy);
-// And the rows of regrouped Q4_0 matrices and of Q4_K ones with vpdpbusd (quant_avx512.cc):
-// QuantRows over the same activations as the AVX2 ones, not bitwise the same (the sums run in
-// another order).
+// And the QuantRows of regrouped Q4_0 matrices (for DType::Q4_0) and of Q4_K and Q6_K ones with
+// vpdpbusd (quant_avx512.cc), nullptr for other dtypes: over the same activations as the AVX2
+// ones, not bitwise the same (the sums run in another order).
 namespace avx512 {
 PreparedPanelGemm panel_gemm(DType dtype);
-QuantRows q4_0_grouped_rows();
-QuantRows q4_k_rows();
+QuantRows quant_rows(DType dtype);
 }  // namespace avx512
 namespace avx512_emulated {
 PreparedPanelGemm panel_gemm(DType dtype);
-QuantRows q4_0_grouped_rows();
-QuantRows q4_k_rows();
+QuantRows quant_rows(DType dtype);
 }  // namespace avx512_emulated
 
 struct DotKernels {

@@ -170,23 +170,24 @@ detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
   return nullptr;
 }
 
-// The AVX-512 row kernels where active: for regrouped Q4_0 rows and Q4_K blocks (else the
-// kernel set's own).
+// The AVX-512 row kernels where active: for regrouped Q4_0 rows and Q4_K and Q6_K blocks (else
+// the kernel set's own).
 detail::QuantRows quant_rows(DType dtype, detail::QuantRows fallback) {
+  detail::QuantRows rows = nullptr;
 #ifdef OSPREY_HAVE_AVX512
-  const bool q4_0 = dtype == DType::Q4_0;
   switch (g_isa.load(std::memory_order_relaxed)) {
     case Isa::kAvx512:
-      return q4_0 ? detail::avx512::q4_0_grouped_rows() : detail::avx512::q4_k_rows();
+      rows = detail::avx512::quant_rows(dtype);
+      break;
     case Isa::kAvx512Emulated:
-      return q4_0 ? detail::avx512_emulated::q4_0_grouped_rows()
-                  : detail::avx512_emulated::q4_k_rows();
+      rows = detail::avx512_emulated::quant_rows(dtype);
+      break;
     default:
       break;
   }
 #endif
   (void)dtype;
-  return fallback;
+  return rows ? rows : fallback;
 }
 
 // Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks.
@@ -266,7 +267,7 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
     case DType::Q4_K:
       return matmul_quant(x, m, w, quant_rows(DType::Q4_K, kn.rows_q4_k), bias, y);
     case DType::Q6_K:
-      return matmul_quant(x, m, w, kn.rows_q6_k, bias, y);
+      return matmul_quant(x, m, w, quant_rows(DType::Q6_K, kn.rows_q6_k), bias, y);
     default:
       fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
   }

@@ -1,5 +1,5 @@
 // AVX-512 row kernels for Q4_0 weights regrouped at load (dot.h: kQ4_0GroupBytes) and for Q4_K
-// blocks, with vpdpbusd
+// and Q6_K blocks, with vpdpbusd
 // (AVX512_VNNI): unsigned nibbles times signed activation quants, four products per int32 lane in
 // one instruction where AVX2 needs vpmaddubsw + vpmaddwd. A 64-byte load holds four blocks' quants
 // (two pairs); its low nibbles are blocks 0 and 2 of the four, its high nibbles 1 and 3, so one
@@ -185,6 +185,100 @@ void rows_q4_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
   }
 }
 
+// Q6_K: value = d * sc_g * (q - 32) per group g of 16, q unsigned 0..63 (four bits in ql, two in
+// qh). A half super-block's 64 bytes of ql and 32 of qh give two vectors of two blocks each (the
+// low nibbles: blocks 0 and 1 of the half, the high ones 2 and 3, with qh's bit pairs shifted in
+// per 256-bit half); vpdpbusd sums q * x per four values, so four lanes share a group, and one FMA
+// scales two blocks by a vector of d * sc_g * d_a lanes. The -32 comes off per row at the end,
+// from the activations' sums per 16 (BlockQ8A::sum16).
+VI q6_k_pair_index(int first_block) {  // lanes of two blocks' groups in a 16-group vector
+  alignas(64) int32_t idx[16];
+  for (int i = 0; i < 16; ++i) idx[i] = 2 * (first_block + i / 8) + (i % 8) / 4;
+  return load(idx);
+}
+
+// 16 int8 as f32 (SIMDe 0.7 has no 512-bit vpmovsxbd).
+V i8x16_to_f32(const int8_t* p) {
+  const simde__m128i b = simde_mm_loadu_si128(p);
+  const V8 lo = simde_mm256_cvtepi32_ps(simde_mm256_cvtepi8_epi32(b));
+  const V8 hi = simde_mm256_cvtepi32_ps(simde_mm256_cvtepi8_epi32(simde_mm_srli_si128(b, 8)));
+  return simde_mm512_insertf32x8(simde_mm512_castps256_ps512(lo), hi, 1);
+}
+
+VI q6_k_shifts(int lower, int upper) {  // per 16-bit lane: lower 256 bits, upper 256 bits
+  alignas(64) uint16_t s[32];
+  for (int i = 0; i < 32; ++i) s[i] = static_cast<uint16_t>(i < 16 ? lower : upper);
+  return load(s);
+}
+
+template <int MR>
+void rows_q6_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  const auto* w = reinterpret_cast<const BlockQ6_K*>(row);
+  const VI low = simde_mm512_set1_epi8(0x0F), three = simde_mm512_set1_epi8(3),
+           zero = simde_mm512_setzero_si512();
+  const VI shift[2] = {q6_k_shifts(0, 2), q6_k_shifts(4, 6)};
+  alignas(64) int32_t expand_idx[16];
+  for (int i = 0; i < 16; ++i) expand_idx[i] = i / 2;  // group g takes its block's scale
+  const VI expand = load(expand_idx);
+  const VI sel[4] = {q6_k_pair_index(0), q6_k_pair_index(2), q6_k_pair_index(4),
+                     q6_k_pair_index(6)};
+  V acc[MR];
+  float offset[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc[r] = simde_mm512_setzero_ps();
+    offset[r] = 0;
+  }
+  for (int64_t b = 0; b < k / kQKBlockElems; ++b) {
+    if constexpr (MR == 1) {
+      for (int line = 0; line < 4; ++line) {
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(w + b) + kPrefetchBytes + 64 * line);
+      }
+    }
+    const float d = f16_to_f32(w[b].d);
+    const int8_t* sc = w[b].scales;
+    const V groups = i8x16_to_f32(sc);
+    V scale[MR];
+    for (int r = 0; r < MR; ++r) {
+      const int64_t o = r * a.ld + b * 8;
+      const V8 da = simde_mm256_mul_ps(simde_mm256_set1_ps(d), simde_mm256_loadu_ps(a.d + o));
+      scale[r] = simde_mm512_mul_ps(
+          groups, simde_mm512_permutexvar_ps(expand, simde_mm512_castps256_ps512(da)));
+      float s = 0;
+      for (int j = 0; j < 8; ++j) {
+        const BlockQ8A& ab = a.blocks[o + j];
+        s += a.d[o + j] * static_cast<float>(sc[2 * j] * ab.sum16[0] + sc[2 * j + 1] * ab.sum16[1]);
+      }
+      offset[r] += 32.0f * d * s;
+    }
+    for (int h = 0; h < 2; ++h) {
+      const VI l = load(w[b].ql + 64 * h);
+      const VI hb = simde_mm512_broadcast_i64x4(simde_mm256_loadu_si256(w[b].qh + 32 * h));
+      // qh's bit pair of each value moved to bits 4..5, for the low nibbles' blocks and the high
+      // ones'.
+      VI high[2];
+      for (int t = 0; t < 2; ++t) {
+        high[t] = simde_mm512_slli_epi16(
+            simde_mm512_and_si512(simde_mm512_srlv_epi16(hb, shift[t]), three), 4);
+      }
+      const VI q[2] = {
+          simde_mm512_or_si512(simde_mm512_and_si512(l, low), high[0]),
+          simde_mm512_or_si512(simde_mm512_and_si512(simde_mm512_srli_epi16(l, 4), low), high[1])};
+      for (int t = 0; t < 2; ++t) {
+        for (int r = 0; r < MR; ++r) {
+          const BlockQ8A* ab = a.blocks + r * a.ld + b * 8 + 4 * h + 2 * t;
+          const VI x = simde_mm512_inserti64x4(
+              simde_mm512_castsi256_si512(simde_mm256_loadu_si256(ab[0].qs)),
+              simde_mm256_loadu_si256(ab[1].qs), 1);
+          const VI sum = simde_mm512_dpbusd_epi32(zero, q[t], x);
+          acc[r] = simde_mm512_fmadd_ps(
+              i32_to_f32(sum), simde_mm512_permutexvar_ps(sel[2 * h + t], scale[r]), acc[r]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) out[r * ldo] = sum16(acc[r]) - offset[r];
+}
+
 template <int MR>
 struct Q4_0Rows {
   static constexpr auto run = rows_q4_0<MR>;
@@ -193,14 +287,24 @@ template <int MR>
 struct Q4_KRows {
   static constexpr auto run = rows_q4_k<MR>;
 };
+template <int MR>
+struct Q6_KRows {
+  static constexpr auto run = rows_q6_k<MR>;
+};
 
 }  // namespace
 
-QuantRows q4_0_grouped_rows() {
-  return dispatch_rows<Q4_0Rows>;
-}
-QuantRows q4_k_rows() {
-  return dispatch_rows<Q4_KRows>;
+QuantRows quant_rows(DType dtype) {
+  switch (dtype) {
+    case DType::Q4_0:
+      return dispatch_rows<Q4_0Rows>;
+    case DType::Q4_K:
+      return dispatch_rows<Q4_KRows>;
+    case DType::Q6_K:
+      return dispatch_rows<Q6_KRows>;
+    default:
+      return nullptr;
+  }
 }
 
 }  // namespace osprey::cpu::detail::OSPREY_AVX512_NS
