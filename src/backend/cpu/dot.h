@@ -31,18 +31,24 @@ static_assert(sizeof(BlockQ8A) == 40);
 
 // Quantized activation rows as the row kernels take them: the blocks, and beside them each block's
 // scale d and d * (sum of its quants) as plain floats, which Q4_0 reads eight at a time (its offset
-// of -8 needs the sums). Row r's blocks start at r * ld in all three.
+// of -8 needs the sums), and d * (sum of each half of 16), two per block, which the AVX-512 Q6_K
+// kernel reads sixteen at a time (its -32 per group of 16). Row r's blocks start at r * ld in all,
+// its halves at 2 * r * ld.
 struct QuantActs {
   const BlockQ8A* blocks;
   const float* d;
   const float* sum_d;
+  const float* half_sum_d;
   int64_t ld;
 };
-// Fills the side arrays for `n` blocks.
-inline void fill_act_scales(const BlockQ8A* a, int64_t n, float* d, float* sum_d) {
+// Fills the side arrays for `n` blocks (half_sum_d: 2 n values).
+inline void fill_act_scales(const BlockQ8A* a, int64_t n, float* d, float* sum_d,
+                            float* half_sum_d) {
   for (int64_t b = 0; b < n; ++b) {
     d[b] = a[b].d;
     sum_d[b] = a[b].d * static_cast<float>(a[b].sum16[0] + a[b].sum16[1]);
+    half_sum_d[2 * b] = a[b].d * static_cast<float>(a[b].sum16[0]);
+    half_sum_d[2 * b + 1] = a[b].d * static_cast<float>(a[b].sum16[1]);
   }
 }
 

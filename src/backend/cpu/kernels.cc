@@ -113,18 +113,19 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
   const auto& kn = kernels();
   const int64_t nb = k / detail::kActBlockElems;
   thread_local std::vector<detail::BlockQ8A> act;
-  thread_local std::vector<float> act_d, act_sum_d;
+  thread_local std::vector<float> act_d, act_sum_d, act_half_sum_d;
   if (static_cast<int64_t>(act.size()) < m * nb) {
     act.resize(m * nb);
     act_d.resize(m * nb);
     act_sum_d.resize(m * nb);
+    act_half_sum_d.resize(2 * m * nb);
   }
   // Pointers, not the thread_local vectors: the pool's threads read the caller's buffers.
   detail::BlockQ8A* a = act.data();
-  float *ad = act_d.data(), *asd = act_sum_d.data();
+  float *ad = act_d.data(), *asd = act_sum_d.data(), *ahd = act_half_sum_d.data();
   auto quantize_row = [&](int64_t i) {
     kn.quantize_act(x + i * k, a + i * nb, k);
-    detail::fill_act_scales(a + i * nb, nb, ad + i * nb, asd + i * nb);
+    detail::fill_act_scales(a + i * nb, nb, ad + i * nb, asd + i * nb, ahd + 2 * i * nb);
   };
   if (m == 1) {
     quantize_row(0);
@@ -141,7 +142,8 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
           for (int64_t i = 0; i < m; i += 4) {
             const int mr = static_cast<int>(std::min<int64_t>(4, m - i));
             float* out = y + i * n + t0;
-            const detail::QuantActs acts{a + i * nb, ad + i * nb, asd + i * nb, nb};
+            const detail::QuantActs acts{a + i * nb, ad + i * nb, asd + i * nb, ahd + 2 * i * nb,
+                                         nb};
             rows(base + t0 * row_bytes, row_bytes, t1 - t0, acts, mr, k, out, n);
             if (bias) {
               for (int r = 0; r < mr; ++r) {

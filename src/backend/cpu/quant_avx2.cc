@@ -325,12 +325,13 @@ void on_blocks(const void* w, const QuantActs& a, int64_t k, float* out, int64_t
 template <void (*R1)(const void*, const QuantActs&, int64_t, float*, int64_t)>
 float dot1(const void* w, const BlockQ8A* a, int64_t k) {
   const int64_t nb = k / kActBlockElems;
-  thread_local std::vector<float> d, sum_d;
+  thread_local std::vector<float> d, sum_d, half_sum_d;
   d.resize(nb);
   sum_d.resize(nb);
-  fill_act_scales(a, nb, d.data(), sum_d.data());
+  half_sum_d.resize(2 * nb);
+  fill_act_scales(a, nb, d.data(), sum_d.data(), half_sum_d.data());
   float out;
-  R1(w, QuantActs{a, d.data(), sum_d.data(), 0}, k, &out, 0);
+  R1(w, QuantActs{a, d.data(), sum_d.data(), half_sum_d.data(), 0}, k, &out, 0);
   return out;
 }
 

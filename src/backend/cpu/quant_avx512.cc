@@ -190,7 +190,7 @@ void rows_q4_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
 // low nibbles: blocks 0 and 1 of the half, the high ones 2 and 3, with qh's bit pairs shifted in
 // per 256-bit half); vpdpbusd sums q * x per four values, so four lanes share a group, and one FMA
 // scales two blocks by a vector of d * sc_g * d_a lanes. The -32 comes off per row at the end,
-// from the activations' sums per 16 (BlockQ8A::sum16).
+// from the activations' sums per 16 (QuantActs::half_sum_d), sixteen groups per FMA.
 VI q6_k_pair_index(int first_block) {  // lanes of two blocks' groups in a 16-group vector
   alignas(64) int32_t idx[16];
   for (int i = 0; i < 16; ++i) idx[i] = 2 * (first_block + i / 8) + (i % 8) / 4;
@@ -222,12 +222,8 @@ void rows_q6_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
   const VI expand = load(expand_idx);
   const VI sel[4] = {q6_k_pair_index(0), q6_k_pair_index(2), q6_k_pair_index(4),
                      q6_k_pair_index(6)};
-  V acc[MR];
-  float offset[MR];
-  for (int r = 0; r < MR; ++r) {
-    acc[r] = simde_mm512_setzero_ps();
-    offset[r] = 0;
-  }
+  V acc[MR], offset[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = offset[r] = simde_mm512_setzero_ps();
   for (int64_t b = 0; b < k / kQKBlockElems; ++b) {
     if constexpr (MR == 1) {
       for (int line = 0; line < 4; ++line) {
@@ -237,18 +233,15 @@ void rows_q6_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
     const float d = f16_to_f32(w[b].d);
     const int8_t* sc = w[b].scales;
     const V groups = i8x16_to_f32(sc);
+    const V groups_d = simde_mm512_mul_ps(groups, simde_mm512_set1_ps(d));
     V scale[MR];
     for (int r = 0; r < MR; ++r) {
       const int64_t o = r * a.ld + b * 8;
       const V8 da = simde_mm256_mul_ps(simde_mm256_set1_ps(d), simde_mm256_loadu_ps(a.d + o));
       scale[r] = simde_mm512_mul_ps(
           groups, simde_mm512_permutexvar_ps(expand, simde_mm512_castps256_ps512(da)));
-      float s = 0;
-      for (int j = 0; j < 8; ++j) {
-        const BlockQ8A& ab = a.blocks[o + j];
-        s += a.d[o + j] * static_cast<float>(sc[2 * j] * ab.sum16[0] + sc[2 * j + 1] * ab.sum16[1]);
-      }
-      offset[r] += 32.0f * d * s;
+      offset[r] =
+          simde_mm512_fmadd_ps(groups_d, simde_mm512_loadu_ps(a.half_sum_d + 2 * o), offset[r]);
     }
     for (int h = 0; h < 2; ++h) {
       const VI l = load(w[b].ql + 64 * h);
@@ -276,7 +269,7 @@ void rows_q6_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
       }
     }
   }
-  for (int r = 0; r < MR; ++r) out[r * ldo] = sum16(acc[r]) - offset[r];
+  for (int r = 0; r < MR; ++r) out[r * ldo] = sum16(acc[r]) - 32.0f * sum16(offset[r]);
 }
 
 template <int MR>
