@@ -33,6 +33,8 @@ void BM_ReadBandwidth(benchmark::State& state) {
       state.counters["BF16_dot_GFLOP/s"] = p / 1e9;
     if (const double p = bench::dot_peak(DType::Q8_0); p > 0)
       state.counters["INT8_dot_GOP/s"] = p / 1e9;
+    if (const double p = bench::dot_peak(DType::F16); p > 0)
+      state.counters["FMA512_GFLOP/s"] = p / 1e9;
   }
   state.SetLabel(std::string("isa=") + cpu::isa_name(cpu::active_isa()));
 }

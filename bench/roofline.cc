@@ -46,6 +46,22 @@ __attribute__((target("avx2,fma"))) float fma_chains(int64_t iters) {
   return out[0];
 }
 
+// 16-lane f32 FMAs, 10 independent chains (the AVX-512 f16/f32 panel kernels' instruction).
+__attribute__((target("avx512f"))) float fma512_chains(int64_t iters) {
+  __m512 acc[10];
+  for (int j = 0; j < 10; ++j) acc[j] = _mm512_set1_ps(0.001f * static_cast<float>(j));
+  const __m512 m = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(0.0001f);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 10
+    for (int j = 0; j < 10; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, c);
+  }
+  __m512 s = acc[0];
+  for (int j = 1; j < 10; ++j) s = _mm512_add_ps(s, acc[j]);
+  alignas(64) float out[16];
+  _mm512_store_ps(out, s);
+  return std::accumulate(out, out + 16, 0.0f);
+}
+
 // The AVX-512 dot products, 10 independent chains: 16 lanes of vdpbf16ps add two bf16 products
 // each (4 FLOP), of vpdpbusd four int8 products (8 ops).
 __attribute__((target("avx512f,avx512bf16"))) float bf16_dot_chains(int64_t iters) {
@@ -137,6 +153,10 @@ double dot_peak(DType weights) {
   }
   if (weights == DType::Q8_0 || weights == DType::Q4_0) {
     static const double cached = peak_of(int8_dot_chains, 128.0);
+    return cached;
+  }
+  if (weights == DType::F16 || weights == DType::F32) {
+    static const double cached = peak_of(fma512_chains, 32.0);  // 16 lanes, 2 FLOP each
     return cached;
   }
   return 0;

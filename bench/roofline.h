@@ -13,8 +13,9 @@ double read_bandwidth();
 // FLOP/s of fused multiply-adds on 8-lane registers, 10 independent chains per core, every core.
 double fma_peak();
 // Ops/s (two per multiply-add) of the dot-product instruction that the active CPU kernels multiply
-// `weights` with, on every core: vdpbf16ps for BF16 and vpdpbusd for Q8_0 and Q4_0 where the
-// AVX-512 kernels run (backend/cpu/kernels.h); 0 elsewhere, where fma_peak() is the ceiling.
+// `weights` with, on every core, where the AVX-512 kernels run (backend/cpu/kernels.h): vdpbf16ps
+// for BF16, vpdpbusd for Q8_0 and Q4_0, 16-lane FMAs for F16 and F32; 0 elsewhere, where
+// fma_peak() (8-lane FMAs) is the ceiling.
 double dot_peak(DType weights);
 
 }  // namespace osprey::bench

@@ -80,9 +80,10 @@ PanelGemm scalar_panel_gemm(DType dtype);
 
 // The same over activation rows prepared once per matmul, as the AVX-512 kernels
 // (gemm_panels_avx512.cc) take them: for BF16 weights (k + 1) / 2 pairs of bf16 (to_bf16, the
-// odd k's last pair completed with a zero), for Q8_0 k / 32 BlockQ8A (quantize_act); `acts` holds
-// m such rows back to back. nullptr for dtypes the kernels leave to the AVX2 ones; the
-// emulated set is the same code with SIMDe emulating AVX-512 in AVX2 (for tests).
+// odd k's last pair completed with a zero), for Q8_0 k / 32 BlockQ8A (quantize_act), for F16 and
+// F32 the f32 rows as they are; `acts` holds m such rows back to back. nullptr for dtypes the
+// kernels leave to the AVX2 ones; the emulated set is the same code with SIMDe emulating AVX-512 in
+// AVX2 (for tests).
 using PreparedPanelGemm = void (*)(const void* acts, int64_t m, int64_t k, const void* w,
                                    int64_t p0, int64_t p1, int64_t n, const float* bias, float* y,
                                    int64_t ldy);

@@ -1,10 +1,11 @@
 // AVX-512 matmul over panel-packed bf16 and Q8_0 weights (packed_weights.h) with the dot-product
 // instructions: vdpbf16ps (AVX512_BF16) adds the products of a pair of bf16 weights with a pair
 // of bf16 activations, vpdpbusd (AVX512_VNNI) the products of four int8 weights with four int8
-// activations. The panels are the ones the other ISAs read (k-major, 16 rows per k); a 64-byte
-// step of a panel (two k of bf16, four k of int8) is interleaved in a register (vpermw, vpermb)
-// so that lane i holds row i's pair or quad. The activations come prepared once per matmul
-// (kernels.cc): bf16 pairs, or the Q8 blocks the integer row kernels take.
+// activations; f16 and f32 panels with 16-lane FMAs (bitwise the AVX2 kernels' results). The panels
+// are the ones the other ISAs read (k-major, 16 rows per k); a 64-byte step of a panel (two k of
+// bf16, four k of int8) is interleaved in a register (vpermw, vpermb) so that lane i holds row i's
+// pair or quad. The activations come prepared once per matmul (kernels.cc): bf16 pairs, or the Q8
+// blocks the integer row kernels take.
 //
 // Written with SIMDe's names so that one source builds twice: natively (-mavx512*), chosen where
 // the CPU has AVX512 F/BW/VL/DQ/VBMI/VNNI/BF16, and with SIMDe emulating each instruction in AVX2
@@ -114,6 +115,50 @@ __attribute__((noinline)) void micro_bf16(const uint32_t* x, int64_t ldx, int64_
   }
 }
 
+// f16 and f32 panels with f32 activations (no AVX-512 dot product for them on Zen 4/5: no
+// AVX512_FP16): per k one 16-lane vector of a panel's weights (vcvtph2ps for f16) times each row's
+// activation, FMA'd in k order from zero. Per lane that is exactly what the AVX2 kernel does with
+// two 8-lane halves, so the results are bitwise the same, at twice the width.
+V load_weights(const uint16_t* p) {
+  return f16x16_to_f32(p);
+}
+V load_weights(const float* p) {
+  return simde_mm512_loadu_ps(p);
+}
+
+template <typename W, int MR, int NP>
+__attribute__((noinline)) void micro_float(const float* x, int64_t ldx, int64_t k, const W* w,
+                                           int64_t pe, float* out) {
+  V c[MR][NP];
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) c[r][q] = simde_mm512_setzero_ps();
+  }
+  // One 64-byte line holds 16 / sizeof(W) steps of a panel.
+  constexpr int64_t kStepsPerLine = 64 / (kPanelRows * static_cast<int64_t>(sizeof(W)));
+  for (int64_t j = 0; j < k; ++j) {
+    const W* wk = w + j * kPanelRows;
+    V wv[NP];
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; ++q) {
+      if constexpr (MR == 1) {
+        if (j % kStepsPerLine == 0) {
+          __builtin_prefetch(reinterpret_cast<const char*>(wk + q * pe) + kPrefetchBytes);
+        }
+      }
+      wv[q] = load_weights(wk + q * pe);
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const V xv = simde_mm512_set1_ps(x[r * ldx + j]);
+#pragma GCC unroll 4
+      for (int q = 0; q < NP; ++q) c[r][q] = simde_mm512_fmadd_ps(xv, wv[q], c[r][q]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) simde_mm512_storeu_ps(out + (r * NP + q) * kPanelRows, c[r][q]);
+  }
+}
+
 // The Q8_0 micro-kernel: per 32-k block, exact integer sums of w * x by vpdpbusd, which wants
 // its first operand unsigned: the weights are offset by 128 (w ^ 0x80) and 128 * (sum of the
 // block's activation quants) taken off afterwards. Then total += (d_w * d_x) * sum, in block
@@ -206,6 +251,20 @@ struct Q8Format {
   }
 };
 
+template <typename WeightT>
+struct FloatFormat {
+  using W = WeightT;
+  using X = float;
+  static constexpr int kMaxMR = 6;
+  static constexpr int panels_for(int) { return 4; }  // up to 24 accumulators
+  static int64_t panel_stride(int64_t k) { return k * kPanelRows; }
+  static int64_t act_stride(int64_t k) { return k; }
+  template <int MR, int NP>
+  static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out) {
+    micro_float<W, MR, NP>(x, ldx, k, w, pe, out);
+  }
+};
+
 template <typename F, int MR>
 void run_group(const typename F::X* x, int64_t ldx, int64_t k, const typename F::W* w, int64_t pe,
                int np, float* out) {
@@ -292,6 +351,10 @@ PreparedPanelGemm panel_gemm(DType dtype) {
       return gemm_panels<Bf16Format>;
     case DType::Q8_0:
       return gemm_panels<Q8Format>;
+    case DType::F16:
+      return gemm_panels<FloatFormat<uint16_t>>;
+    case DType::F32:
+      return gemm_panels<FloatFormat<float>>;
     default:
       return nullptr;
   }

@@ -196,6 +196,13 @@ detail::QuantRows quant_rows(DType dtype, detail::QuantRows fallback) {
 void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::PreparedPanelGemm gemm,
                      const float* bias, float* y) {
   const int64_t n = w.dim(0), k = w.dim(1);
+  const auto* base = static_cast<const uint8_t*>(w.raw());
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  if (w.dtype() == DType::F16 || w.dtype() == DType::F32) {  // f32 activations as they are
+    ThreadPool::global().parallel_for(
+        panels, [&](int64_t p0, int64_t p1) { gemm(x, m, k, base, p0, p1, n, bias, y, n); }, 4);
+    return;
+  }
   const bool q8 = w.dtype() == DType::Q8_0;
   OSPREY_CHECK(!q8 || k % detail::kActBlockElems == 0, "Q8_0 matmul over rows of {}", k);
   const int64_t row_bytes = q8 ? k / detail::kActBlockElems * int64_t{sizeof(detail::BlockQ8A)}
@@ -221,8 +228,6 @@ void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::Prepare
       for (int64_t i = r0; i < r1; ++i) prepare_row(i);
     });
   }
-  const auto* base = static_cast<const uint8_t*>(w.raw());
-  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
   ThreadPool::global().parallel_for(
       panels, [&](int64_t p0, int64_t p1) { gemm(acts, m, k, base, p0, p1, n, bias, y, n); }, 4);
 }

@@ -61,8 +61,14 @@ std::vector<float> effective_activations(Isa isa, DType dt, const std::vector<fl
 
 TEST_P(PackedWeights, MatmulMatchesReference) {
   for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
-    for (auto [n, k] : {std::pair{37, 1}, {16, 67}, {70, 130}, {5, 9}, {37, 32}, {21, 160},
-                        {150, 96}, {19, 352}}) {
+    for (auto [n, k] : {std::pair{37, 1},
+                        {16, 67},
+                        {70, 130},
+                        {5, 9},
+                        {37, 32},
+                        {21, 160},
+                        {150, 96},
+                        {19, 352}}) {
       if (dtype_is_quantized(dt) && k % 32 != 0) continue;
       const Tensor w = random_matrix(dt, n, k, 11);
       const Tensor wf = w.to_f32();  // the values the kernel multiplies
@@ -132,6 +138,34 @@ TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, PackedWeights, all_isas(), isa_param_name);
+
+// f16 and f32 panels on AVX-512 are 16-lane FMAs in k order, per lane what the AVX2 kernel does in
+// two 8-lane halves: the same bits, whatever the batch.
+TEST(PackedWeightsAvx512, FloatPanelsGiveTheAvx2KernelsBits) {
+  if (!isa_supported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2";
+  const Isa before = active_isa();
+  for (DType dt : {DType::F16, DType::F32}) {
+    for (auto [n, k] : {std::pair{37, 67}, {150, 256}}) {
+      const Tensor p = packed_copy(random_matrix(dt, n, k, 51));
+      for (int64_t m : {1, 6, 13}) {
+        const auto x = randn(m * k, 52 + m);
+        const auto bias = randn(n, 53);
+        std::vector<float> want(m * n), got(m * n);
+        force_isa(Isa::kAvx2);
+        matmul(x.data(), m, p, bias.data(), want.data());
+        for (Isa isa : {Isa::kAvx512, Isa::kAvx512Emulated}) {
+          if (!isa_supported(isa)) continue;
+          force_isa(isa);
+          matmul(x.data(), m, p, bias.data(), got.data());
+          for (int64_t j = 0; j < m * n; ++j) {
+            ASSERT_EQ(got[j], want[j]) << dtype_name(dt) << " " << isa_name(isa) << " m=" << m;
+          }
+        }
+      }
+    }
+  }
+  force_isa(before);
+}
 
 TEST(PackedWeightsLayout, PanelsAreKMajorAndPadded) {
   const int64_t n = 18, k = 3;
