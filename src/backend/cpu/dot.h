@@ -34,12 +34,16 @@ static_assert(sizeof(BlockQ8A) == 40);
 // of -8 needs the sums), and d * (sum of each half of 16), two per block, which the AVX-512 Q6_K
 // kernel reads sixteen at a time (its -32 per group of 16). Row r's blocks start at r * ld in all,
 // its halves at 2 * r * ld.
+// The AVX-512 Q4_0 and Q4_K kernels also take the quants of each group of eight blocks reordered
+// 0, 2, 1, 3, 4, 6, 5, 7 (`pairs`, row r at r * ld * 32 bytes), so that the two blocks one
+// vpdpbusd meets are one 64-byte load.
 struct QuantActs {
   const BlockQ8A* blocks;
   const float* d;
   const float* sum_d;
   const float* half_sum_d;
   int64_t ld;
+  const int8_t* pairs = nullptr;
 };
 // Fills the side arrays for `n` blocks (half_sum_d: 2 n values).
 inline void fill_act_scales(const BlockQ8A* a, int64_t n, float* d, float* sum_d,
@@ -49,6 +53,16 @@ inline void fill_act_scales(const BlockQ8A* a, int64_t n, float* d, float* sum_d
     sum_d[b] = a[b].d * static_cast<float>(a[b].sum16[0] + a[b].sum16[1]);
     half_sum_d[2 * b] = a[b].d * static_cast<float>(a[b].sum16[0]);
     half_sum_d[2 * b + 1] = a[b].d * static_cast<float>(a[b].sum16[1]);
+  }
+}
+
+// Fills `pairs` (n * 32 bytes) for the whole groups of eight among `n` blocks.
+inline void fill_act_pairs(const BlockQ8A* a, int64_t n, int8_t* pairs) {
+  constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+  for (int64_t g = 0; g + 8 <= n; g += 8) {
+    for (int i = 0; i < 8; ++i) {
+      __builtin_memcpy(pairs + (g + i) * kActBlockElems, a[g + kOrder[i]].qs, kActBlockElems);
+    }
   }
 }
 

@@ -105,7 +105,7 @@ namespace {
 // every output element is an integer dot product of a weight row with it. Within a tile of weight
 // rows (in cache), groups of up to four activation rows share each pass over a weight row.
 void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows rows,
-                  const float* bias, float* y) {
+                  const float* bias, float* y, bool pairs = false) {
   const int64_t n = w.dim(0), k = w.dim(1);
   const size_t row_bytes = dtype_bytes(w.dtype(), k);
   OSPREY_CHECK(k % detail::kActBlockElems == 0, "quantized matmul over rows of {}", k);
@@ -114,18 +114,22 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
   const int64_t nb = k / detail::kActBlockElems;
   thread_local std::vector<detail::BlockQ8A> act;
   thread_local std::vector<float> act_d, act_sum_d, act_half_sum_d;
+  thread_local std::vector<int8_t> act_pairs;
   if (static_cast<int64_t>(act.size()) < m * nb) {
     act.resize(m * nb);
     act_d.resize(m * nb);
     act_sum_d.resize(m * nb);
     act_half_sum_d.resize(2 * m * nb);
   }
+  if (pairs && static_cast<int64_t>(act_pairs.size()) < m * k) act_pairs.resize(m * k);
   // Pointers, not the thread_local vectors: the pool's threads read the caller's buffers.
   detail::BlockQ8A* a = act.data();
   float *ad = act_d.data(), *asd = act_sum_d.data(), *ahd = act_half_sum_d.data();
+  int8_t* ap = pairs ? act_pairs.data() : nullptr;
   auto quantize_row = [&](int64_t i) {
     kn.quantize_act(x + i * k, a + i * nb, k);
     detail::fill_act_scales(a + i * nb, nb, ad + i * nb, asd + i * nb, ahd + 2 * i * nb);
+    if (ap) detail::fill_act_pairs(a + i * nb, nb, ap + i * k);
   };
   if (m == 1) {
     quantize_row(0);
@@ -142,8 +146,8 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
           for (int64_t i = 0; i < m; i += 4) {
             const int mr = static_cast<int>(std::min<int64_t>(4, m - i));
             float* out = y + i * n + t0;
-            const detail::QuantActs acts{a + i * nb, ad + i * nb, asd + i * nb, ahd + 2 * i * nb,
-                                         nb};
+            const detail::QuantActs acts{a + i * nb,       ad + i * nb, asd + i * nb,
+                                         ahd + 2 * i * nb, nb,          ap ? ap + i * k : nullptr};
             rows(base + t0 * row_bytes, row_bytes, t1 - t0, acts, mr, k, out, n);
             if (bias) {
               for (int r = 0; r < mr; ++r) {
@@ -190,6 +194,15 @@ detail::QuantRows quant_rows(DType dtype, detail::QuantRows fallback) {
 #endif
   (void)dtype;
   return rows ? rows : fallback;
+}
+
+// matmul_quant with the AVX-512 row kernel where there is one (which for Q4_0 and Q4_K reads the
+// activations' quants in pairs of blocks), else the kernel set's own.
+void matmul_quant_rows(const float* x, int64_t m, const Tensor& w, DType dtype,
+                       detail::QuantRows fallback, const float* bias, float* y) {
+  const detail::QuantRows rows = quant_rows(dtype, fallback);
+  const bool pairs = rows != fallback && (dtype == DType::Q4_0 || dtype == DType::Q4_K);
+  matmul_quant(x, m, w, rows, bias, y, pairs);
 }
 
 // Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks.
@@ -241,7 +254,7 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const auto* base = static_cast<const uint8_t*>(w.raw());
   const auto& kn = kernels();
   if (w.packed() && w.dtype() == DType::Q4_0)
-    return matmul_quant(x, m, w, quant_rows(DType::Q4_0, kn.rows_q4_0_grouped), bias, y);
+    return matmul_quant_rows(x, m, w, DType::Q4_0, kn.rows_q4_0_grouped, bias, y);
   if (w.packed()) {
     if (const detail::PreparedPanelGemm prepared = prepared_panel_gemm(w.dtype())) {
       return matmul_prepared(x, m, w, prepared, bias, y);
@@ -272,9 +285,9 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
     case DType::Q4_0:
       return matmul_quant(x, m, w, kn.rows_q4_0, bias, y);
     case DType::Q4_K:
-      return matmul_quant(x, m, w, quant_rows(DType::Q4_K, kn.rows_q4_k), bias, y);
+      return matmul_quant_rows(x, m, w, DType::Q4_K, kn.rows_q4_k, bias, y);
     case DType::Q6_K:
-      return matmul_quant(x, m, w, quant_rows(DType::Q6_K, kn.rows_q6_k), bias, y);
+      return matmul_quant_rows(x, m, w, DType::Q6_K, kn.rows_q6_k, bias, y);
     default:
       fail(ErrorKind::kUnsupported, "matmul with {} weights", dtype_name(w.dtype()));
   }

@@ -58,11 +58,12 @@ float f16_to_f32(uint16_t h) {
 constexpr int64_t kPrefetchBytes = 2048;
 
 // Four blocks of 32 from 64 bytes of nibbles (the low ones blocks 0 and 2, the high ones 1 and 3,
-// as both Q4_0 groups and Q4_K super-blocks have them) against activation blocks a[0..3] of each
-// row (rows lda blocks apart): acc[t][r] += the sums of blocks t and t + 2, each scaled by its
-// lane of scale[r], picked by sel[t].
+// as both Q4_0 groups and Q4_K super-blocks have them) against the activations' quants of those
+// blocks in pairs (QuantActs::pairs: blocks 0 and 2, then 1 and 3; rows ldx bytes apart):
+// acc[t][r] += the sums of blocks t and t + 2, each scaled by its lane of scale[r], picked by
+// sel[t].
 template <int MR>
-inline void four_blocks(const uint8_t* nibbles, const BlockQ8A* a, int64_t lda, const VI (&sel)[2],
+inline void four_blocks(const uint8_t* nibbles, const int8_t* x, int64_t ldx, const VI (&sel)[2],
                         const V (&scale)[MR], V (&acc)[2][MR]) {
   const VI low = simde_mm512_set1_epi8(0x0F), zero = simde_mm512_setzero_si512();
   const VI n = load(nibbles);
@@ -70,11 +71,7 @@ inline void four_blocks(const uint8_t* nibbles, const BlockQ8A* a, int64_t lda, 
                    simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low)};
   for (int t = 0; t < 2; ++t) {
     for (int r = 0; r < MR; ++r) {
-      const BlockQ8A* ab = a + r * lda + t;
-      const VI x =
-          simde_mm512_inserti64x4(simde_mm512_castsi256_si512(simde_mm256_loadu_si256(ab[0].qs)),
-                                  simde_mm256_loadu_si256(ab[2].qs), 1);
-      const VI sum = simde_mm512_dpbusd_epi32(zero, q[t], x);
+      const VI sum = simde_mm512_dpbusd_epi32(zero, q[t], load(x + r * ldx + 64 * t));
       acc[t][r] = simde_mm512_fmadd_ps(i32_to_f32(sum),
                                        simde_mm512_permutexvar_ps(sel[t], scale[r]), acc[t][r]);
     }
@@ -106,7 +103,8 @@ void rows_q4_0(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
       off[r] = simde_mm256_fmadd_ps(dw, simde_mm256_loadu_ps(a.sum_d + o), off[r]);
     }
     for (int s = 0; s < 2; ++s)
-      four_blocks<MR>(g + 16 + 64 * s, a.blocks + b + 4 * s, a.ld, sel[s], scale, acc);
+      four_blocks<MR>(g + 16 + 64 * s, a.pairs + (b + 4 * s) * kActBlockElems,
+                      a.ld * kActBlockElems, sel[s], scale, acc);
   }
   // The row's last blocks (k / 32 mod 8) are plain Q4_0 blocks: low nibbles are quants 0-15.
   const auto* w = reinterpret_cast<const BlockQ4_0*>(row);
@@ -177,7 +175,8 @@ void rows_q4_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
       accm[r] = simde_mm256_fmadd_ps(dmn, simde_mm256_loadu_ps(a.sum_d + o), accm[r]);
     }
     for (int s = 0; s < 2; ++s) {
-      four_blocks<MR>(w[b].qs + 64 * s, a.blocks + b * 8 + 4 * s, a.ld, sel[s], scale, acc);
+      four_blocks<MR>(w[b].qs + 64 * s, a.pairs + (b * 8 + 4 * s) * kActBlockElems,
+                      a.ld * kActBlockElems, sel[s], scale, acc);
     }
   }
   for (int r = 0; r < MR; ++r) {
