@@ -187,7 +187,7 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
     for (int r = 0; r < MR; ++r) {
       for (int q = 0; q < NP; ++q) acc[r][q] = simde_mm512_setzero_si512();
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {  // four k at a time
       VI wv[NP];
 #pragma GCC unroll 4
