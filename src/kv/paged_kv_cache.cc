@@ -13,10 +13,9 @@ PagedKVCache::PagedKVCache(int num_layers, int64_t kv_dim, int32_t num_blocks, i
       kv_dim_(kv_dim),
       num_blocks_(num_blocks),
       block_size_(block_size),
-      dtype_(dtype),
-      // The element type is checked before its size is asked for (a block type has no size here).
-      block_bytes_(
-          (check_kv_dtype(dtype), static_cast<size_t>(block_size) * dtype_bytes(dtype, kv_dim))) {
+      dtype_(dtype) {
+  check_kv_dtype(dtype);  // before dtype_bytes, which a block type with this kv_dim would refuse
+  block_bytes_ = static_cast<size_t>(block_size) * dtype_bytes(dtype, kv_dim);
   if (num_blocks <= 0 || block_size <= 0) {
     invalid_input("KV cache needs at least one block (got {} blocks of {} tokens)", num_blocks,
                   block_size);
