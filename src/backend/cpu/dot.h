@@ -34,7 +34,7 @@ static_assert(sizeof(BlockQ8A) == 40);
 // of -8 needs the sums), and d * (sum of each half of 16), two per block, which the AVX-512 Q6_K
 // kernel reads sixteen at a time (its -32 per group of 16). Row r's blocks start at r * ld in all,
 // its halves at 2 * r * ld.
-// The AVX-512 Q4_0 and Q4_K kernels also take the quants of each group of eight blocks reordered
+// The AVX-512 Q4_K kernel also takes the quants of each group of eight blocks reordered
 // 0, 2, 1, 3, 4, 6, 5, 7 (`pairs`, row r at r * ld * 32 bytes), so that the two blocks one
 // vpdpbusd meets are one 64-byte load.
 struct QuantActs {
@@ -75,15 +75,6 @@ using QuantDot = float (*)(const void* w, const BlockQ8A* a, int64_t k);
 using QuantRows = void (*)(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a,
                            int mr, int64_t k, float* out, int64_t ldo);
 
-// Q4_0 rows regrouped at load (packed_weights.h): per eight blocks, their eight f16 scales, then
-// four 32-byte pairs whose byte j holds quant j of the pair's first block (low nibble) and of its
-// second (high nibble); the row's last blocks (k / 32 mod 8) stay Q4_0 blocks. 18 bytes per 32
-// weights, as before: one load and three operations unpack two blocks, one load their scales.
-constexpr int64_t kQ4_0GroupBlocks = 8;
-constexpr int64_t kQ4_0GroupBytes = 144;
-void group_q4_0_row(const void* blocks, int64_t k, uint8_t* out);
-void ungroup_q4_0_row(const uint8_t* grouped, int64_t k, void* blocks);
-
 // y[i*ldy + row] = x[i*k ...] . w_row (+ bias[row]) for i < m and the rows (< n) of panels
 // [p0, p1) of a panel-packed float matrix (packed_weights.h); bitwise the same for any m, p0, p1.
 using PanelGemm = void (*)(const float* x, int64_t m, int64_t k, const void* w, int64_t p0,
@@ -94,16 +85,22 @@ PanelGemm scalar_panel_gemm(DType dtype);
 
 // The same over activation rows prepared once per matmul, as the AVX-512 kernels
 // (gemm_panels_avx512.cc) take them: for BF16 weights (k + 1) / 2 pairs of bf16 (to_bf16, the
-// odd k's last pair completed with a zero), for Q8_0 k / 32 BlockQ8A (quantize_act), for F16 and
-// F32 the f32 rows as they are; `acts` holds m such rows back to back. nullptr for dtypes the
-// kernels leave to the AVX2 ones; the emulated set is the same code with SIMDe emulating AVX-512 in
-// AVX2 (for tests).
+// odd k's last pair completed with a zero), for Q8_0 and Q4_0 k / 32 BlockQ8A (quantize_act), for
+// F16 and F32 the f32 rows as they are; `acts` holds m such rows back to back. nullptr for dtypes
+// the kernels leave to the AVX2 ones; the emulated set is the same code with SIMDe emulating
+// AVX-512 in AVX2 (for tests).
 using PreparedPanelGemm = void (*)(const void* acts, int64_t m, int64_t k, const void* w,
                                    int64_t p0, int64_t p1, int64_t n, const float* bias, float* y,
                                    int64_t ldy);
-// And the QuantRows of regrouped Q4_0 matrices (for DType::Q4_0) and of Q4_K and Q6_K ones with
-// vpdpbusd (quant_avx512.cc), nullptr for other dtypes: over the same activations as the AVX2
-// ones, not bitwise the same (the sums run in another order).
+// Q4_0 panels take prepared (quantized) activations on every instruction set, and every set gives
+// the same bits (gemm_q4_panels_avx2.cc, quant_scalar.cc, gemm_panels_avx512.cc).
+void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                      int64_t n, const float* bias, float* y, int64_t ldy);
+void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy);
+// And the QuantRows of Q4_K and Q6_K matrices with vpdpbusd (quant_avx512.cc), nullptr for other
+// dtypes: over the same activations as the AVX2 ones, not bitwise the same (the sums run in another
+// order).
 namespace avx512 {
 PreparedPanelGemm panel_gemm(DType dtype);
 QuantRows quant_rows(DType dtype);
@@ -127,7 +124,6 @@ struct DotKernels {
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
   QuantDot q8_0, q4_0, q4_k, q6_k;
   QuantRows rows_q8_0, rows_q4_0, rows_q4_k, rows_q6_k;
-  QuantRows rows_q4_0_grouped;  // bitwise the same as rows_q4_0 on the ungrouped rows
 };
 
 const DotKernels& scalar_kernels();
@@ -138,7 +134,6 @@ struct QuantKernels {
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);
   QuantDot q8_0, q4_0, q4_k, q6_k;
   QuantRows rows_q8_0, rows_q4_0, rows_q4_k, rows_q6_k;
-  QuantRows rows_q4_0_grouped;
 };
 const QuantKernels& scalar_quant_kernels();
 const QuantKernels& avx2_quant_kernels();

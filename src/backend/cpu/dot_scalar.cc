@@ -146,8 +146,7 @@ const DotKernels& scalar_kernels() {
                       q.rows_q8_0,
                       q.rows_q4_0,
                       q.rows_q4_k,
-                      q.rows_q6_k,
-                      q.rows_q4_0_grouped};
+                      q.rows_q6_k};
   }();
   return k;
 }

@@ -160,24 +160,24 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
       kRowTile);
 }
 
-// The AVX-512 kernels, where active, for a packed dtype they take (else nullptr).
+// The kernels over prepared activations for a packed dtype, where the active set has them (else
+// nullptr): the AVX-512 ones, and Q4_0 panels on every set.
 detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
-#ifdef OSPREY_HAVE_AVX512
   switch (g_isa.load(std::memory_order_relaxed)) {
+#ifdef OSPREY_HAVE_AVX512
     case Isa::kAvx512:
       return detail::avx512::panel_gemm(dtype);
     case Isa::kAvx512Emulated:
       return detail::avx512_emulated::panel_gemm(dtype);
-    default:
-      break;
-  }
 #endif
-  (void)dtype;
-  return nullptr;
+    case Isa::kAvx2:
+      return dtype == DType::Q4_0 ? detail::avx2_q4_0_panels : nullptr;
+    default:
+      return dtype == DType::Q4_0 ? detail::scalar_q4_0_panels : nullptr;
+  }
 }
 
-// The AVX-512 row kernels where active: for regrouped Q4_0 rows and Q4_K and Q6_K blocks (else
-// the kernel set's own).
+// The AVX-512 row kernels where active: for Q4_K and Q6_K blocks (else the kernel set's own).
 detail::QuantRows quant_rows(DType dtype, detail::QuantRows fallback) {
   detail::QuantRows rows = nullptr;
 #ifdef OSPREY_HAVE_AVX512
@@ -196,16 +196,17 @@ detail::QuantRows quant_rows(DType dtype, detail::QuantRows fallback) {
   return rows ? rows : fallback;
 }
 
-// matmul_quant with the AVX-512 row kernel where there is one (which for Q4_0 and Q4_K reads the
+// matmul_quant with the AVX-512 row kernel where there is one (which for Q4_K reads the
 // activations' quants in pairs of blocks), else the kernel set's own.
 void matmul_quant_rows(const float* x, int64_t m, const Tensor& w, DType dtype,
                        detail::QuantRows fallback, const float* bias, float* y) {
   const detail::QuantRows rows = quant_rows(dtype, fallback);
-  const bool pairs = rows != fallback && (dtype == DType::Q4_0 || dtype == DType::Q4_K);
+  const bool pairs = rows != fallback && dtype == DType::Q4_K;
   matmul_quant(x, m, w, rows, bias, y, pairs);
 }
 
-// Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks.
+// Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks (for
+// Q8_0 and Q4_0 weights).
 void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::PreparedPanelGemm gemm,
                      const float* bias, float* y) {
   const int64_t n = w.dim(0), k = w.dim(1);
@@ -216,8 +217,9 @@ void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::Prepare
         panels, [&](int64_t p0, int64_t p1) { gemm(x, m, k, base, p0, p1, n, bias, y, n); }, 4);
     return;
   }
-  const bool q8 = w.dtype() == DType::Q8_0;
-  OSPREY_CHECK(!q8 || k % detail::kActBlockElems == 0, "Q8_0 matmul over rows of {}", k);
+  const bool q8 = w.dtype() == DType::Q8_0 || w.dtype() == DType::Q4_0;
+  OSPREY_CHECK(!q8 || k % detail::kActBlockElems == 0, "{} matmul over rows of {}",
+               dtype_name(w.dtype()), k);
   const int64_t row_bytes = q8 ? k / detail::kActBlockElems * int64_t{sizeof(detail::BlockQ8A)}
                                : (k + 1) / 2 * int64_t{sizeof(uint32_t)};
   const auto& kn = kernels();
@@ -253,8 +255,6 @@ void matmul(const float* x, int64_t m, const Tensor& w, const float* bias, float
   const size_t row_bytes = dtype_bytes(w.dtype(), k);
   const auto* base = static_cast<const uint8_t*>(w.raw());
   const auto& kn = kernels();
-  if (w.packed() && w.dtype() == DType::Q4_0)
-    return matmul_quant_rows(x, m, w, DType::Q4_0, kn.rows_q4_0_grouped, bias, y);
   if (w.packed()) {
     if (const detail::PreparedPanelGemm prepared = prepared_panel_gemm(w.dtype())) {
       return matmul_prepared(x, m, w, prepared, bias, y);

@@ -40,31 +40,62 @@ void pack_typed(const T* src, int64_t n, int64_t k, T* dst) {
   });
 }
 
-void pack_q8_0(const BlockQ8_0* src, int64_t n, int64_t k, uint8_t* dst) {
-  const int64_t panels = (n + kPanelRows - 1) / kPanelRows, blocks = k / kQ8_0BlockElems;
+// Block-quantized panels: for every panel, 32-k block and row i of the panel, fill(out, i, blk)
+// writes row i's share of the block's `block_bytes` at `out`, blk nullptr for padding rows.
+template <typename Block, typename Fill>
+void pack_blocks(const Block* src, int64_t n, int64_t k, int64_t block_bytes, uint8_t* dst,
+                 Fill fill) {
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows, blocks = k / 32;
   ThreadPool::global().parallel_for(panels, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t rows = std::min(kPanelRows, n - p * kPanelRows);
       for (int64_t b = 0; b < blocks; ++b) {
-        uint8_t* out = dst + (p * blocks + b) * kQ8PanelBlockBytes;
-        auto* scales = reinterpret_cast<uint16_t*>(out);
-        auto* quants = reinterpret_cast<int8_t*>(out + kPanelRows * 2);
+        uint8_t* out = dst + (p * blocks + b) * block_bytes;
         for (int64_t i = 0; i < kPanelRows; ++i) {
-          const BlockQ8_0* blk = i < rows ? src + (p * kPanelRows + i) * blocks + b : nullptr;
-          scales[i] = blk ? blk->d : 0;
-          for (int64_t c = 0; c < kQ8_0BlockElems; ++c) {
-            quants[c * kPanelRows + i] = blk ? blk->qs[c] : 0;
-          }
+          fill(out, i, i < rows ? src + (p * kPanelRows + i) * blocks + b : nullptr);
         }
       }
     }
   });
 }
 
+void pack_q8_0(const BlockQ8_0* src, int64_t n, int64_t k, uint8_t* dst) {
+  pack_blocks(src, n, k, kQ8PanelBlockBytes, dst,
+              [](uint8_t* out, int64_t i, const BlockQ8_0* blk) {
+                reinterpret_cast<uint16_t*>(out)[i] = blk ? blk->d : 0;
+                auto* quants = reinterpret_cast<int8_t*>(out + kPanelRows * 2);
+                for (int64_t c = 0; c < kQ8_0BlockElems; ++c) {
+                  quants[c * kPanelRows + i] = blk ? blk->qs[c] : 0;
+                }
+              });
+}
+
+// Quant t (0-31) of a Q4_0 block: the low nibble of byte t (t < 16), else the high one of t - 16.
+uint8_t q4_0_quant(const BlockQ4_0& b, int t) {
+  return t < 16 ? b.qs[t] & 0xF : b.qs[t - 16] >> 4;
+}
+
+void pack_q4_0(const BlockQ4_0* src, int64_t n, int64_t k, uint8_t* dst) {
+  pack_blocks(src, n, k, kQ4PanelBlockBytes, dst,
+              [](uint8_t* out, int64_t i, const BlockQ4_0* blk) {
+                // Padding rows: scale 0, quants 8 (the value 0).
+                reinterpret_cast<uint16_t*>(out)[i] = blk ? blk->d : 0;
+                uint8_t* units = out + kPanelRows * 2;
+                for (int u = 0; u < 4; ++u) {
+                  for (int j = 0; j < 4; ++j) {
+                    const int lo = blk ? q4_0_quant(*blk, 8 * u + j) : 8;
+                    const int hi = blk ? q4_0_quant(*blk, 8 * u + 4 + j) : 8;
+                    units[64 * u + 4 * i + j] = static_cast<uint8_t>(lo | hi << 4);
+                  }
+                }
+              });
+}
+
 }  // namespace
 
 bool packs_to_panels(DType dtype) {
-  return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16 || dtype == DType::Q8_0;
+  return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16 ||
+         dtype == DType::Q8_0 || dtype == DType::Q4_0;
 }
 
 size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
@@ -72,32 +103,26 @@ size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
   if (dtype == DType::Q8_0) {
     return static_cast<size_t>(panels * (k / kQ8_0BlockElems) * kQ8PanelBlockBytes);
   }
+  if (dtype == DType::Q4_0) {
+    return static_cast<size_t>(panels * (k / kQ4_0BlockElems) * kQ4PanelBlockBytes);
+  }
   return static_cast<size_t>(panels * kPanelRows * k) * elem_bytes(dtype);
 }
 
 void pack_panels(const Tensor& w, void* dst) {
   OSPREY_CHECK(w.ndim() == 2 && packs_to_panels(w.dtype()) && !w.packed(),
-               "pack_panels wants a row-major float or Q8_0 matrix, got {} {}",
+               "pack_panels wants a row-major float, Q8_0 or Q4_0 matrix, got {} {}",
                dtype_name(w.dtype()), shape_str(w.shape()));
   const int64_t n = w.dim(0), k = w.dim(1);
   if (w.dtype() == DType::Q8_0) {
     pack_q8_0(w.data<BlockQ8_0>(), n, k, static_cast<uint8_t*>(dst));
+  } else if (w.dtype() == DType::Q4_0) {
+    pack_q4_0(w.data<BlockQ4_0>(), n, k, static_cast<uint8_t*>(dst));
   } else if (w.dtype() == DType::F32) {
     pack_typed(w.data<float>(), n, k, static_cast<float*>(dst));
   } else {
     pack_typed(w.data<uint16_t>(), n, k, static_cast<uint16_t*>(dst));
   }
-}
-
-// Q4_0 rows regrouped one by one (same size).
-void regroup_q4_0(const Tensor& w, uint8_t* dst) {
-  const int64_t n = w.dim(0), k = w.dim(1);
-  const size_t row_bytes = dtype_bytes(DType::Q4_0, k);
-  const auto* src = static_cast<const uint8_t*>(w.raw());
-  ThreadPool::global().parallel_for(n, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      detail::group_q4_0_row(src + r * row_bytes, k, dst + r * row_bytes);
-  });
 }
 
 uint64_t prepare_weights(const std::vector<Tensor*>& matrices) {
@@ -116,9 +141,6 @@ uint64_t prepare_weights(const std::vector<Tensor*>& matrices) {
     const size_t n = size_of(old);
     if (old.ndim() == 2 && packs_to_panels(old.dtype())) {
       pack_panels(old, dst);
-      *t = Tensor::packed_view(dst, old.dtype(), old.shape(), region);
-    } else if (old.ndim() == 2 && old.dtype() == DType::Q4_0) {
-      regroup_q4_0(old, dst);
       *t = Tensor::packed_view(dst, old.dtype(), old.shape(), region);
     } else {
       std::memcpy(dst, old.raw(), old.nbytes());

@@ -6,10 +6,13 @@
 // Q8_0 matrices become panels too, per 32-k block: the 16 rows' f16 scales, then the 32 x 16
 // int8 quants k-major (the same 34 bytes per 32 weights); the kernel dequantizes a step's 16
 // weights and multiplies them with f32 activations (weight-only quantization: no rounding of the
-// activations). Q4_0 rows are regrouped in place of their blocks (dot.h: kQ4_0GroupBytes, eight
-// blocks' scales together and two blocks' quants per 32 bytes), which the integer row kernels
-// unpack in fewer operations. Other quantized matrices keep their block layout. Everything lands
-// in one huge-page region (core/huge_pages.h).
+// activations). Q4_0 matrices become panels as well, per 32-k block: the 16 rows' f16 scales,
+// then four 64-byte units, unit u holding k = 8u .. 8u + 7 of the 16 rows: byte 4i + j has row
+// i's quant 8u + j in its low nibble and 8u + 4 + j in its high one (the same 18 bytes per 32
+// weights). One mask and one shift give two registers in which each 32-bit lane holds four
+// consecutive quants of one row, as vpdpbusd and vpmaddubsw want them, against the same four
+// activation quants in every lane. Other quantized matrices keep their block layout. Everything
+// lands in one huge-page region (core/huge_pages.h).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,8 @@ namespace osprey::cpu {
 constexpr int64_t kPanelRows = 16;
 // One 32-k block of a Q8_0 panel: 16 f16 scales, then 32 x 16 quants.
 constexpr int64_t kQ8PanelBlockBytes = kPanelRows * 2 + 32 * kPanelRows;
+// One 32-k block of a Q4_0 panel: 16 f16 scales, then four units of 64 bytes.
+constexpr int64_t kQ4PanelBlockBytes = kPanelRows * 2 + 32 * kPanelRows / 2;
 
 // Whether matmul reads `dtype` matrices as panels.
 bool packs_to_panels(DType dtype);
@@ -29,13 +34,13 @@ bool packs_to_panels(DType dtype);
 // Bytes of the panel layout of an [n, k] matrix of `dtype` (rows padded to whole panels).
 size_t panel_bytes(DType dtype, int64_t n, int64_t k);
 
-// Rearranges the row-major [n, k] matrix `w` (a float or Q8_0 dtype) into panels at `dst`
+// Rearranges the row-major [n, k] matrix `w` (a float, Q8_0 or Q4_0 dtype) into panels at `dst`
 // (panel_bytes of it).
 void pack_panels(const Tensor& w, void* dst);
 
 // Replaces each 2-D weight tensor with the layout matmul wants, all in one new huge-page region:
-// float and Q8_0 matrices as panels and Q4_0 ones regrouped (both Tensor::packed()), other
-// quantized ones copied as they are.
+// float, Q8_0 and Q4_0 matrices as panels (Tensor::packed()), other quantized ones copied as they
+// are.
 // Views into mapped files are released afterwards. Returns the bytes of the region.
 uint64_t prepare_weights(const std::vector<Tensor*>& matrices);
 

@@ -116,8 +116,8 @@ void rows_q8_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
   for (int r = 0; r < MR; ++r) out[r * ldo] = hsum(_mm256_add_ps(acc[0][r], acc[1][r]));
 }
 
-// The two Q4_0 layouts behind rows_q4_0_body: a group of eight blocks at `g`, its weight scales as
-// floats and pair p's two blocks as 32 unsigned quants each, in order.
+// Q4_0 blocks for rows_q4_0: a group of eight blocks at `g`, its weight scales as floats and pair
+// p's two blocks as 32 unsigned quants each, in order.
 struct Q4_0Blocks {
   // Low nibbles are quants 0-15 (low 128-bit lane), high nibbles 16-31 (high lane).
   static __m256i unpack(const BlockQ4_0& blk) {
@@ -135,27 +135,18 @@ struct Q4_0Blocks {
     q[1] = unpack(w[2 * p + 1]);
   }
 };
-struct Q4_0Groups {
-  static __m256 scales(const uint8_t* g) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
-  }
-  static void quants(const uint8_t* g, int p, __m256i (&q)[2]) {
-    const __m256i n = load32(g + 16 + 32 * p), low = _mm256_set1_epi8(0x0F);
-    q[0] = _mm256_and_si256(n, low);
-    q[1] = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
-  }
-};
-
 // Q4_0 takes its quants as unsigned nibbles (0..15: no sign juggling) and takes off the offset,
 // 8 * d_w * sum(d_a * q_a) per block, in floats at the end. Per eight blocks the weight scales
 // become one vector, which with the activation scales beside the blocks (QuantActs) gives each
 // block's combined scale and the offsets in a few vector operations; per block there remain the
 // integer dot product, one conversion, a lane broadcast and one multiply-add. Two accumulators
 // per row (even and odd blocks), as Q8_0: one FMA chain made batch-1 decode wait on the FMA
-// latency at every block. `Layout` gives a group of eight blocks' scales and quants: from Q4_0
-// blocks, or from rows regrouped at load (kQ4_0GroupBytes per group, two blocks per load).
-template <int MR, typename Layout>
-void rows_q4_0_body(const uint8_t* row, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+// latency at every block. (Loaded models have Q4_0 as panels, gemm_q4_panels_avx2.cc; these rows
+// serve unpacked matrices and the single dot products.)
+template <int MR>
+void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
+  using Layout = Q4_0Blocks;
+  const auto* row = static_cast<const uint8_t*>(wv);
   const int64_t blocks = k / kQ4_0BlockElems;
   const __m256i ones = _mm256_set1_epi16(1);
   auto dot = [&](__m256i q, const BlockQ8A& ab) {
@@ -169,7 +160,7 @@ void rows_q4_0_body(const uint8_t* row, const QuantActs& a, int64_t k, float* ou
   }
   int64_t b = 0;
   for (; b + 8 <= blocks; b += 8) {
-    const uint8_t* g = row + b * sizeof(BlockQ4_0);  // 144 bytes either way
+    const uint8_t* g = row + b * sizeof(BlockQ4_0);
     for (int line = 0; line < 3; ++line)
       _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
     const __m256 dw = Layout::scales(g);
@@ -190,7 +181,6 @@ void rows_q4_0_body(const uint8_t* row, const QuantActs& a, int64_t k, float* ou
       }
     }
   }
-  // The last blocks are Q4_0 blocks in both layouts.
   const auto* w = reinterpret_cast<const BlockQ4_0*>(row);
   for (; b < blocks; ++b) {
     const __m256i q = Q4_0Blocks::unpack(w[b]);
@@ -205,15 +195,6 @@ void rows_q4_0_body(const uint8_t* row, const QuantActs& a, int64_t k, float* ou
   for (int r = 0; r < MR; ++r) {
     out[r * ldo] = hsum(_mm256_add_ps(acc[0][r], acc[1][r])) - 8.0f * (hsum(off[r]) + off_tail[r]);
   }
-}
-
-template <int MR>
-void rows_q4_0(const void* w, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
-  rows_q4_0_body<MR, Q4_0Blocks>(static_cast<const uint8_t*>(w), a, k, out, ldo);
-}
-template <int MR>
-void rows_q4_0_grouped(const void* w, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
-  rows_q4_0_body<MR, Q4_0Groups>(static_cast<const uint8_t*>(w), a, k, out, ldo);
 }
 
 // Q4_K: value = d * sc_j * q - dmin * m_j per sub-block j of 32 (q unsigned 0..15). The eight
@@ -344,10 +325,6 @@ struct Q4_0Rows {
   static constexpr auto run = rows_q4_0<MR>;
 };
 template <int MR>
-struct Q4_0GroupedRows {
-  static constexpr auto run = rows_q4_0_grouped<MR>;
-};
-template <int MR>
 struct Q4_KRows {
   static constexpr auto run = rows_q4_k<MR>;
 };
@@ -367,8 +344,7 @@ const QuantKernels& avx2_quant_kernels() {
                               dispatch_rows<Q8_0Rows>,
                               dispatch_rows<Q4_0Rows>,
                               dispatch_rows<Q4_KRows>,
-                              dispatch_rows<Q6_KRows>,
-                              dispatch_rows<Q4_0GroupedRows>};
+                              dispatch_rows<Q6_KRows>};
   return k;
 }
 

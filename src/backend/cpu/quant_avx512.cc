@@ -1,13 +1,12 @@
-// AVX-512 row kernels for Q4_0 weights regrouped at load (dot.h: kQ4_0GroupBytes) and for Q4_K
-// and Q6_K blocks, with vpdpbusd
-// (AVX512_VNNI): unsigned nibbles times signed activation quants, four products per int32 lane in
-// one instruction where AVX2 needs vpmaddubsw + vpmaddwd. A 64-byte load holds four blocks' quants
-// (two pairs); its low nibbles are blocks 0 and 2 of the four, its high nibbles 1 and 3, so one
-// vpdpbusd sums two blocks, eight lanes each, and one FMA scales both (each half of the scale
-// vector its block's d_w * d_a, permuted from the eight scales of the group). The -8 offset is
-// taken off per row at the end, from the sums of the activation quants (as in quant_avx2.cc).
-// Every row goes through the same operations whatever the number of rows served (1 to 4), so
-// results do not depend on the batch.
+// AVX-512 row kernels for GGUF's Q4_K and Q6_K blocks, with vpdpbusd (AVX512_VNNI): unsigned
+// quants times signed activation quants, four products per int32 lane in one instruction where
+// AVX2 needs vpmaddubsw + vpmaddwd. In Q4_K a 64-byte load holds four sub-blocks' quants; its low
+// nibbles are sub-blocks 0 and 2 of the four, its high nibbles 1 and 3, so one vpdpbusd sums two
+// sub-blocks, eight lanes each, and one FMA scales both (each half of the scale vector its
+// sub-block's scale times d_a, permuted from the eight of the super-block). The mins are taken
+// off per row at the end, from the sums of the activation quants (as in quant_avx2.cc). Every row
+// goes through the same operations whatever the number of rows served (1 to 4), so results do not
+// depend on the batch. (Q4_0 and Q8_0 are panels: gemm_panels_avx512.cc.)
 //
 // Built twice like gemm_panels_avx512.cc (natively, and emulated by SIMDe in
 // quant_avx512_emulated.cc); it calls no inline or template code of shared headers with external
@@ -58,7 +57,7 @@ float f16_to_f32(uint16_t h) {
 constexpr int64_t kPrefetchBytes = 2048;
 
 // Four blocks of 32 from 64 bytes of nibbles (the low ones blocks 0 and 2, the high ones 1 and 3,
-// as both Q4_0 groups and Q4_K super-blocks have them) against the activations' quants of those
+// as Q4_K super-blocks have them) against the activations' quants of those
 // blocks in pairs (QuantActs::pairs: blocks 0 and 2, then 1 and 3; rows ldx bytes apart):
 // acc[t][r] += the sums of blocks t and t + 2, each scaled by its lane of scale[r], picked by
 // sel[t].
@@ -75,58 +74,6 @@ inline void four_blocks(const uint8_t* nibbles, const int8_t* x, int64_t ldx, co
       acc[t][r] = simde_mm512_fmadd_ps(i32_to_f32(sum),
                                        simde_mm512_permutexvar_ps(sel[t], scale[r]), acc[t][r]);
     }
-  }
-}
-
-template <int MR>
-void rows_q4_0(const uint8_t* row, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
-  const int64_t blocks = k / kQ4_0BlockElems;
-  const VI sel[2][2] = {{scale_index(0, 0), scale_index(0, 1)},
-                        {scale_index(1, 0), scale_index(1, 1)}};
-  V acc[2][MR];
-  V8 off[MR], tail[MR];
-  for (int r = 0; r < MR; ++r) {
-    acc[0][r] = acc[1][r] = simde_mm512_setzero_ps();
-    off[r] = tail[r] = simde_mm256_setzero_ps();
-  }
-  int64_t b = 0;
-  for (; b + kQ4_0GroupBlocks <= blocks; b += kQ4_0GroupBlocks) {
-    const uint8_t* g = row + b * sizeof(BlockQ4_0);  // kQ4_0GroupBytes per group
-    if constexpr (MR == 1) {
-      for (int line = 0; line < 3; ++line) __builtin_prefetch(g + kPrefetchBytes + 64 * line);
-    }
-    const V8 dw = simde_mm256_cvtph_ps(simde_mm_loadu_si128(g));
-    V scale[MR];
-    for (int r = 0; r < MR; ++r) {
-      const int64_t o = r * a.ld + b;
-      scale[r] = simde_mm512_castps256_ps512(simde_mm256_mul_ps(dw, simde_mm256_loadu_ps(a.d + o)));
-      off[r] = simde_mm256_fmadd_ps(dw, simde_mm256_loadu_ps(a.sum_d + o), off[r]);
-    }
-    for (int s = 0; s < 2; ++s)
-      four_blocks<MR>(g + 16 + 64 * s, a.pairs + (b + 4 * s) * kActBlockElems,
-                      a.ld * kActBlockElems, sel[s], scale, acc);
-  }
-  // The row's last blocks (k / 32 mod 8) are plain Q4_0 blocks: low nibbles are quants 0-15.
-  const auto* w = reinterpret_cast<const BlockQ4_0*>(row);
-  float off_tail[MR] = {};
-  for (; b < blocks; ++b) {
-    const simde__m256i n = simde_mm256_broadcastsi128_si256(simde_mm_loadu_si128(w[b].qs));
-    const simde__m256i q =
-        simde_mm256_and_si256(simde_mm256_blend_epi32(n, simde_mm256_srli_epi16(n, 4), 0xF0),
-                              simde_mm256_set1_epi8(0x0F));
-    const float dw = f16_to_f32(w[b].d);
-    for (int r = 0; r < MR; ++r) {
-      const int64_t o = r * a.ld + b;
-      const simde__m256i sum = simde_mm256_dpbusd_epi32(simde_mm256_setzero_si256(), q,
-                                                        simde_mm256_loadu_si256(a.blocks[o].qs));
-      tail[r] = simde_mm256_fmadd_ps(simde_mm256_cvtepi32_ps(sum), simde_mm256_set1_ps(dw * a.d[o]),
-                                     tail[r]);
-      off_tail[r] += dw * a.sum_d[o];
-    }
-  }
-  for (int r = 0; r < MR; ++r) {
-    out[r * ldo] = (sum16(simde_mm512_add_ps(acc[0][r], acc[1][r])) + sum8(tail[r])) -
-                   8.0f * (sum8(off[r]) + off_tail[r]);
   }
 }
 
@@ -272,10 +219,6 @@ void rows_q6_k(const uint8_t* row, const QuantActs& a, int64_t k, float* out, in
 }
 
 template <int MR>
-struct Q4_0Rows {
-  static constexpr auto run = rows_q4_0<MR>;
-};
-template <int MR>
 struct Q4_KRows {
   static constexpr auto run = rows_q4_k<MR>;
 };
@@ -288,8 +231,6 @@ struct Q6_KRows {
 
 QuantRows quant_rows(DType dtype) {
   switch (dtype) {
-    case DType::Q4_0:
-      return dispatch_rows<Q4_0Rows>;
     case DType::Q4_K:
       return dispatch_rows<Q4_KRows>;
     case DType::Q6_K:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/dot.h"
+#include "backend/cpu/packed_weights.h"
 #include "core/dtype.h"
 
 namespace osprey::cpu::detail {
@@ -118,63 +119,45 @@ void rows(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a, in
   }
 }
 
-// Regrouped Q4_0 rows: back to blocks, then the plain kernel (the reference, not a fast path).
-void rows_q4_0_grouped(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a, int mr,
-                       int64_t k, float* out, int64_t ldo) {
-  std::vector<BlockQ4_0> row(static_cast<size_t>(k / kQ4_0BlockElems));
-  for (int64_t j = 0; j < nrows; ++j) {
-    ungroup_q4_0_row(static_cast<const uint8_t*>(w) + j * row_bytes, k, row.data());
-    rows<dot_q4_0>(row.data(), 0, 1, a, mr, k, out + j, ldo);
-  }
-}
-
 }  // namespace
 
-void group_q4_0_row(const void* blocks, int64_t k, uint8_t* out) {
-  const auto* b = static_cast<const BlockQ4_0*>(blocks);
-  const int64_t nb = k / kQ4_0BlockElems, groups = nb / kQ4_0GroupBlocks;
-  for (int64_t g = 0; g < groups; ++g) {
-    const BlockQ4_0* in = b + g * kQ4_0GroupBlocks;
-    uint8_t* o = out + g * kQ4_0GroupBytes;
-    for (int i = 0; i < kQ4_0GroupBlocks; ++i) std::memcpy(o + 2 * i, &in[i].d, 2);
-    for (int p = 0; p < kQ4_0GroupBlocks / 2; ++p) {
-      for (int j = 0; j < 32; ++j) {
-        // Quant j of a block: the low nibble of byte j (j < 16), else the high nibble of byte j-16.
-        auto quant = [&](const BlockQ4_0& blk) {
-          return j < 16 ? blk.qs[j] & 0xF : blk.qs[j - 16] >> 4;
-        };
-        o[16 + 32 * p + j] = static_cast<uint8_t>(quant(in[2 * p]) | quant(in[2 * p + 1]) << 4);
+// Q4_0 panels (packed_weights.h) one lane at a time: per block the exact integer sum with Q4_0's
+// -8 taken off, then total = fma(float(sum), d_w * d_x, total) in block order, which is what the
+// AVX2 and AVX-512 kernels do in each lane.
+void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
+  const auto* x = static_cast<const BlockQ8A*>(acts);
+  const auto* base = static_cast<const uint8_t*>(w);
+  const int64_t blocks = k / kQ4_0BlockElems;
+  for (int64_t p = p0; p < p1; ++p) {
+    for (int64_t lane = 0; lane < kPanelRows && p * kPanelRows + lane < n; ++lane) {
+      const int64_t row = p * kPanelRows + lane;
+      for (int64_t i = 0; i < m; ++i) {
+        float total = 0.0f;
+        for (int64_t b = 0; b < blocks; ++b) {
+          const uint8_t* blk = base + (p * blocks + b) * kQ4PanelBlockBytes;
+          const BlockQ8A& a = x[i * blocks + b];
+          int32_t sum = -8 * (a.sum16[0] + a.sum16[1]);
+          for (int u = 0; u < 4; ++u) {
+            for (int j = 0; j < 4; ++j) {
+              const uint8_t q = blk[kPanelRows * 2 + 64 * u + 4 * lane + j];
+              sum += (q & 0xF) * a.qs[8 * u + j] + (q >> 4) * a.qs[8 * u + 4 + j];
+            }
+          }
+          uint16_t d;
+          std::memcpy(&d, blk + 2 * lane, 2);
+          total = std::fma(static_cast<float>(sum), f16_to_f32(d) * a.d, total);
+        }
+        y[i * ldy + row] = total + (bias ? bias[row] : 0.0f);
       }
     }
   }
-  std::memcpy(out + groups * kQ4_0GroupBytes, b + groups * kQ4_0GroupBlocks,
-              static_cast<size_t>(nb - groups * kQ4_0GroupBlocks) * sizeof(BlockQ4_0));
-}
-
-void ungroup_q4_0_row(const uint8_t* grouped, int64_t k, void* blocks) {
-  auto* b = static_cast<BlockQ4_0*>(blocks);
-  const int64_t nb = k / kQ4_0BlockElems, groups = nb / kQ4_0GroupBlocks;
-  for (int64_t g = 0; g < groups; ++g) {
-    const uint8_t* in = grouped + g * kQ4_0GroupBytes;
-    BlockQ4_0* o = b + g * kQ4_0GroupBlocks;
-    for (int i = 0; i < kQ4_0GroupBlocks; ++i) {
-      std::memcpy(&o[i].d, in + 2 * i, 2);
-      const uint8_t* pair = in + 16 + 32 * (i / 2);
-      const int shift = 4 * (i % 2);
-      for (int j = 0; j < 16; ++j) {
-        o[i].qs[j] =
-            static_cast<uint8_t>(((pair[j] >> shift) & 0xF) | ((pair[j + 16] >> shift) & 0xF) << 4);
-      }
-    }
-  }
-  std::memcpy(b + groups * kQ4_0GroupBlocks, grouped + groups * kQ4_0GroupBytes,
-              static_cast<size_t>(nb - groups * kQ4_0GroupBlocks) * sizeof(BlockQ4_0));
 }
 
 const QuantKernels& scalar_quant_kernels() {
-  static const QuantKernels k{quantize_act,   dot_q8_0,         dot_q4_0,       dot_q4_k,
-                              dot_q6_k,       rows<dot_q8_0>,   rows<dot_q4_0>, rows<dot_q4_k>,
-                              rows<dot_q6_k>, rows_q4_0_grouped};
+  static const QuantKernels k{quantize_act,   dot_q8_0,       dot_q4_0,
+                              dot_q4_k,       dot_q6_k,       rows<dot_q8_0>,
+                              rows<dot_q4_0>, rows<dot_q4_k>, rows<dot_q6_k>};
   return k;
 }
 

@@ -109,26 +109,6 @@ void rows_do_not_depend_on_the_batch(const Tensor& w, int64_t m) {
   for (int64_t j = 0; j < 5 * n; ++j) ASSERT_EQ(some[j], all[4 * n + j]) << j;
 }
 
-// Regrouped Q4_0 rows (eight blocks per group, the rest as blocks) give exactly what their blocks
-// give, whatever the batch. The AVX-512 kernel reads only the regrouped rows, in its own order:
-// MatmulMatchesReference checks it.
-TEST_P(PackedWeights, RegroupedQ4_0MatchesItsBlocksBitwise) {
-  if (uses_avx512_dots(GetParam())) GTEST_SKIP() << "no AVX-512 kernel for Q4_0 blocks";
-  for (int64_t k : {32, 256, 352, 608}) {
-    const int64_t n = 13;
-    const Tensor w = random_matrix(DType::F32, n, k, 41).f32_to(DType::Q4_0);
-    const Tensor p = packed_copy(w);
-    ASSERT_TRUE(p.packed());
-    for (int64_t m : {1, 2, 4, 5, 9}) {
-      const auto x = randn(m * k, 42 + m);
-      std::vector<float> want(m * n), got(m * n);
-      matmul(x.data(), m, w, nullptr, want.data());
-      matmul(x.data(), m, p, nullptr, got.data());
-      for (int64_t j = 0; j < m * n; ++j) ASSERT_EQ(got[j], want[j]) << "k=" << k << " m=" << m;
-    }
-  }
-}
-
 TEST_P(PackedWeights, RowsDoNotDependOnTheBatch) {
   for (DType dt : {DType::BF16, DType::Q8_0, DType::Q4_0}) {
     const int64_t n = 83, k = dt == DType::BF16 ? 211 : 288, m = 17;
@@ -182,35 +162,59 @@ TEST(PackedWeightsLayout, PanelsAreKMajorAndPadded) {
   EXPECT_EQ(out[3 * 16 + 0 * 16 + 2], 0.0f);     // padding row 18
 }
 
-TEST(PackedWeightsLayout, Q4_0RowsRegroupAndBack) {
-  const int64_t k = 32 * 19;  // two groups of eight blocks and three blocks after them
-  const Tensor q = random_matrix(DType::F32, 1, k, 33).f32_to(DType::Q4_0);
-  std::vector<uint8_t> grouped(q.nbytes()), back(q.nbytes());
-  detail::group_q4_0_row(q.raw(), k, grouped.data());
-  EXPECT_NE(std::memcmp(grouped.data(), q.raw(), q.nbytes()), 0);
+// Q4_0 panels: per block the 16 scales, then unit u with row i's quants 8u + j (low nibble) and
+// 8u + 4 + j (high) in byte 4i + j; padding rows have scale 0.
+TEST(PackedWeightsLayout, Q4_0PanelsHoldFourQuantsOfARowPerLane) {
+  const int64_t n = 18, k = 64;
+  const Tensor q = random_matrix(DType::F32, n, k, 33).f32_to(DType::Q4_0);
+  ASSERT_EQ(panel_bytes(DType::Q4_0, n, k), size_t{2 * 2 * kQ4PanelBlockBytes});
+  std::vector<uint8_t> out(panel_bytes(DType::Q4_0, n, k));
+  pack_panels(q, out.data());
   const auto* blocks = static_cast<const BlockQ4_0*>(q.raw());
-  uint16_t d1;
-  std::memcpy(&d1, grouped.data() + 2, 2);
-  EXPECT_EQ(d1, blocks[1].d);  // scales first
-  // Pair 0, byte 20: quant 20 of block 0 (the high nibble of its byte 4) and of block 1.
-  EXPECT_EQ(grouped[16 + 20], (blocks[0].qs[4] >> 4) | (blocks[1].qs[4] & 0xF0));
-  detail::ungroup_q4_0_row(grouped.data(), k, back.data());
-  EXPECT_EQ(std::memcmp(back.data(), q.raw(), q.nbytes()), 0);
+  auto quant = [&](int64_t row, int64_t t) {  // quant t of the row (Q4_0: byte t % 16's nibble)
+    const BlockQ4_0& b = blocks[row * (k / 32) + t / 32];
+    return t % 32 < 16 ? b.qs[t % 16] & 0xF : b.qs[t % 16] >> 4;
+  };
+  uint16_t d;
+  std::memcpy(&d, out.data() + kQ4PanelBlockBytes + 2 * 5, 2);  // panel 0, block 1, row 5
+  EXPECT_EQ(d, blocks[5 * 2 + 1].d);
+  // Panel 0, block 1, unit 2, row 7, j = 3: quants 32 + 19 and 32 + 23.
+  const uint8_t byte = out[kQ4PanelBlockBytes + 32 + 64 * 2 + 4 * 7 + 3];
+  EXPECT_EQ(byte & 0xF, quant(7, 51));
+  EXPECT_EQ(byte >> 4, quant(7, 55));
+  // Panel 1, block 0: row 17 is real (unit 3, j = 0: quants 24 and 28), row 18 padding.
+  const uint8_t* p1 = out.data() + 2 * kQ4PanelBlockBytes;
+  EXPECT_EQ(p1[32 + 64 * 3 + 4 * 1] & 0xF, quant(17, 24));
+  EXPECT_EQ(p1[32 + 64 * 3 + 4 * 1] >> 4, quant(17, 28));
+  std::memcpy(&d, p1 + 2 * 2, 2);
+  EXPECT_EQ(d, 0);
 }
 
-TEST(PackedWeightsLayout, QuantizedMatricesAreCopiedAndPackedOnesRefuseRowAccess) {
-  Tensor q = Tensor::zeros(DType::Q4_K, {8, 256});
-  for (size_t i = 0; i < q.nbytes(); ++i) q.data<uint8_t>()[i] = uint8_t(i * 7);
-  Tensor copy = q, f = random_matrix(DType::BF16, 8, 64, 32);
-  std::vector<Tensor*> both{&copy, &f};
-  prepare_weights(both);
-  EXPECT_FALSE(copy.packed());
-  EXPECT_NE(copy.raw(), q.raw());
-  EXPECT_EQ(std::memcmp(copy.raw(), q.raw(), q.nbytes()), 0);
-  EXPECT_TRUE(f.packed());
-  EXPECT_THROW(f.row(0), Error);
-  EXPECT_THROW(f.to_f32(), Error);
-  EXPECT_THROW(prepare_weights(std::vector<Tensor*>{&f}), Error);
+// Q4_0 panels compute the same integer sums and the same float steps on every instruction set:
+// the same bits, whatever the batch, the bias and the partial last panel.
+TEST(PackedWeightsQ4_0, EveryIsaGivesTheSameBits) {
+  const Isa before = active_isa();
+  for (auto [n, k] : {std::pair{37, 64}, {150, 256}, {16, 32}, {70, 352}}) {
+    const Tensor p = packed_copy(random_matrix(DType::F32, n, k, 61).f32_to(DType::Q4_0));
+    for (int64_t m : {1, 4, 6, 13}) {
+      const auto x = randn(m * k, 62 + m);
+      const auto bias = randn(n, 63);
+      std::vector<float> want(m * n), got(m * n);
+      force_isa(Isa::kScalar);
+      matmul(x.data(), m, p, bias.data(), want.data());
+      for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Emulated}) {
+        if (!isa_supported(isa)) continue;
+        force_isa(isa);
+        std::fill(got.begin(), got.end(), 0.0f);
+        matmul(x.data(), m, p, bias.data(), got.data());
+        for (int64_t j = 0; j < m * n; ++j) {
+          ASSERT_EQ(got[j], want[j])
+              << isa_name(isa) << " n=" << n << " k=" << k << " m=" << m << " at " << j;
+        }
+      }
+    }
+  }
+  force_isa(before);
 }
 
 }  // namespace
