@@ -166,11 +166,14 @@ __attribute__((noinline)) void micro_float(const float* x, int64_t ldx, int64_t 
 // its first operand unsigned: the weights are offset by 128 (w ^ 0x80) and 128 * (sum of the
 // block's activation quants) taken off afterwards. Then total += (d_w * d_x) * sum, in block
 // order: every batch size computes exactly these operations. x holds MR rows of k / 32 blocks,
-// ldx blocks apart. (Prefetching the same block of the next NP panels instead of a distance down
-// each stream decoded about 5% slower, Q4_0 as well.)
+// ldx blocks apart. Batch-1 decode takes one panel at a time: panels are contiguous, so each
+// thread reads one stream (four streams at once, or prefetching the next panels' block rather
+// than a distance down the stream, decoded 5-15% slower in alternating runs), and the eight
+// vpdpbusd of a block go to four sums (exact, added at the end) that do not wait on each other.
 template <int MR, int NP>
 __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
                                         int64_t pe, float* out, bool prefetch) {
+  constexpr int C = MR * NP == 1 ? 4 : 1;  // as in micro_q4
   const VI idx = quad_index();
   const VI flip = simde_mm512_set1_epi8(static_cast<char>(0x80));
   V total[MR][NP];
@@ -187,9 +190,11 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
         }
       }
     }
-    VI acc[MR][NP];
+    VI acc[MR][NP][C];
     for (int r = 0; r < MR; ++r) {
-      for (int q = 0; q < NP; ++q) acc[r][q] = simde_mm512_setzero_si512();
+      for (int q = 0; q < NP; ++q) {
+        for (int c = 0; c < C; ++c) acc[r][q][c] = simde_mm512_setzero_si512();
+      }
     }
 #pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {  // four k at a time
@@ -205,7 +210,9 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
         __builtin_memcpy(&quad, x[r * ldx + b].qs + 4 * s, 4);
         const VI xv = simde_mm512_set1_epi32(quad);
 #pragma GCC unroll 4
-        for (int q = 0; q < NP; ++q) acc[r][q] = simde_mm512_dpbusd_epi32(acc[r][q], wv[q], xv);
+        for (int q = 0; q < NP; ++q) {
+          acc[r][q][s % C] = simde_mm512_dpbusd_epi32(acc[r][q][s % C], wv[q], xv);
+        }
       }
     }
     V dw[NP];
@@ -215,7 +222,9 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
       const VI offset = simde_mm512_set1_epi32(128 * (a.sum16[0] + a.sum16[1]));
       const V dx = simde_mm512_set1_ps(a.d);
       for (int q = 0; q < NP; ++q) {
-        const V sum = i32_to_f32(simde_mm512_sub_epi32(acc[r][q], offset));
+        VI isum = acc[r][q][0];
+        for (int c = 1; c < C; ++c) isum = simde_mm512_add_epi32(isum, acc[r][q][c]);
+        const V sum = i32_to_f32(simde_mm512_sub_epi32(isum, offset));
         total[r][q] = simde_mm512_fmadd_ps(sum, simde_mm512_mul_ps(dw[q], dx), total[r][q]);
       }
     }
@@ -236,6 +245,7 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
 template <int MR, int NP>
 __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
                                         int64_t pe, float* out, bool prefetch) {
+  constexpr int C = MR * NP == 1 ? 4 : 1;  // batch 1: as in micro_q8
   const VI low = simde_mm512_set1_epi8(0x0F);
   V total[MR][NP];
   for (int r = 0; r < MR; ++r) {
@@ -251,11 +261,14 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
         }
       }
     }
-    VI acc[MR][NP];
+    VI acc[MR][NP][C];
     for (int r = 0; r < MR; ++r) {
       const BlockQ8A& a = x[r * ldx + b];
       const VI start = simde_mm512_set1_epi32(-8 * (a.sum16[0] + a.sum16[1]));
-      for (int q = 0; q < NP; ++q) acc[r][q] = start;
+      for (int q = 0; q < NP; ++q) {
+        acc[r][q][0] = start;
+        for (int c = 1; c < C; ++c) acc[r][q][c] = simde_mm512_setzero_si512();
+      }
     }
 #pragma GCC unroll 4
     for (int u = 0; u < 4; ++u) {
@@ -273,8 +286,8 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
         const VI xl = simde_mm512_set1_epi32(quads[0]), xh = simde_mm512_set1_epi32(quads[1]);
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
-          acc[r][q] = simde_mm512_dpbusd_epi32(acc[r][q], lo[q], xl);
-          acc[r][q] = simde_mm512_dpbusd_epi32(acc[r][q], hi[q], xh);
+          VI& sum = acc[r][q][u % C];
+          sum = simde_mm512_dpbusd_epi32(simde_mm512_dpbusd_epi32(sum, lo[q], xl), hi[q], xh);
         }
       }
     }
@@ -283,8 +296,10 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
     for (int r = 0; r < MR; ++r) {
       const V dx = simde_mm512_set1_ps(x[r * ldx + b].d);
       for (int q = 0; q < NP; ++q) {
+        VI sum = acc[r][q][0];
+        for (int c = 1; c < C; ++c) sum = simde_mm512_add_epi32(sum, acc[r][q][c]);
         total[r][q] =
-            simde_mm512_fmadd_ps(i32_to_f32(acc[r][q]), simde_mm512_mul_ps(dw[q], dx), total[r][q]);
+            simde_mm512_fmadd_ps(i32_to_f32(sum), simde_mm512_mul_ps(dw[q], dx), total[r][q]);
       }
     }
   }
@@ -315,8 +330,8 @@ struct Q8Format {
   using W = uint8_t;
   using X = BlockQ8A;
   static constexpr int kMaxMR = 4;
-  // Integer sums and running totals: up to 16 accumulators.
-  static constexpr int panels_for(int mr) { return mr <= 2 ? 4 : 2; }
+  // Integer sums and running totals: up to 16 accumulators; one panel at batch 1 (micro_q8).
+  static constexpr int panels_for(int mr) { return mr == 1 ? 1 : mr <= 2 ? 4 : 2; }
   static int64_t panel_stride(int64_t k) { return k / 32 * kQ8PanelBlockBytes; }
   static int64_t act_stride(int64_t k) { return k / 32; }
   template <int MR, int NP>
