@@ -236,15 +236,83 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
   }
 }
 
-// The Q4_0 micro-kernel (packed_weights.h: four 64-byte units per 32-k block): a mask and a shift
-// unpack a unit into two registers of unsigned quants, four consecutive k of one row per lane,
-// which vpdpbusd multiplies with the activation quants directly. Q4_0's -8 is in each block's
-// starting sum (-8 times the sum of the activation quants); then, as for Q8_0, total +=
-// (d_w * d_x) * sum in block order. Per lane these are the operations of the scalar and AVX2
-// kernels, so every instruction set gives the same bits.
-template <int MR, int NP>
-__attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
-                                        int64_t pe, float* out, bool prefetch) {
+// 16 bytes (a Q4_K panel's sub-block scales or mins) as f32.
+[[gnu::always_inline]] inline V u8x16_to_f32(const void* p) {
+#if defined(SIMDE_X86_AVX512F_NATIVE)
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(p))));
+#else  // SIMDe 0.7 lacks the 512-bit widening
+  auto eight = [](const void* q) {
+    return simde_mm256_cvtepi32_ps(
+        simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64(static_cast<const simde__m128i*>(q))));
+  };
+  return simde_mm512_insertf32x8(simde_mm512_castps256_ps512(eight(p)),
+                                 eight(static_cast<const uint8_t*>(p) + 8), 1);
+#endif
+}
+
+// The four-bit panel formats (packed_weights.h), by 32-k block b of one panel: where its units
+// are, the bytes it brings (for the prefetch), the integer sum a row's block starts from, the
+// block's scales, and how its sum folds into the running total. Per lane exactly what the scalar
+// and AVX2 kernels do (quant_scalar.cc), so every instruction set gives the same bits.
+struct Q4_0Layout {
+  struct Scales {
+    V d;
+  };
+  static const uint8_t* block(const uint8_t* panel, int64_t b) {
+    return panel + b * kQ4PanelBlockBytes;
+  }
+  static const uint8_t* units(const uint8_t* panel, int64_t b) {
+    return block(panel, b) + 2 * kPanelRows;
+  }
+  static int64_t span(int64_t) { return kQ4PanelBlockBytes; }
+  // Q4_0's -8 as the sum's start: -8 times the sum of the activation quants.
+  static int32_t start(const BlockQ8A& a) { return -8 * (a.sum16[0] + a.sum16[1]); }
+  [[gnu::always_inline]] static Scales scales(const uint8_t* panel, int64_t b) {
+    return {f16x16_to_f32(block(panel, b))};
+  }
+  [[gnu::always_inline]] static V fold(const Scales& s, VI sum, const BlockQ8A& a, V total) {
+    return simde_mm512_fmadd_ps(i32_to_f32(sum), simde_mm512_mul_ps(s.d, simde_mm512_set1_ps(a.d)),
+                                total);
+  }
+};
+struct Q4_KLayout {
+  struct Scales {
+    V scale, min;
+  };
+  static const uint8_t* super(const uint8_t* panel, int64_t b) {
+    return panel + b / 8 * kQ4KPanelBlockBytes;
+  }
+  static const uint8_t* units(const uint8_t* panel, int64_t b) {
+    return super(panel, b) + kQ4KPanelUnits + 256 * (b % 8);
+  }
+  // The super-block's header comes with its first sub-block.
+  static const uint8_t* block(const uint8_t* panel, int64_t b) {
+    return b % 8 == 0 ? super(panel, b) : units(panel, b);
+  }
+  static int64_t span(int64_t b) { return b % 8 == 0 ? kQ4KPanelUnits + 256 : 256; }
+  static int32_t start(const BlockQ8A&) { return 0; }
+  [[gnu::always_inline]] static Scales scales(const uint8_t* panel, int64_t b) {
+    const uint8_t* sb = super(panel, b);
+    const int64_t j = b % 8;
+    return {simde_mm512_mul_ps(f16x16_to_f32(sb), u8x16_to_f32(sb + kQ4KPanelScales + 16 * j)),
+            simde_mm512_mul_ps(f16x16_to_f32(sb + kQ4KPanelDmin),
+                               u8x16_to_f32(sb + kQ4KPanelMins + 16 * j))};
+  }
+  [[gnu::always_inline]] static V fold(const Scales& s, VI sum, const BlockQ8A& a, V total) {
+    total = simde_mm512_fmadd_ps(i32_to_f32(sum),
+                                 simde_mm512_mul_ps(s.scale, simde_mm512_set1_ps(a.d)), total);
+    const float m = -(a.d * static_cast<float>(a.sum16[0] + a.sum16[1]));
+    return simde_mm512_fmadd_ps(s.min, simde_mm512_set1_ps(m), total);
+  }
+};
+
+// The four-bit micro-kernel: a mask and a shift unpack a 64-byte unit into two registers of
+// unsigned quants, four consecutive k of one row per lane, which vpdpbusd multiplies with the
+// activation quants directly; then the layout folds each block's exact sum into the totals, in
+// block order.
+template <typename L, int MR, int NP>
+__attribute__((noinline)) void micro_4bit(const BlockQ8A* x, int64_t ldx, int64_t k,
+                                          const uint8_t* w, int64_t pe, float* out, bool prefetch) {
   constexpr int C = MR * NP == 1 ? 4 : 1;  // batch 1: as in micro_q8
   const VI low = simde_mm512_set1_epi8(0x0F);
   V total[MR][NP];
@@ -253,18 +321,15 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
   }
   const int64_t blocks = k / 32;
   for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* blk = w + b * kQ4PanelBlockBytes;
     if (MR == 1 || prefetch) {
       for (int q = 0; q < NP; ++q) {
-        for (int line = 0; line < kQ4PanelBlockBytes; line += 64) {
-          __builtin_prefetch(blk + q * pe + line + kPrefetchBytes);
-        }
+        const uint8_t* from = L::block(w + q * pe, b) + kPrefetchBytes;
+        for (int64_t line = 0; line < L::span(b); line += 64) __builtin_prefetch(from + line);
       }
     }
     VI acc[MR][NP][C];
     for (int r = 0; r < MR; ++r) {
-      const BlockQ8A& a = x[r * ldx + b];
-      const VI start = simde_mm512_set1_epi32(-8 * (a.sum16[0] + a.sum16[1]));
+      const VI start = simde_mm512_set1_epi32(L::start(x[r * ldx + b]));
       for (int q = 0; q < NP; ++q) {
         acc[r][q][0] = start;
         for (int c = 1; c < C; ++c) acc[r][q][c] = simde_mm512_setzero_si512();
@@ -275,7 +340,7 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
       VI lo[NP], hi[NP];
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
-        const VI n = load(blk + q * pe + 2 * kPanelRows + 64 * u);
+        const VI n = load(L::units(w + q * pe, b) + 64 * u);
         lo[q] = simde_mm512_and_si512(n, low);
         hi[q] = simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low);
       }
@@ -291,15 +356,13 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
         }
       }
     }
-    V dw[NP];
-    for (int q = 0; q < NP; ++q) dw[q] = f16x16_to_f32(blk + q * pe);
+    typename L::Scales sc[NP];
+    for (int q = 0; q < NP; ++q) sc[q] = L::scales(w + q * pe, b);
     for (int r = 0; r < MR; ++r) {
-      const V dx = simde_mm512_set1_ps(x[r * ldx + b].d);
       for (int q = 0; q < NP; ++q) {
         VI sum = acc[r][q][0];
         for (int c = 1; c < C; ++c) sum = simde_mm512_add_epi32(sum, acc[r][q][c]);
-        total[r][q] =
-            simde_mm512_fmadd_ps(i32_to_f32(sum), simde_mm512_mul_ps(dw[q], dx), total[r][q]);
+        total[r][q] = L::fold(sc[q], sum, x[r * ldx + b], total[r][q]);
       }
     }
   }
@@ -341,14 +404,17 @@ struct Q8Format {
   }
 };
 
-struct Q4Format : Q8Format {
-  static int64_t panel_stride(int64_t k) { return k / 32 * kQ4PanelBlockBytes; }
+template <typename L, int64_t kPanelBlockBytes, int64_t kBlockElems>
+struct FourBitFormat : Q8Format {
+  static int64_t panel_stride(int64_t k) { return k / kBlockElems * kPanelBlockBytes; }
   template <int MR, int NP>
   static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
                     bool prefetch) {
-    micro_q4<MR, NP>(x, ldx, k, w, pe, out, prefetch);
+    micro_4bit<L, MR, NP>(x, ldx, k, w, pe, out, prefetch);
   }
 };
+using Q4Format = FourBitFormat<Q4_0Layout, kQ4PanelBlockBytes, 32>;
+using Q4KFormat = FourBitFormat<Q4_KLayout, kQ4KPanelBlockBytes, 256>;
 
 template <typename WeightT>
 struct FloatFormat {
@@ -454,6 +520,8 @@ PreparedPanelGemm panel_gemm(DType dtype) {
       return gemm_panels<Q8Format>;
     case DType::Q4_0:
       return gemm_panels<Q4Format>;
+    case DType::Q4_K:
+      return gemm_panels<Q4KFormat>;
     case DType::F16:
       return gemm_panels<FloatFormat<uint16_t>>;
     case DType::F32:

@@ -1,13 +1,14 @@
-// AVX2 matmul over Q4_0 panels (packed_weights.h) with quantized activations: per 32-k block and
-// half panel (eight rows, 32 bytes of each 64-byte unit) a mask and a shift unpack two registers
-// in which each 32-bit lane holds four consecutive quants of one row; vpmaddubsw multiplies them
-// with the activation quants, broadcast four at a time, into pairs of 16-bit sums. Those add up
-// exactly in 16 bits (at most 16 products of 15 x 127 per lane) until one vpmaddwd per block
-// widens them, so per weight there are about three operations where the row kernels
-// (quant_avx2.cc) spend four and scale every block of every row on its own. Then, per lane, Q4_0's
-// -8 comes off as -8 times the block's activation sum and total = fma(float(sum), d_w * d_x,
-// total) in block order: what the scalar and AVX-512 kernels do, so every set gives the same bits
-// for any batch.
+// AVX2 matmul over four-bit panels (packed_weights.h: Q4_0, and Q4_K's sub-blocks) with
+// quantized activations: per 32-k block and half panel (eight rows, 32 bytes of each 64-byte unit)
+// a mask and a shift unpack two registers in which each 32-bit lane holds four consecutive quants
+// of one row; vpmaddubsw multiplies them with the activation quants, broadcast four at a time,
+// into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16 products of 15 x 127 per
+// lane) until one vpmaddwd per block widens them, so per weight there are about three operations
+// where the row kernels (quant_avx2.cc) spend four and scale every block of every row on its own.
+// Then, per lane, the block's scales fold the sum into a running total in block order (Q4_0: -8
+// times the activation sum off, total = fma(float(sum), d_w * d_x, total); Q4_K: the sub-block's
+// d * sc and dmin * m, quant_scalar.cc): what the scalar and AVX-512 kernels do, so every set gives
+// the same bits for any batch.
 #include <immintrin.h>
 
 #include <cstring>
@@ -24,29 +25,88 @@ constexpr int kMaxNP = 4;
 // Bytes ahead in each panel's stream that the first rows to meet the panels ask the prefetcher for.
 constexpr int64_t kPrefetchBytes = 4096;
 
+inline __m256 f16x8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256 u8x8(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+// The two four-bit panel formats, by 32-k block b of one panel: where its units are, the bytes
+// it brings (for the prefetch), the block's scales for half h of the panel, and how a block's
+// integer sums fold into the running totals.
+struct Q4_0Layout {
+  static constexpr int64_t kBlockBytes = kQ4PanelBlockBytes;
+  struct Scales {
+    __m256 d;
+  };
+  static const uint8_t* block(const uint8_t* panel, int64_t b) { return panel + b * kBlockBytes; }
+  static const uint8_t* units(const uint8_t* panel, int64_t b) {
+    return block(panel, b) + 2 * kPanelRows;
+  }
+  static int64_t span(int64_t) { return kBlockBytes; }
+  static int64_t panel_stride(int64_t k) { return k / 32 * kBlockBytes; }
+  static Scales scales(const uint8_t* panel, int64_t b, int h) {
+    return {f16x8(block(panel, b) + 16 * h)};
+  }
+  static __m256 fold(const Scales& s, __m256i sum, const BlockQ8A& a, __m256 total) {
+    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * (a.sum16[0] + a.sum16[1])));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(s.d, _mm256_set1_ps(a.d)), total);
+  }
+};
+struct Q4_KLayout {
+  struct Scales {
+    __m256 scale, min;
+  };
+  static const uint8_t* block(const uint8_t* panel, int64_t b) {
+    return panel + b / 8 * kQ4KPanelBlockBytes + (b % 8 == 0 ? 0 : kQ4KPanelUnits + 256 * (b % 8));
+  }
+  static const uint8_t* units(const uint8_t* panel, int64_t b) {
+    return panel + b / 8 * kQ4KPanelBlockBytes + kQ4KPanelUnits + 256 * (b % 8);
+  }
+  static int64_t span(int64_t b) { return b % 8 == 0 ? kQ4KPanelUnits + 256 : 256; }
+  static int64_t panel_stride(int64_t k) { return k / 256 * kQ4KPanelBlockBytes; }
+  static Scales scales(const uint8_t* panel, int64_t b, int h) {
+    const uint8_t* sb = panel + b / 8 * kQ4KPanelBlockBytes;
+    const int64_t j = b % 8;
+    return {_mm256_mul_ps(f16x8(sb + 16 * h), u8x8(sb + kQ4KPanelScales + 16 * j + 8 * h)),
+            _mm256_mul_ps(f16x8(sb + kQ4KPanelDmin + 16 * h),
+                          u8x8(sb + kQ4KPanelMins + 16 * j + 8 * h))};
+  }
+  static __m256 fold(const Scales& s, __m256i sum, const BlockQ8A& a, __m256 total) {
+    total = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(s.scale, _mm256_set1_ps(a.d)),
+                            total);
+    const float m = -(a.d * static_cast<float>(a.sum16[0] + a.sum16[1]));
+    return _mm256_fmadd_ps(s.min, _mm256_set1_ps(m), total);
+  }
+};
+
 // out[(r * np + q) * 16 + lane]: MR activation rows against np (1 to 4) panels `pe` bytes apart,
 // prefetching ahead in each panel with `prefetch`.
-template <int MR>
-__attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
-                                        int64_t pe, int np, float* out, bool prefetch) {
+template <typename L, int MR>
+__attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
+                                     int64_t pe, int np, float* out, bool prefetch) {
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
-  const int64_t blocks = k / kQ4_0BlockElems;
+  const int64_t blocks = k / kActBlockElems;
   for (int64_t b = 0; b < blocks; ++b) {
     for (int q = 0; q < np; ++q) {
-      const uint8_t* blk = w + q * pe + b * kQ4PanelBlockBytes;
+      const uint8_t* panel = w + q * pe;
       if (prefetch) {
-        for (int line = 0; line < kQ4PanelBlockBytes; line += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes + line, _MM_HINT_T0);
+        const char* from = reinterpret_cast<const char*>(L::block(panel, b)) + kPrefetchBytes;
+        for (int64_t line = 0; line < L::span(b); line += 64) {
+          _mm_prefetch(from + line, _MM_HINT_T0);
         }
       }
+      const uint8_t* units = L::units(panel, b);
       for (int h = 0; h < 2; ++h) {
         __m256i acc[MR];
         for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int u = 0; u < 4; ++u) {
-          const __m256i n = _mm256_loadu_si256(
-              reinterpret_cast<const __m256i*>(blk + 2 * kPanelRows + 64 * u + 32 * h));
+          const __m256i n =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(units + 64 * u + 32 * h));
           const __m256i lo = _mm256_and_si256(n, low);
           const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
 #pragma GCC unroll 4
@@ -59,16 +119,11 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
                 _mm256_add_epi16(acc[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(quads[1])));
           }
         }
-        const __m256 dw =
-            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * h)));
+        const typename L::Scales sc = L::scales(panel, b, h);
         for (int r = 0; r < MR; ++r) {
-          const BlockQ8A& a = x[r * ldx + b];
-          const __m256i sum = _mm256_sub_epi32(_mm256_madd_epi16(acc[r], ones),
-                                               _mm256_set1_epi32(8 * (a.sum16[0] + a.sum16[1])));
           float* t = total[r][q] + 8 * h;
           _mm256_store_ps(
-              t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(a.d)),
-                                 _mm256_load_ps(t)));
+              t, L::fold(sc, _mm256_madd_epi16(acc[r], ones), x[r * ldx + b], _mm256_load_ps(t)));
         }
       }
     }
@@ -78,13 +133,13 @@ __attribute__((noinline)) void micro_q4(const BlockQ8A* x, int64_t ldx, int64_t 
   }
 }
 
-}  // namespace
-
-void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t p0,
-                      int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
+template <typename L>
+void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t p0, int64_t p1,
+                     int64_t n, const float* bias, float* y, int64_t ldy) {
   const auto* x = static_cast<const BlockQ8A*>(acts);
   const auto* w = static_cast<const uint8_t*>(wv);
-  const int64_t ldx = k / kQ4_0BlockElems, pe = ldx * kQ4PanelBlockBytes;
+  const int64_t ldx = k / kActBlockElems;
+  const int64_t pe = L::panel_stride(k);
   alignas(32) float out[kMaxMR * kMaxNP * kPanelRows];
   // Blocks of four panels; within one, rows in groups of near-equal size, the first group
   // bringing the panels in for the others.
@@ -101,16 +156,16 @@ void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* wv, in
       const bool prefetch = g == 0;
       switch (mr) {
         case 1:
-          micro_q4<1>(xi, ldx, k, wp, pe, np, out, prefetch);
+          micro<L, 1>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
         case 2:
-          micro_q4<2>(xi, ldx, k, wp, pe, np, out, prefetch);
+          micro<L, 2>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
         case 3:
-          micro_q4<3>(xi, ldx, k, wp, pe, np, out, prefetch);
+          micro<L, 3>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
         default:
-          micro_q4<4>(xi, ldx, k, wp, pe, np, out, prefetch);
+          micro<L, 4>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
       }
       for (int r = 0; r < mr; ++r) {
@@ -125,6 +180,17 @@ void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* wv, in
       i += mr;
     }
   }
+}
+
+}  // namespace
+
+void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                      int64_t n, const float* bias, float* y, int64_t ldy) {
+  four_bit_panels<Q4_0Layout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
+}
+void avx2_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                      int64_t n, const float* bias, float* y, int64_t ldy) {
+  four_bit_panels<Q4_KLayout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
 }
 
 }  // namespace osprey::cpu::detail

@@ -40,12 +40,12 @@ void pack_typed(const T* src, int64_t n, int64_t k, T* dst) {
   });
 }
 
-// Block-quantized panels: for every panel, 32-k block and row i of the panel, fill(out, i, blk)
+// Block-quantized panels: for every panel, block of k and row i of the panel, fill(out, i, blk)
 // writes row i's share of the block's `block_bytes` at `out`, blk nullptr for padding rows.
-template <typename Block, typename Fill>
+template <int64_t kBlockElems = 32, typename Block, typename Fill>
 void pack_blocks(const Block* src, int64_t n, int64_t k, int64_t block_bytes, uint8_t* dst,
                  Fill fill) {
-  const int64_t panels = (n + kPanelRows - 1) / kPanelRows, blocks = k / 32;
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows, blocks = k / kBlockElems;
   ThreadPool::global().parallel_for(panels, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t rows = std::min(kPanelRows, n - p * kPanelRows);
@@ -75,27 +75,50 @@ uint8_t q4_0_quant(const BlockQ4_0& b, int t) {
   return t < 16 ? b.qs[t] & 0xF : b.qs[t - 16] >> 4;
 }
 
+// Row i's share of the four 64-byte units of 32 four-bit quants, quant(t) giving quant t.
+template <typename Quant>
+void fill_units(uint8_t* units, int64_t i, Quant quant) {
+  for (int u = 0; u < 4; ++u) {
+    for (int j = 0; j < 4; ++j) {
+      units[64 * u + 4 * i + j] =
+          static_cast<uint8_t>(quant(8 * u + j) | quant(8 * u + 4 + j) << 4);
+    }
+  }
+}
+
 void pack_q4_0(const BlockQ4_0* src, int64_t n, int64_t k, uint8_t* dst) {
-  pack_blocks(src, n, k, kQ4PanelBlockBytes, dst,
-              [](uint8_t* out, int64_t i, const BlockQ4_0* blk) {
-                // Padding rows: scale 0, quants 8 (the value 0).
-                reinterpret_cast<uint16_t*>(out)[i] = blk ? blk->d : 0;
-                uint8_t* units = out + kPanelRows * 2;
-                for (int u = 0; u < 4; ++u) {
-                  for (int j = 0; j < 4; ++j) {
-                    const int lo = blk ? q4_0_quant(*blk, 8 * u + j) : 8;
-                    const int hi = blk ? q4_0_quant(*blk, 8 * u + 4 + j) : 8;
-                    units[64 * u + 4 * i + j] = static_cast<uint8_t>(lo | hi << 4);
-                  }
-                }
-              });
+  pack_blocks(
+      src, n, k, kQ4PanelBlockBytes, dst, [](uint8_t* out, int64_t i, const BlockQ4_0* blk) {
+        // Padding rows: scale 0, quants 8 (the value 0).
+        reinterpret_cast<uint16_t*>(out)[i] = blk ? blk->d : 0;
+        fill_units(out + kPanelRows * 2, i, [&](int t) { return blk ? q4_0_quant(*blk, t) : 8; });
+      });
+}
+
+void pack_q4_k(const BlockQ4_K* src, int64_t n, int64_t k, uint8_t* dst) {
+  pack_blocks<kQKBlockElems>(
+      src, n, k, kQ4KPanelBlockBytes, dst, [](uint8_t* out, int64_t i, const BlockQ4_K* blk) {
+        // Padding rows: all zero (scales and mins 0).
+        reinterpret_cast<uint16_t*>(out)[i] = blk ? blk->d : 0;
+        reinterpret_cast<uint16_t*>(out + kQ4KPanelDmin)[i] = blk ? blk->dmin : 0;
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc = 0, m = 0;
+          if (blk) q4_k_scale_min(blk->scales, j, sc, m);
+          out[kQ4KPanelScales + kPanelRows * j + i] = sc;
+          out[kQ4KPanelMins + kPanelRows * j + i] = m;
+          // Sub-block j: the low (j even) or high nibbles of qs[32 * (j / 2) ...].
+          fill_units(out + kQ4KPanelUnits + 256 * j, i, [&](int t) {
+            return blk ? (blk->qs[32 * (j / 2) + t] >> (4 * (j % 2))) & 0xF : 0;
+          });
+        }
+      });
 }
 
 }  // namespace
 
 bool packs_to_panels(DType dtype) {
   return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16 ||
-         dtype == DType::Q8_0 || dtype == DType::Q4_0;
+         dtype == DType::Q8_0 || dtype == DType::Q4_0 || dtype == DType::Q4_K;
 }
 
 size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
@@ -106,18 +129,23 @@ size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
   if (dtype == DType::Q4_0) {
     return static_cast<size_t>(panels * (k / kQ4_0BlockElems) * kQ4PanelBlockBytes);
   }
+  if (dtype == DType::Q4_K) {
+    return static_cast<size_t>(panels * (k / kQKBlockElems) * kQ4KPanelBlockBytes);
+  }
   return static_cast<size_t>(panels * kPanelRows * k) * elem_bytes(dtype);
 }
 
 void pack_panels(const Tensor& w, void* dst) {
   OSPREY_CHECK(w.ndim() == 2 && packs_to_panels(w.dtype()) && !w.packed(),
-               "pack_panels wants a row-major float, Q8_0 or Q4_0 matrix, got {} {}",
+               "pack_panels wants a row-major float, Q8_0, Q4_0 or Q4_K matrix, got {} {}",
                dtype_name(w.dtype()), shape_str(w.shape()));
   const int64_t n = w.dim(0), k = w.dim(1);
   if (w.dtype() == DType::Q8_0) {
     pack_q8_0(w.data<BlockQ8_0>(), n, k, static_cast<uint8_t*>(dst));
   } else if (w.dtype() == DType::Q4_0) {
     pack_q4_0(w.data<BlockQ4_0>(), n, k, static_cast<uint8_t*>(dst));
+  } else if (w.dtype() == DType::Q4_K) {
+    pack_q4_k(w.data<BlockQ4_K>(), n, k, static_cast<uint8_t*>(dst));
   } else if (w.dtype() == DType::F32) {
     pack_typed(w.data<float>(), n, k, static_cast<float*>(dst));
   } else {

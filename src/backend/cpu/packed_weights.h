@@ -11,8 +11,11 @@
 // i's quant 8u + j in its low nibble and 8u + 4 + j in its high one (the same 18 bytes per 32
 // weights). One mask and one shift give two registers in which each 32-bit lane holds four
 // consecutive quants of one row, as vpdpbusd and vpmaddubsw want them, against the same four
-// activation quants in every lane. Other quantized matrices keep their block layout. Everything
-// lands in one huge-page region (core/huge_pages.h).
+// activation quants in every lane. Q4_K matrices become panels of the same units, per 256-k
+// super-block: the 16 rows' f16 d and dmin, their eight 6-bit scales and mins as bytes (sub-block
+// j's 16 side by side), then the eight sub-blocks' units (148 bytes per 256 weights per row
+// instead of 144: the scales unpacked once at load rather than in every step). Q6_K keeps its
+// block layout. Everything lands in one huge-page region (core/huge_pages.h).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +30,12 @@ constexpr int64_t kPanelRows = 16;
 constexpr int64_t kQ8PanelBlockBytes = kPanelRows * 2 + 32 * kPanelRows;
 // One 32-k block of a Q4_0 panel: 16 f16 scales, then four units of 64 bytes.
 constexpr int64_t kQ4PanelBlockBytes = kPanelRows * 2 + 32 * kPanelRows / 2;
+// One 256-k super-block of a Q4_K panel: offsets of its parts, and its size.
+constexpr int64_t kQ4KPanelDmin = kPanelRows * 2;
+constexpr int64_t kQ4KPanelScales = kPanelRows * 4;
+constexpr int64_t kQ4KPanelMins = kQ4KPanelScales + 8 * kPanelRows;
+constexpr int64_t kQ4KPanelUnits = kQ4KPanelMins + 8 * kPanelRows;
+constexpr int64_t kQ4KPanelBlockBytes = kQ4KPanelUnits + 256 * kPanelRows / 2;
 
 // Whether matmul reads `dtype` matrices as panels.
 bool packs_to_panels(DType dtype);
@@ -34,13 +43,12 @@ bool packs_to_panels(DType dtype);
 // Bytes of the panel layout of an [n, k] matrix of `dtype` (rows padded to whole panels).
 size_t panel_bytes(DType dtype, int64_t n, int64_t k);
 
-// Rearranges the row-major [n, k] matrix `w` (a float, Q8_0 or Q4_0 dtype) into panels at `dst`
-// (panel_bytes of it).
+// Rearranges the row-major [n, k] matrix `w` (a float, Q8_0, Q4_0 or Q4_K dtype) into panels at
+// `dst` (panel_bytes of it).
 void pack_panels(const Tensor& w, void* dst);
 
 // Replaces each 2-D weight tensor with the layout matmul wants, all in one new huge-page region:
-// float, Q8_0 and Q4_0 matrices as panels (Tensor::packed()), other quantized ones copied as they
-// are.
+// float, Q8_0, Q4_0 and Q4_K matrices as panels (Tensor::packed()), Q6_K ones copied as they are.
 // Views into mapped files are released afterwards. Returns the bytes of the region.
 uint64_t prepare_weights(const std::vector<Tensor*>& matrices);
 

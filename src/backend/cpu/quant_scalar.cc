@@ -119,39 +119,82 @@ void rows(const void* w, size_t row_bytes, int64_t nrows, const QuantActs& a, in
   }
 }
 
-}  // namespace
+// Row `lane`'s quants in four 64-byte units (packed_weights.h) times 32 activation quants.
+int32_t unit_sum(const uint8_t* units, int64_t lane, const int8_t* qs) {
+  int32_t sum = 0;
+  for (int u = 0; u < 4; ++u) {
+    for (int j = 0; j < 4; ++j) {
+      const uint8_t q = units[64 * u + 4 * lane + j];
+      sum += (q & 0xF) * qs[8 * u + j] + (q >> 4) * qs[8 * u + 4 + j];
+    }
+  }
+  return sum;
+}
 
-// Q4_0 panels (packed_weights.h) one lane at a time: per block the exact integer sum with Q4_0's
-// -8 taken off, then total = fma(float(sum), d_w * d_x, total) in block order, which is what the
-// AVX2 and AVX-512 kernels do in each lane.
-void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
-                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
+uint16_t f16_at(const uint8_t* p, int64_t i) {
+  uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return h;
+}
+
+// y = x . w for the rows of panels [p0, p1), where lane_total(w_block, lane, acts of the block's
+// first 32) folds one block of one panel row into a running total.
+template <int64_t kBlockElems, int64_t kBlockBytes, typename Fold>
+void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                     int64_t n, const float* bias, float* y, int64_t ldy, Fold fold) {
   const auto* x = static_cast<const BlockQ8A*>(acts);
   const auto* base = static_cast<const uint8_t*>(w);
-  const int64_t blocks = k / kQ4_0BlockElems;
+  const int64_t blocks = k / kBlockElems, ldx = k / kActBlockElems;
   for (int64_t p = p0; p < p1; ++p) {
     for (int64_t lane = 0; lane < kPanelRows && p * kPanelRows + lane < n; ++lane) {
       const int64_t row = p * kPanelRows + lane;
       for (int64_t i = 0; i < m; ++i) {
         float total = 0.0f;
         for (int64_t b = 0; b < blocks; ++b) {
-          const uint8_t* blk = base + (p * blocks + b) * kQ4PanelBlockBytes;
-          const BlockQ8A& a = x[i * blocks + b];
-          int32_t sum = -8 * (a.sum16[0] + a.sum16[1]);
-          for (int u = 0; u < 4; ++u) {
-            for (int j = 0; j < 4; ++j) {
-              const uint8_t q = blk[kPanelRows * 2 + 64 * u + 4 * lane + j];
-              sum += (q & 0xF) * a.qs[8 * u + j] + (q >> 4) * a.qs[8 * u + 4 + j];
-            }
-          }
-          uint16_t d;
-          std::memcpy(&d, blk + 2 * lane, 2);
-          total = std::fma(static_cast<float>(sum), f16_to_f32(d) * a.d, total);
+          total = fold(base + (p * blocks + b) * kBlockBytes, lane,
+                       x + i * ldx + b * (kBlockElems / kActBlockElems), total);
         }
         y[i * ldy + row] = total + (bias ? bias[row] : 0.0f);
       }
     }
   }
+}
+
+}  // namespace
+
+// Q4_0 and Q4_K panels (packed_weights.h) one lane at a time, the references of the AVX2 and
+// AVX-512 kernels, which do exactly this in each lane. Q4_0: per block the exact integer sum with
+// the -8 taken off, then total = fma(float(sum), d_w * d_x, total). Q4_K: per sub-block j, total
+// = fma(float(sum), (d * sc_j) * d_x, total), then fma(dmin * m_j, -(d_x * sum of x quants),
+// total).
+void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
+  four_bit_panels<kQ4_0BlockElems, kQ4PanelBlockBytes>(
+      acts, m, k, w, p0, p1, n, bias, y, ldy,
+      [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
+        const int32_t sum =
+            unit_sum(blk + kPanelRows * 2, lane, a->qs) - 8 * (a->sum16[0] + a->sum16[1]);
+        return std::fma(static_cast<float>(sum), f16_to_f32(f16_at(blk, lane)) * a->d, total);
+      });
+}
+
+void scalar_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
+  four_bit_panels<kQKBlockElems, kQ4KPanelBlockBytes>(
+      acts, m, k, w, p0, p1, n, bias, y, ldy,
+      [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
+        const float d = f16_to_f32(f16_at(blk, lane));
+        const float dmin = f16_to_f32(f16_at(blk + kQ4KPanelDmin, lane));
+        for (int j = 0; j < 8; ++j) {
+          const float scale = d * static_cast<float>(blk[kQ4KPanelScales + kPanelRows * j + lane]);
+          const float mn = dmin * static_cast<float>(blk[kQ4KPanelMins + kPanelRows * j + lane]);
+          const int32_t sum = unit_sum(blk + kQ4KPanelUnits + 256 * j, lane, a[j].qs);
+          total = std::fma(static_cast<float>(sum), scale * a[j].d, total);
+          total =
+              std::fma(mn, -(a[j].d * static_cast<float>(a[j].sum16[0] + a[j].sum16[1])), total);
+        }
+        return total;
+      });
 }
 
 const QuantKernels& scalar_quant_kernels() {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/kernels.h"
@@ -26,6 +27,7 @@ Tensor random_matrix(DType dt, int64_t n, int64_t k, uint32_t seed) {
 }
 
 using test_inputs::randn;
+using test_inputs::random_weights;
 
 Tensor packed_copy(const Tensor& w) {
   Tensor p = w;
@@ -190,12 +192,61 @@ TEST(PackedWeightsLayout, Q4_0PanelsHoldFourQuantsOfARowPerLane) {
   EXPECT_EQ(d, 0);
 }
 
-// Q4_0 panels compute the same integer sums and the same float steps on every instruction set:
-// the same bits, whatever the batch, the bias and the partial last panel.
-TEST(PackedWeightsQ4_0, EveryIsaGivesTheSameBits) {
+// Q4_K panels: per super-block the rows' d and dmin, their unpacked scales and mins, then each
+// sub-block's units (sub-block j's quants: the low or high nibbles of qs[32 * (j / 2) ...]).
+TEST(PackedWeightsLayout, Q4_KPanelsUnpackScalesAndSubBlocks) {
+  const int64_t n = 17, k = 512;
+  const Tensor q = random_weights(DType::Q4_K, n, k, 34);
+  ASSERT_EQ(panel_bytes(DType::Q4_K, n, k), size_t{2 * 2 * kQ4KPanelBlockBytes});
+  std::vector<uint8_t> out(panel_bytes(DType::Q4_K, n, k));
+  pack_panels(q, out.data());
+  const auto* blocks = static_cast<const BlockQ4_K*>(q.raw());
+  const BlockQ4_K& b = blocks[6 * 2 + 1];  // row 6, super-block 1
+  const uint8_t* sb = out.data() + kQ4KPanelBlockBytes;
+  uint16_t h;
+  std::memcpy(&h, sb + kQ4KPanelDmin + 2 * 6, 2);
+  EXPECT_EQ(h, b.dmin);
+  uint8_t sc, m;
+  q4_k_scale_min(b.scales, 5, sc, m);
+  EXPECT_EQ(sb[kQ4KPanelScales + 16 * 5 + 6], sc);
+  EXPECT_EQ(sb[kQ4KPanelMins + 16 * 5 + 6], m);
+  // Sub-block 5, unit 1, j = 2: its quants 10 and 14, high nibbles of qs[64 + 10], qs[64 + 14].
+  const uint8_t byte = sb[kQ4KPanelUnits + 256 * 5 + 64 * 1 + 4 * 6 + 2];
+  EXPECT_EQ(byte & 0xF, b.qs[64 + 10] >> 4);
+  EXPECT_EQ(byte >> 4, b.qs[64 + 14] >> 4);
+}
+
+// Packed Q4_K weights give what the row kernels give on the GGUF blocks (another summation order).
+TEST_P(PackedWeights, Q4_KPanelsMatchTheBlockKernels) {
+  for (auto [n, k] : {std::pair{37, 256}, {16, 512}, {70, 768}}) {
+    const Tensor w = random_weights(DType::Q4_K, n, k, 71);
+    const Tensor p = packed_copy(w);
+    ASSERT_TRUE(p.packed());
+    for (int64_t m : {1, 3, 6}) {
+      const auto x = randn(m * k, 72 + m);
+      std::vector<float> want(m * n), got(m * n);
+      matmul(x.data(), m, w, nullptr, want.data());
+      matmul(x.data(), m, p, nullptr, got.data());
+      for (int64_t j = 0; j < m * n; ++j) {
+        ASSERT_NEAR(got[j], want[j], 1e-4 * (1 + std::fabs(want[j])))
+            << "n=" << n << " k=" << k << " m=" << m << " at " << j;
+      }
+    }
+  }
+}
+
+// Four-bit panels compute the same integer sums and the same float steps on every instruction
+// set: the same bits, whatever the batch, the bias and the partial last panel.
+TEST(PackedWeightsFourBit, EveryIsaGivesTheSameBits) {
   const Isa before = active_isa();
-  for (auto [n, k] : {std::pair{37, 64}, {150, 256}, {16, 32}, {70, 352}}) {
-    const Tensor p = packed_copy(random_matrix(DType::F32, n, k, 61).f32_to(DType::Q4_0));
+  for (auto [dt, n, k] : {std::tuple{DType::Q4_0, 37, 64},
+                          {DType::Q4_0, 150, 256},
+                          {DType::Q4_0, 16, 32},
+                          {DType::Q4_0, 70, 352},
+                          {DType::Q4_K, 37, 256},
+                          {DType::Q4_K, 150, 512}}) {
+    const Tensor p = packed_copy(dt == DType::Q4_0 ? random_matrix(DType::F32, n, k, 61).f32_to(dt)
+                                                   : random_weights(dt, n, k, 61));
     for (int64_t m : {1, 4, 6, 13}) {
       const auto x = randn(m * k, 62 + m);
       const auto bias = randn(n, 63);

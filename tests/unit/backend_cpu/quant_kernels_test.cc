@@ -23,37 +23,8 @@ bool have_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-// Random weight rows of a quantized dtype: random quant bytes with sane f16 scales.
-Tensor random_weights(DType dt, int64_t n, int64_t k, uint32_t seed) {
-  Tensor w = Tensor::zeros(dt, {n, k});
-  std::mt19937 rng(seed);
-  auto* bytes = w.data<uint8_t>();
-  for (size_t i = 0; i < w.nbytes(); ++i) bytes[i] = static_cast<uint8_t>(rng());
-  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
-  const int64_t blocks = n * k / dtype_info(dt).block_elems;
-  for (int64_t b = 0; b < blocks; ++b) {
-    switch (dt) {
-      case DType::Q8_0:
-        w.data<BlockQ8_0>()[b].d = f32_to_f16(scale(rng));
-        break;
-      case DType::Q4_0:
-        w.data<BlockQ4_0>()[b].d = f32_to_f16(scale(rng));
-        break;
-      case DType::Q4_K:
-        w.data<BlockQ4_K>()[b].d = f32_to_f16(scale(rng) / 16);
-        w.data<BlockQ4_K>()[b].dmin = f32_to_f16(scale(rng) / 16);
-        break;
-      case DType::Q6_K:
-        w.data<BlockQ6_K>()[b].d = f32_to_f16(scale(rng) / 64);
-        break;
-      default:
-        ADD_FAILURE();
-    }
-  }
-  return w;
-}
-
 using test_inputs::randn;
+using test_inputs::random_weights;
 
 detail::QuantDot dot_of(const detail::DotKernels& k, DType dt) {
   switch (dt) {
