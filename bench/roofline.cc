@@ -116,28 +116,47 @@ double peak_of(float (*chains)(int64_t), double ops) {
 
 }  // namespace
 
-double read_bandwidth() {
-  static double cached = 0;
-  if (cached > 0) return cached;
-  const int64_t n = int64_t{1} << 28;  // 1 GiB of floats
+namespace {
+
+// The 1 GiB buffer both bandwidth figures read, filled once.
+const float* bandwidth_buffer(int64_t n) {
   // In huge pages, as the model's weights are (core/huge_pages.h): the roofline is the best the
   // machine reads, not what small pages allow.
-  const std::shared_ptr<void> buf = allocate_huge_pages(n * sizeof(float));
-  auto* p = static_cast<float*>(buf.get());
-  ThreadPool::global().parallel_for(n, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) p[i] = 1.0f;
-  });
+  static const std::shared_ptr<void> buf = [n] {
+    std::shared_ptr<void> b = allocate_huge_pages(n * sizeof(float));
+    auto* p = static_cast<float*>(b.get());
+    ThreadPool::global().parallel_for(n, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) p[i] = 1.0f;
+    });
+    return b;
+  }();
+  return static_cast<const float*>(buf.get());
+}
+
+double best_read_of(int reps) {
+  const int64_t n = int64_t{1} << 28;  // 1 GiB of floats
+  const float* p = bandwidth_buffer(n);
   double best = 0;
   volatile float sink = 0;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < reps; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     ThreadPool::global().parallel_for(
         n, [&](int64_t b, int64_t e) { sink = sink + read_sum(p + b, e - b); }, 1 << 16);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, n * 4.0 / s);
   }
-  cached = best;
   return best;
+}
+
+}  // namespace
+
+double read_bandwidth() {
+  static const double cached = best_read_of(5);
+  return cached;
+}
+
+double read_bandwidth_now() {
+  return best_read_of(2);
 }
 
 double fma_peak() {
@@ -151,7 +170,8 @@ double dot_peak(DType weights) {
     static const double cached = peak_of(bf16_dot_chains, 64.0);
     return cached;
   }
-  if (weights == DType::Q8_0 || weights == DType::Q4_0) {
+  if (weights == DType::Q8_0 || weights == DType::Q4_0 || weights == DType::Q4_K ||
+      weights == DType::Q6_K) {
     static const double cached = peak_of(int8_dot_chains, 128.0);
     return cached;
   }
