@@ -2,8 +2,8 @@
 // model has: batch-1 GEMV (decode), where the figure is GB/s of weight bytes read and its percent
 // of this machine's read bandwidth, and 16- and 64-row GEMMs (batched decode, prefill) in GFLOP/s
 // and percent of the measured FMA peak, or of the dot-product instruction's peak where the AVX-512
-// kernels run (bench/roofline.h). On such CPUs bf16, f16, Q8_0, Q4_0 and Q4_K also run with the
-// AVX2 kernels, side by side.
+// kernels run (bench/roofline.h). On such CPUs every dtype also runs with the AVX2 kernels, side by
+// side.
 // Enough copies of the matrix are cycled through that they never sit in the caches.
 #include <benchmark/benchmark.h>
 
@@ -106,10 +106,9 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   for (DType dt : {DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     for (cpu::Isa isa : {cpu::Isa::kAvx512, cpu::Isa::kAvx2, cpu::Isa::kScalar}) {
-      // The best set, and AVX2 beside AVX-512 for the dtypes whose kernels differ.
+      // The best set, and AVX2 beside AVX-512.
       const bool best = isa == cpu::active_isa();
-      const bool beside =
-          isa == cpu::Isa::kAvx2 && cpu::active_isa() == cpu::Isa::kAvx512 && dt != DType::Q6_K;
+      const bool beside = isa == cpu::Isa::kAvx2 && cpu::active_isa() == cpu::Isa::kAvx512;
       if (!best && !beside) continue;
       const std::string name =
           "BM_Matmul/" + std::string(dtype_name(dt)) + "/" + cpu::isa_name(isa);

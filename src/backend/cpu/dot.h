@@ -85,15 +85,16 @@ PanelGemm scalar_panel_gemm(DType dtype);
 
 // The same over activation rows prepared once per matmul, as the AVX-512 kernels
 // (gemm_panels_avx512.cc) take them: for BF16 weights (k + 1) / 2 pairs of bf16 (to_bf16, the
-// odd k's last pair completed with a zero), for Q8_0, Q4_0 and Q4_K k / 32 BlockQ8A (quantize_act),
-// for F16 and F32 the f32 rows as they are; `acts` holds m such rows back to back. nullptr for
-// dtypes the kernels leave to the AVX2 ones; the emulated set is the same code with SIMDe emulating
-// AVX-512 in AVX2 (for tests).
+// odd k's last pair completed with a zero), for the block-quantized dtypes k / 32 BlockQ8A
+// (quantize_act), for F16 and F32 the f32 rows as they are; `acts` holds m such rows back to back.
+// nullptr for dtypes the kernels leave to the AVX2 ones; the emulated set is the same code with
+// SIMDe emulating AVX-512 in AVX2 (for tests).
 using PreparedPanelGemm = void (*)(const void* acts, int64_t m, int64_t k, const void* w,
                                    int64_t p0, int64_t p1, int64_t n, const float* bias, float* y,
                                    int64_t ldy);
-// Q4_0 and Q4_K panels take prepared (quantized) activations on every instruction set, and every
-// set gives the same bits (gemm_q4_panels_avx2.cc, quant_scalar.cc, gemm_panels_avx512.cc).
+// Q4_0, Q4_K and Q6_K panels take prepared (quantized) activations on every instruction set, and
+// every set gives the same bits (gemm_quant_panels_avx2.cc, quant_scalar.cc,
+// gemm_panels_avx512.cc).
 void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
                       int64_t n, const float* bias, float* y, int64_t ldy);
 void avx2_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
@@ -101,6 +102,10 @@ void avx2_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int
 void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
                         int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy);
 void scalar_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy);
+void avx2_q6_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                      int64_t n, const float* bias, float* y, int64_t ldy);
+void scalar_q6_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
                         int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy);
 // And the QuantRows of Q4_K and Q6_K matrices with vpdpbusd (quant_avx512.cc) for unpacked
 // matrices, nullptr for other dtypes: over the same activations as the AVX2 ones, not bitwise the

@@ -306,6 +306,25 @@ struct Q4_KLayout {
   }
 };
 
+// One unit of four-bit or six-bit quants against MR activation rows (x: their blocks of this k,
+// ldx apart): acc(r, q) += the quads of panel q's `lo` times activation quants 8u .. 8u + 3 and
+// its `hi` times 8u + 4 .. 8u + 7.
+template <int MR, int NP, typename Acc>
+[[gnu::always_inline]] inline void dot_unit(const BlockQ8A* x, int64_t ldx, int u,
+                                            const VI (&lo)[NP], const VI (&hi)[NP], Acc acc) {
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+    int32_t quads[2];
+    __builtin_memcpy(quads, x[r * ldx].qs + 8 * u, 8);
+    const VI xl = simde_mm512_set1_epi32(quads[0]), xh = simde_mm512_set1_epi32(quads[1]);
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; ++q) {
+      VI& sum = acc(r, q);
+      sum = simde_mm512_dpbusd_epi32(simde_mm512_dpbusd_epi32(sum, lo[q], xl), hi[q], xh);
+    }
+  }
+}
+
 // The four-bit micro-kernel: a mask and a shift unpack a 64-byte unit into two registers of
 // unsigned quants, four consecutive k of one row per lane, which vpdpbusd multiplies with the
 // activation quants directly; then the layout folds each block's exact sum into the totals, in
@@ -344,17 +363,8 @@ __attribute__((noinline)) void micro_4bit(const BlockQ8A* x, int64_t ldx, int64_
         lo[q] = simde_mm512_and_si512(n, low);
         hi[q] = simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low);
       }
-#pragma GCC unroll 4
-      for (int r = 0; r < MR; ++r) {
-        int32_t quads[2];
-        __builtin_memcpy(quads, x[r * ldx + b].qs + 8 * u, 8);
-        const VI xl = simde_mm512_set1_epi32(quads[0]), xh = simde_mm512_set1_epi32(quads[1]);
-#pragma GCC unroll 4
-        for (int q = 0; q < NP; ++q) {
-          VI& sum = acc[r][q][u % C];
-          sum = simde_mm512_dpbusd_epi32(simde_mm512_dpbusd_epi32(sum, lo[q], xl), hi[q], xh);
-        }
-      }
+      dot_unit<MR, NP>(x + b, ldx, u, lo, hi,
+                       [&](int r, int q) -> VI& { return acc[r][q][u % C]; });
     }
     typename L::Scales sc[NP];
     for (int q = 0; q < NP; ++q) sc[q] = L::scales(w + q * pe, b);
@@ -363,6 +373,93 @@ __attribute__((noinline)) void micro_4bit(const BlockQ8A* x, int64_t ldx, int64_
         VI sum = acc[r][q][0];
         for (int c = 1; c < C; ++c) sum = simde_mm512_add_epi32(sum, acc[r][q][c]);
         total[r][q] = L::fold(sc[q], sum, x[r * ldx + b], total[r][q]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) {
+      simde_mm512_storeu_ps(out + (r * NP + q) * kPanelRows, total[r][q]);
+    }
+  }
+}
+
+// 16 int8 (a Q6_K panel's group scales) as int32.
+[[gnu::always_inline]] inline VI i8x16_to_i32(const void* p) {
+#if defined(SIMDE_X86_AVX512F_NATIVE)
+  return _mm512_cvtepi8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+#else
+  auto eight = [](const void* q) {
+    return simde_mm256_cvtepi8_epi32(simde_mm_loadl_epi64(static_cast<const simde__m128i*>(q)));
+  };
+  return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(eight(p)),
+                                 eight(static_cast<const uint8_t*>(p) + 8), 1);
+#endif
+}
+
+// The Q6_K micro-kernel (packed_weights.h: kQ6KPanel*): per unit the low four bits unpack as in
+// micro_4bit and the top two, shifted to bits 4-5 and masked, are or'ed in; the two groups of 16
+// (units 0-1, 2-3) start from -32 times their activation sums and meet their int8 scales in
+// 32-bit integers, then total = fma(float(sum), d * d_x, total): per lane what the scalar and AVX2
+// kernels do.
+template <int MR, int NP>
+__attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
+                                        int64_t pe, float* out, bool prefetch) {
+  const VI low = simde_mm512_set1_epi8(0x0F), top = simde_mm512_set1_epi8(0x30);
+  V total[MR][NP];
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) total[r][q] = simde_mm512_setzero_ps();
+  }
+  const int64_t blocks = k / 32;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j = b % 8;
+    const uint8_t* sb = w + b / 8 * kQ6KPanelBlockBytes;
+    const uint8_t* units = sb + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
+    const uint8_t* tops = units + 32 * kPanelRows / 2;
+    if (MR == 1 || prefetch) {
+      const uint8_t* from = (j == 0 ? sb : units) + kPrefetchBytes;
+      const int64_t span = kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0);
+      for (int q = 0; q < NP; ++q) {
+        for (int64_t line = 0; line < span; line += 64) __builtin_prefetch(from + q * pe + line);
+      }
+    }
+    VI group[MR][NP][2];
+    for (int r = 0; r < MR; ++r) {
+      const BlockQ8A& a = x[r * ldx + b];
+      const VI g0 = simde_mm512_set1_epi32(-32 * a.sum16[0]);
+      const VI g1 = simde_mm512_set1_epi32(-32 * a.sum16[1]);
+      for (int q = 0; q < NP; ++q) {
+        group[r][q][0] = g0;
+        group[r][q][1] = g1;
+      }
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      VI lo[NP], hi[NP];
+#pragma GCC unroll 4
+      for (int q = 0; q < NP; ++q) {
+        const VI n = load(units + q * pe + 64 * u);
+        const VI t = load(tops + q * pe + 64 * (u / 2));
+        const VI t_lo = u % 2 ? simde_mm512_slli_epi16(t, 4) : t;
+        const VI t_hi = u % 2 ? simde_mm512_slli_epi16(t, 2) : simde_mm512_srli_epi16(t, 2);
+        lo[q] =
+            simde_mm512_or_si512(simde_mm512_and_si512(n, low), simde_mm512_and_si512(t_lo, top));
+        hi[q] = simde_mm512_or_si512(simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low),
+                                     simde_mm512_and_si512(t_hi, top));
+      }
+      dot_unit<MR, NP>(x + b, ldx, u, lo, hi,
+                       [&](int r, int q) -> VI& { return group[r][q][u / 2]; });
+    }
+    for (int q = 0; q < NP; ++q) {
+      const uint8_t* sq = sb + q * pe;
+      const V d = f16x16_to_f32(sq);
+      const VI sc0 = i8x16_to_i32(sq + kQ6KPanelScales + kPanelRows * 2 * j);
+      const VI sc1 = i8x16_to_i32(sq + kQ6KPanelScales + kPanelRows * (2 * j + 1));
+      for (int r = 0; r < MR; ++r) {
+        const VI sum = simde_mm512_add_epi32(simde_mm512_mullo_epi32(sc0, group[r][q][0]),
+                                             simde_mm512_mullo_epi32(sc1, group[r][q][1]));
+        total[r][q] = simde_mm512_fmadd_ps(
+            i32_to_f32(sum), simde_mm512_mul_ps(d, simde_mm512_set1_ps(x[r * ldx + b].d)),
+            total[r][q]);
       }
     }
   }
@@ -415,6 +512,17 @@ struct FourBitFormat : Q8Format {
 };
 using Q4Format = FourBitFormat<Q4_0Layout, kQ4PanelBlockBytes, 32>;
 using Q4KFormat = FourBitFormat<Q4_KLayout, kQ4KPanelBlockBytes, 256>;
+
+struct Q6KFormat : Q8Format {
+  // Two sums per row and panel: up to eight rows x panels.
+  static constexpr int panels_for(int mr) { return mr == 1 ? 1 : mr <= 2 ? 2 : 1; }
+  static int64_t panel_stride(int64_t k) { return k / 256 * kQ6KPanelBlockBytes; }
+  template <int MR, int NP>
+  static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
+                    bool prefetch) {
+    micro_q6<MR, NP>(x, ldx, k, w, pe, out, prefetch);
+  }
+};
 
 template <typename WeightT>
 struct FloatFormat {
@@ -522,6 +630,8 @@ PreparedPanelGemm panel_gemm(DType dtype) {
       return gemm_panels<Q4Format>;
     case DType::Q4_K:
       return gemm_panels<Q4KFormat>;
+    case DType::Q6_K:
+      return gemm_panels<Q6KFormat>;
     case DType::F16:
       return gemm_panels<FloatFormat<uint16_t>>;
     case DType::F32:

@@ -161,7 +161,7 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
 }
 
 // The kernels over prepared activations for a packed dtype, where the active set has them (else
-// nullptr): the AVX-512 ones, and Q4_0 and Q4_K panels on every set.
+// nullptr): the AVX-512 ones, and the four- and six-bit panels on every set.
 detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
   switch (g_isa.load(std::memory_order_relaxed)) {
 #ifdef OSPREY_HAVE_AVX512
@@ -173,10 +173,12 @@ detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
     case Isa::kAvx2:
       return dtype == DType::Q4_0   ? detail::avx2_q4_0_panels
              : dtype == DType::Q4_K ? detail::avx2_q4_k_panels
+             : dtype == DType::Q6_K ? detail::avx2_q6_k_panels
                                     : nullptr;
     default:
       return dtype == DType::Q4_0   ? detail::scalar_q4_0_panels
              : dtype == DType::Q4_K ? detail::scalar_q4_k_panels
+             : dtype == DType::Q6_K ? detail::scalar_q6_k_panels
                                     : nullptr;
   }
 }
@@ -210,7 +212,7 @@ void matmul_quant_rows(const float* x, int64_t m, const Tensor& w, DType dtype,
 }
 
 // Activations prepared once per matmul (dot.h, PreparedPanelGemm): bf16 pairs or Q8 blocks (for
-// Q8_0, Q4_0 and Q4_K weights).
+// block-quantized weights).
 void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::PreparedPanelGemm gemm,
                      const float* bias, float* y) {
   const int64_t n = w.dim(0), k = w.dim(1);
@@ -221,7 +223,7 @@ void matmul_prepared(const float* x, int64_t m, const Tensor& w, detail::Prepare
         panels, [&](int64_t p0, int64_t p1) { gemm(x, m, k, base, p0, p1, n, bias, y, n); }, 4);
     return;
   }
-  const bool q8 = w.dtype() == DType::Q8_0 || w.dtype() == DType::Q4_0 || w.dtype() == DType::Q4_K;
+  const bool q8 = dtype_is_quantized(w.dtype());
   OSPREY_CHECK(!q8 || k % detail::kActBlockElems == 0, "{} matmul over rows of {}",
                dtype_name(w.dtype()), k);
   const int64_t row_bytes = q8 ? k / detail::kActBlockElems * int64_t{sizeof(detail::BlockQ8A)}

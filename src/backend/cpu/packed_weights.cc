@@ -114,11 +114,44 @@ void pack_q4_k(const BlockQ4_K* src, int64_t n, int64_t k, uint8_t* dst) {
       });
 }
 
+void pack_q6_k(const BlockQ6_K* src, int64_t n, int64_t k, uint8_t* dst) {
+  pack_blocks<kQKBlockElems>(
+      src, n, k, kQ6KPanelBlockBytes, dst, [](uint8_t* out, int64_t i, const BlockQ6_K* blk) {
+        // Padding rows: all zero (d 0).
+        reinterpret_cast<uint16_t*>(out)[i] = blk ? blk->d : 0;
+        for (int g = 0; g < 16; ++g) {
+          out[kQ6KPanelScales + kPanelRows * g + i] =
+              blk ? static_cast<uint8_t>(blk->scales[g]) : 0;
+        }
+        for (int j = 0; j < 8; ++j) {
+          // Quant t of sub-block j (half h, quarter u): a nibble of ql, two bits of qh.
+          const int h = j / 4, u = j % 4;
+          auto quant = [&](int t) -> int {
+            if (!blk) return 0;
+            const int lo = (blk->ql[64 * h + 32 * (u % 2) + t] >> (4 * (u / 2))) & 0xF;
+            return lo | ((blk->qh[32 * h + t] >> (2 * u)) & 3) << 4;
+          };
+          uint8_t* sub = out + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
+          fill_units(sub, i, [&](int t) { return quant(t) & 0xF; });
+          uint8_t* top = sub + 32 * kPanelRows / 2;
+          for (int r = 0; r < 2; ++r) {
+            for (int jj = 0; jj < 4; ++jj) {
+              auto bits = [&](int unit, int half) { return quant(8 * unit + 4 * half + jj) >> 4; };
+              top[64 * r + 4 * i + jj] =
+                  static_cast<uint8_t>(bits(2 * r, 0) << 4 | bits(2 * r, 1) << 6 |
+                                       bits(2 * r + 1, 0) | bits(2 * r + 1, 1) << 2);
+            }
+          }
+        }
+      });
+}
+
 }  // namespace
 
 bool packs_to_panels(DType dtype) {
   return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16 ||
-         dtype == DType::Q8_0 || dtype == DType::Q4_0 || dtype == DType::Q4_K;
+         dtype == DType::Q8_0 || dtype == DType::Q4_0 || dtype == DType::Q4_K ||
+         dtype == DType::Q6_K;
 }
 
 size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
@@ -129,15 +162,16 @@ size_t panel_bytes(DType dtype, int64_t n, int64_t k) {
   if (dtype == DType::Q4_0) {
     return static_cast<size_t>(panels * (k / kQ4_0BlockElems) * kQ4PanelBlockBytes);
   }
-  if (dtype == DType::Q4_K) {
-    return static_cast<size_t>(panels * (k / kQKBlockElems) * kQ4KPanelBlockBytes);
+  if (dtype == DType::Q4_K || dtype == DType::Q6_K) {
+    const int64_t bytes = dtype == DType::Q4_K ? kQ4KPanelBlockBytes : kQ6KPanelBlockBytes;
+    return static_cast<size_t>(panels * (k / kQKBlockElems) * bytes);
   }
   return static_cast<size_t>(panels * kPanelRows * k) * elem_bytes(dtype);
 }
 
 void pack_panels(const Tensor& w, void* dst) {
   OSPREY_CHECK(w.ndim() == 2 && packs_to_panels(w.dtype()) && !w.packed(),
-               "pack_panels wants a row-major float, Q8_0, Q4_0 or Q4_K matrix, got {} {}",
+               "pack_panels wants a row-major float or block-quantized matrix, got {} {}",
                dtype_name(w.dtype()), shape_str(w.shape()));
   const int64_t n = w.dim(0), k = w.dim(1);
   if (w.dtype() == DType::Q8_0) {
@@ -146,6 +180,8 @@ void pack_panels(const Tensor& w, void* dst) {
     pack_q4_0(w.data<BlockQ4_0>(), n, k, static_cast<uint8_t*>(dst));
   } else if (w.dtype() == DType::Q4_K) {
     pack_q4_k(w.data<BlockQ4_K>(), n, k, static_cast<uint8_t*>(dst));
+  } else if (w.dtype() == DType::Q6_K) {
+    pack_q6_k(w.data<BlockQ6_K>(), n, k, static_cast<uint8_t*>(dst));
   } else if (w.dtype() == DType::F32) {
     pack_typed(w.data<float>(), n, k, static_cast<float*>(dst));
   } else {

@@ -14,8 +14,11 @@
 // activation quants in every lane. Q4_K matrices become panels of the same units, per 256-k
 // super-block: the 16 rows' f16 d and dmin, their eight 6-bit scales and mins as bytes (sub-block
 // j's 16 side by side), then the eight sub-blocks' units (148 bytes per 256 weights per row
-// instead of 144: the scales unpacked once at load rather than in every step). Q6_K keeps its
-// block layout. Everything lands in one huge-page region (core/huge_pages.h).
+// instead of 144: the scales unpacked once at load rather than in every step). Q6_K panels, per
+// super-block: the rows' f16 d, their sixteen int8 group scales (group g's 16 side by side), then
+// per 32-k sub-block the low four bits as such units and the top two bits in two 64-byte
+// registers (the same 210 bytes per 256 weights as Q6_K; see kQ6KPanel*). Everything lands in one
+// huge-page region (core/huge_pages.h).
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,14 @@ constexpr int64_t kQ4KPanelScales = kPanelRows * 4;
 constexpr int64_t kQ4KPanelMins = kQ4KPanelScales + 8 * kPanelRows;
 constexpr int64_t kQ4KPanelUnits = kQ4KPanelMins + 8 * kPanelRows;
 constexpr int64_t kQ4KPanelBlockBytes = kQ4KPanelUnits + 256 * kPanelRows / 2;
+// One 256-k super-block of a Q6_K panel: d, group scales, then eight sub-blocks of four units of
+// low bits and two registers of top bits. Byte 4i + j of top register t holds row i's top bits of
+// unit 2t's two quants (8 * 2t + j at bits 4-5, + 4 at bits 6-7) and of unit 2t + 1's (bits 0-1,
+// 2-3), so that each lands at bits 4-5 with at most one shift and a mask.
+constexpr int64_t kQ6KPanelScales = kPanelRows * 2;
+constexpr int64_t kQ6KPanelSubBlocks = kQ6KPanelScales + 16 * kPanelRows;
+constexpr int64_t kQ6KPanelSubBlockBytes = 32 * kPanelRows / 2 + 32 * kPanelRows / 4;
+constexpr int64_t kQ6KPanelBlockBytes = kQ6KPanelSubBlocks + 8 * kQ6KPanelSubBlockBytes;
 
 // Whether matmul reads `dtype` matrices as panels.
 bool packs_to_panels(DType dtype);
@@ -48,7 +59,7 @@ size_t panel_bytes(DType dtype, int64_t n, int64_t k);
 void pack_panels(const Tensor& w, void* dst);
 
 // Replaces each 2-D weight tensor with the layout matmul wants, all in one new huge-page region:
-// float, Q8_0, Q4_0 and Q4_K matrices as panels (Tensor::packed()), Q6_K ones copied as they are.
+// all as panels (Tensor::packed()).
 // Views into mapped files are released afterwards. Returns the bytes of the region.
 uint64_t prepare_weights(const std::vector<Tensor*>& matrices);
 

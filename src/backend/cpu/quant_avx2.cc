@@ -141,7 +141,7 @@ struct Q4_0Blocks {
 // block's combined scale and the offsets in a few vector operations; per block there remain the
 // integer dot product, one conversion, a lane broadcast and one multiply-add. Two accumulators
 // per row (even and odd blocks), as Q8_0: one FMA chain made batch-1 decode wait on the FMA
-// latency at every block. (Loaded models have Q4_0 as panels, gemm_q4_panels_avx2.cc; these rows
+// latency at every block. (Loaded models have Q4_0 as panels, gemm_quant_panels_avx2.cc; these rows
 // serve unpacked matrices and the single dot products.)
 template <int MR>
 void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_t ldo) {

@@ -162,7 +162,7 @@ void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* w, int6
 
 }  // namespace
 
-// Q4_0 and Q4_K panels (packed_weights.h) one lane at a time, the references of the AVX2 and
+// Q4_0, Q4_K and Q6_K panels (packed_weights.h) one lane at a time, the references of the AVX2 and
 // AVX-512 kernels, which do exactly this in each lane. Q4_0: per block the exact integer sum with
 // the -8 taken off, then total = fma(float(sum), d_w * d_x, total). Q4_K: per sub-block j, total
 // = fma(float(sum), (d * sc_j) * d_x, total), then fma(dmin * m_j, -(d_x * sum of x quants),
@@ -192,6 +192,33 @@ void scalar_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, i
           total = std::fma(static_cast<float>(sum), scale * a[j].d, total);
           total =
               std::fma(mn, -(a[j].d * static_cast<float>(a[j].sum16[0] + a[j].sum16[1])), total);
+        }
+        return total;
+      });
+}
+
+// Q6_K: per sub-block the two groups of 16 summed apart with -32 taken off, combined with their
+// int8 scales in integers, then total = fma(float(sum), d * d_x, total).
+void scalar_q6_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
+  four_bit_panels<kQKBlockElems, kQ6KPanelBlockBytes>(
+      acts, m, k, w, p0, p1, n, bias, y, ldy,
+      [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
+        const float d = f16_to_f32(f16_at(blk, lane));
+        for (int j = 0; j < 8; ++j) {
+          const uint8_t* units = blk + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
+          const uint8_t* top = units + 32 * kPanelRows / 2;
+          int32_t group[2] = {-32 * a[j].sum16[0], -32 * a[j].sum16[1]};
+          for (int t = 0; t < 32; ++t) {
+            const int u = t / 8, half = t % 8 / 4, jj = t % 4;
+            const int lo = (units[64 * u + 4 * lane + jj] >> (4 * half)) & 0xF;
+            const int hi = (top[64 * (u / 2) + 4 * lane + jj] >> ((u % 2 ? 0 : 4) + 2 * half)) & 3;
+            group[t / 16] += (lo | hi << 4) * a[j].qs[t];
+          }
+          const auto* sc = reinterpret_cast<const int8_t*>(blk + kQ6KPanelScales);
+          const int32_t sum = sc[kPanelRows * 2 * j + lane] * group[0] +
+                              sc[kPanelRows * (2 * j + 1) + lane] * group[1];
+          total = std::fma(static_cast<float>(sum), d * a[j].d, total);
         }
         return total;
       });

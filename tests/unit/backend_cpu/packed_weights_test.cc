@@ -216,10 +216,34 @@ TEST(PackedWeightsLayout, Q4_KPanelsUnpackScalesAndSubBlocks) {
   EXPECT_EQ(byte >> 4, b.qs[64 + 14] >> 4);
 }
 
-// Packed Q4_K weights give what the row kernels give on the GGUF blocks (another summation order).
-TEST_P(PackedWeights, Q4_KPanelsMatchTheBlockKernels) {
-  for (auto [n, k] : {std::pair{37, 256}, {16, 512}, {70, 768}}) {
-    const Tensor w = random_weights(DType::Q4_K, n, k, 71);
+// Q6_K panels: per super-block the rows' d and group scales, then per sub-block the low four
+// bits as units and the top two bits in two registers.
+TEST(PackedWeightsLayout, Q6_KPanelsSplitLowAndTopBits) {
+  const int64_t n = 3, k = 256;
+  const Tensor q = random_weights(DType::Q6_K, n, k, 35);
+  ASSERT_EQ(panel_bytes(DType::Q6_K, n, k), size_t{kQ6KPanelBlockBytes});
+  ASSERT_EQ(kQ6KPanelBlockBytes, 16 * int64_t{sizeof(BlockQ6_K)});  // no bigger than the blocks
+  std::vector<uint8_t> out(panel_bytes(DType::Q6_K, n, k));
+  pack_panels(q, out.data());
+  const BlockQ6_K& b = static_cast<const BlockQ6_K*>(q.raw())[2];  // row 2
+  EXPECT_EQ(static_cast<int8_t>(out[kQ6KPanelScales + 16 * 13 + 2]), b.scales[13]);
+  // Sub-block 5 (half 1, quarter 1), its quant 31 = unit 3, high quad, j = 3: the low nibble of
+  // ql[64 + 32 + 31] and bits 2-3 of qh[32 + 31]; in the panel the high nibble of unit 3's byte
+  // 4 * 2 + 3 and, top register 1 (unit 3 odd, high quad), bits 2-3.
+  const uint8_t* sub = out.data() + kQ6KPanelSubBlocks + 5 * kQ6KPanelSubBlockBytes;
+  EXPECT_EQ(sub[64 * 3 + 4 * 2 + 3] >> 4, b.ql[64 + 32 + 31] & 0xF);
+  EXPECT_EQ((sub[256 + 64 * 1 + 4 * 2 + 3] >> 2) & 3, (b.qh[32 + 31] >> 2) & 3);
+}
+
+// Packed K-quant weights give what the row kernels give on the GGUF blocks (another summation
+// order).
+TEST_P(PackedWeights, KQuantPanelsMatchTheBlockKernels) {
+  for (auto [dt, n, k] : {std::tuple{DType::Q4_K, 37, 256},
+                          {DType::Q4_K, 16, 512},
+                          {DType::Q4_K, 70, 768},
+                          {DType::Q6_K, 37, 256},
+                          {DType::Q6_K, 70, 768}}) {
+    const Tensor w = random_weights(dt, n, k, 71);
     const Tensor p = packed_copy(w);
     ASSERT_TRUE(p.packed());
     for (int64_t m : {1, 3, 6}) {
@@ -229,22 +253,24 @@ TEST_P(PackedWeights, Q4_KPanelsMatchTheBlockKernels) {
       matmul(x.data(), m, p, nullptr, got.data());
       for (int64_t j = 0; j < m * n; ++j) {
         ASSERT_NEAR(got[j], want[j], 1e-4 * (1 + std::fabs(want[j])))
-            << "n=" << n << " k=" << k << " m=" << m << " at " << j;
+            << dtype_name(dt) << " n=" << n << " k=" << k << " m=" << m << " at " << j;
       }
     }
   }
 }
 
-// Four-bit panels compute the same integer sums and the same float steps on every instruction
-// set: the same bits, whatever the batch, the bias and the partial last panel.
-TEST(PackedWeightsFourBit, EveryIsaGivesTheSameBits) {
+// Four- and six-bit panels compute the same integer sums and the same float steps on every
+// instruction set: the same bits, whatever the batch, the bias and the partial last panel.
+TEST(PackedWeightsIntegerPanels, EveryIsaGivesTheSameBits) {
   const Isa before = active_isa();
   for (auto [dt, n, k] : {std::tuple{DType::Q4_0, 37, 64},
                           {DType::Q4_0, 150, 256},
                           {DType::Q4_0, 16, 32},
                           {DType::Q4_0, 70, 352},
                           {DType::Q4_K, 37, 256},
-                          {DType::Q4_K, 150, 512}}) {
+                          {DType::Q4_K, 150, 512},
+                          {DType::Q6_K, 37, 256},
+                          {DType::Q6_K, 70, 512}}) {
     const Tensor p = packed_copy(dt == DType::Q4_0 ? random_matrix(DType::F32, n, k, 61).f32_to(dt)
                                                    : random_weights(dt, n, k, 61));
     for (int64_t m : {1, 4, 6, 13}) {

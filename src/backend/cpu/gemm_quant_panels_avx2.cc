@@ -1,17 +1,18 @@
-// AVX2 matmul over four-bit panels (packed_weights.h: Q4_0, and Q4_K's sub-blocks) with
-// quantized activations: per 32-k block and half panel (eight rows, 32 bytes of each 64-byte unit)
-// a mask and a shift unpack two registers in which each 32-bit lane holds four consecutive quants
-// of one row; vpmaddubsw multiplies them with the activation quants, broadcast four at a time,
-// into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16 products of 15 x 127 per
-// lane) until one vpmaddwd per block widens them, so per weight there are about three operations
-// where the row kernels (quant_avx2.cc) spend four and scale every block of every row on its own.
-// Then, per lane, the block's scales fold the sum into a running total in block order (Q4_0: -8
-// times the activation sum off, total = fma(float(sum), d_w * d_x, total); Q4_K: the sub-block's
-// d * sc and dmin * m, quant_scalar.cc): what the scalar and AVX-512 kernels do, so every set gives
-// the same bits for any batch.
+// AVX2 matmul over four- and six-bit panels (packed_weights.h: Q4_0, Q4_K's and Q6_K's sub-blocks)
+// with quantized activations: per 32-k block and half panel (eight rows, 32 bytes of each 64-byte
+// unit) a mask and a shift unpack two registers in which each 32-bit lane holds four consecutive
+// quants of one row; vpmaddubsw multiplies them with the activation quants, broadcast four at a
+// time, into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16 products of 15 x 127
+// per lane) until one vpmaddwd per block widens them, so per weight there are about three
+// operations where the row kernels (quant_avx2.cc) spend four and scale every block of every row on
+// its own. Then, per lane, the block's scales fold the sum into a running total in block order
+// (Q4_0: -8 times the activation sum off, total = fma(float(sum), d_w * d_x, total); Q4_K: the
+// sub-block's d * sc and dmin * m, quant_scalar.cc): what the scalar and AVX-512 kernels do, so
+// every set gives the same bits for any batch.
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/packed_weights.h"
@@ -133,9 +134,97 @@ __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, 
   }
 }
 
+// Q6_K panels (packed_weights.h: kQ6KPanel*): per unit the low four bits unpack as above and the
+// top two, shifted to bits 4-5 and masked, are or'ed in; vpmaddubsw of 6-bit quants gives pairs of
+// at most 2 x 63 x 127, so a unit's two products add in 16 bits and vpmaddwd widens each unit.
+// The two groups of 16 (units 0-1 and 2-3) start from -32 times their activation sums and meet
+// their int8 scales in 32-bit integers; then total = fma(float(sum), d * d_x, total).
+template <int MR>
+__attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
+                                        int64_t pe, int np, float* out, bool prefetch) {
+  const __m256i low = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30),
+                ones = _mm256_set1_epi16(1);
+  alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
+  const int64_t blocks = k / kActBlockElems;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j = b % 8;
+    for (int q = 0; q < np; ++q) {
+      const uint8_t* sb = w + q * pe + b / 8 * kQ6KPanelBlockBytes;
+      const uint8_t* units = sb + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
+      const uint8_t* tops = units + 32 * kPanelRows / 2;
+      if (prefetch) {
+        const char* from = reinterpret_cast<const char*>(j == 0 ? sb : units) + kPrefetchBytes;
+        const int64_t span = kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0);
+        for (int64_t line = 0; line < span; line += 64) _mm_prefetch(from + line, _MM_HINT_T0);
+      }
+      for (int h = 0; h < 2; ++h) {
+        __m256i group[MR][2];
+        for (int r = 0; r < MR; ++r) {
+          const BlockQ8A& a = x[r * ldx + b];
+          group[r][0] = _mm256_set1_epi32(-32 * a.sum16[0]);
+          group[r][1] = _mm256_set1_epi32(-32 * a.sum16[1]);
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) {
+          const __m256i n =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(units + 64 * u + 32 * h));
+          const __m256i t =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tops + 64 * (u / 2) + 32 * h));
+          const __m256i t_lo = u % 2 ? _mm256_slli_epi16(t, 4) : t;
+          const __m256i t_hi = u % 2 ? _mm256_slli_epi16(t, 2) : _mm256_srli_epi16(t, 2);
+          const __m256i lo = _mm256_or_si256(_mm256_and_si256(n, low), _mm256_and_si256(t_lo, top));
+          const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n, 4), low),
+                                             _mm256_and_si256(t_hi, top));
+#pragma GCC unroll 4
+          for (int r = 0; r < MR; ++r) {
+            int32_t quads[2];
+            std::memcpy(quads, x[r * ldx + b].qs + 8 * u, 8);
+            const __m256i pairs =
+                _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(quads[0])),
+                                 _mm256_maddubs_epi16(hi, _mm256_set1_epi32(quads[1])));
+            group[r][u / 2] = _mm256_add_epi32(group[r][u / 2], _mm256_madd_epi16(pairs, ones));
+          }
+        }
+        const __m256 d = f16x8(sb + 16 * h);
+        auto scales = [&](int g) {
+          return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(
+              sb + kQ6KPanelScales + kPanelRows * (2 * j + g) + 8 * h)));
+        };
+        const __m256i sc0 = scales(0), sc1 = scales(1);
+        for (int r = 0; r < MR; ++r) {
+          const __m256i sum = _mm256_add_epi32(_mm256_mullo_epi32(sc0, group[r][0]),
+                                               _mm256_mullo_epi32(sc1, group[r][1]));
+          float* tp = total[r][q] + 8 * h;
+          _mm256_store_ps(tp, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum),
+                                              _mm256_mul_ps(d, _mm256_set1_ps(x[r * ldx + b].d)),
+                                              _mm256_load_ps(tp)));
+        }
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < np; ++q) std::memcpy(out + (r * np + q) * kPanelRows, total[r][q], 64);
+  }
+}
+
+// Q6_K through the same driver as the four-bit layouts.
+struct Q6_KLayout {
+  static int64_t panel_stride(int64_t k) { return k / 256 * kQ6KPanelBlockBytes; }
+};
+
+template <typename L, int MR>
+void run(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w, int64_t pe, int np,
+         float* out, bool prefetch) {
+  if constexpr (std::is_same_v<L, Q6_KLayout>) {
+    micro_q6<MR>(x, ldx, k, w, pe, np, out, prefetch);
+  } else {
+    micro<L, MR>(x, ldx, k, w, pe, np, out, prefetch);
+  }
+}
+
 template <typename L>
-void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t p0, int64_t p1,
-                     int64_t n, const float* bias, float* y, int64_t ldy) {
+void quant_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t p0, int64_t p1,
+                  int64_t n, const float* bias, float* y, int64_t ldy) {
   const auto* x = static_cast<const BlockQ8A*>(acts);
   const auto* w = static_cast<const uint8_t*>(wv);
   const int64_t ldx = k / kActBlockElems;
@@ -156,16 +245,16 @@ void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* wv, int
       const bool prefetch = g == 0;
       switch (mr) {
         case 1:
-          micro<L, 1>(xi, ldx, k, wp, pe, np, out, prefetch);
+          run<L, 1>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
         case 2:
-          micro<L, 2>(xi, ldx, k, wp, pe, np, out, prefetch);
+          run<L, 2>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
         case 3:
-          micro<L, 3>(xi, ldx, k, wp, pe, np, out, prefetch);
+          run<L, 3>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
         default:
-          micro<L, 4>(xi, ldx, k, wp, pe, np, out, prefetch);
+          run<L, 4>(xi, ldx, k, wp, pe, np, out, prefetch);
           break;
       }
       for (int r = 0; r < mr; ++r) {
@@ -186,11 +275,16 @@ void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* wv, int
 
 void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
                       int64_t n, const float* bias, float* y, int64_t ldy) {
-  four_bit_panels<Q4_0Layout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
+  quant_panels<Q4_0Layout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
 }
 void avx2_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
                       int64_t n, const float* bias, float* y, int64_t ldy) {
-  four_bit_panels<Q4_KLayout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
+  quant_panels<Q4_KLayout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
+}
+
+void avx2_q6_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                      int64_t n, const float* bias, float* y, int64_t ldy) {
+  quant_panels<Q6_KLayout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
 }
 
 }  // namespace osprey::cpu::detail
