@@ -85,7 +85,8 @@ void add_latency(CLI::App* bench, Action& action) {
   cmd->add_option("--output-len", o->o.output_len, "Generated tokens")->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", o->o.batch_size, "Sequences decoded together")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--quantize", o->o.quantize, "Quantize the weight matrices at load: q8_0 or q4_0")
+  cmd->add_option("--quantize", o->o.quantize,
+                  "Quantize the weight matrices at load: q8_0, q4_0, q4_k or q6_k")
       ->check(CLI::IsMember({"q8_0", "q4_0"}));
   cmd->add_flag("!--no-repack", o->o.repack_weights,
                 "Keep the weights memory-mapped as stored (slower; for comparison)");

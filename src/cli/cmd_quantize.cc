@@ -1,5 +1,6 @@
 // `osprey quantize`: a Hugging Face folder or GGUF file written as a GGUF file whose projection
-// matrices are Q8_0 or Q4_0 (lm_head Q8_0; embeddings, norms and matrices whose rows are not whole
+// matrices are Q8_0, Q4_0, Q4_K or Q6_K (lm_head Q8_0 for Q4_0 and Q6_K for Q4_K; rows that are
+// not whole K-quant super-blocks Q8_0; embeddings, norms and matrices whose rows are not whole
 // blocks as stored), readable by Osprey and llama.cpp. A GGUF source's tokenizer metadata is
 // carried over.
 #include <fmt/format.h>
@@ -18,15 +19,15 @@
 namespace osprey::cli {
 
 void add_quantize_command(CLI::App& app, Action& action) {
-  auto* cmd =
-      app.add_subcommand("quantize", "Write a model as GGUF with Q8_0 or Q4_0 weight matrices");
+  auto* cmd = app.add_subcommand(
+      "quantize", "Write a model as GGUF with Q8_0, Q4_0, Q4_K or Q6_K weight matrices");
   struct Opts {
     std::string model, type, output, name;
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "Hugging Face folder or .gguf file")->required();
-  cmd->add_option("--type", o->type, "q8_0 or q4_0")
+  cmd->add_option("--type", o->type, "q8_0, q4_0, q4_k or q6_k")
       ->required()
       ->check(CLI::IsMember({"q8_0", "q4_0"}));
   cmd->add_option("--output", o->output, "GGUF file to write")->required();

@@ -70,7 +70,8 @@ void add_engine_options(CLI::App* cmd, EngineConfig& c) {
   cmd->add_option("--block-size", c.block_size, "Tokens per KV block")->check(CLI::Range(1, 1024));
   cmd->add_option("--policy", c.policy, "Scheduling: fcfs or priority")
       ->check(CLI::IsMember({"fcfs", "priority"}));
-  cmd->add_option("--quantize", c.quantize, "Quantize the weight matrices at load: q8_0 or q4_0")
+  cmd->add_option("--quantize", c.quantize,
+                  "Quantize the weight matrices at load: q8_0, q4_0, q4_k or q6_k")
       ->check(CLI::IsMember({"q8_0", "q4_0"}));
   cmd->add_flag("!--no-repack", c.repack_weights,
                 "Keep the weights memory-mapped as stored: less resident memory, pages shared "

@@ -110,9 +110,12 @@ void quantize_row_q4_0(const float* x, BlockQ4_0* out, int64_t n);
 void dequantize_row_q4_0(const BlockQ4_0* x, float* out, int64_t n);
 void dequantize_row_q4_k(const BlockQ4_K* x, float* out, int64_t n);
 void dequantize_row_q6_k(const BlockQ6_K* x, float* out, int64_t n);
+// K-quant quantizers from each sub-block's range (core/quant_k.cc).
+void quantize_row_q4_k(const float* x, BlockQ4_K* out, int64_t n);
+void quantize_row_q6_k(const float* x, BlockQ6_K* out, int64_t n);
 
-// Any quantized dtype: `n` must be a whole number of blocks. quantize_row supports Q8_0 and Q4_0
-// (Error kUnsupported otherwise).
+// Any quantized dtype: `n` must be a whole number of blocks. quantize_row supports Q8_0, Q4_0,
+// Q4_K and Q6_K.
 void dequantize_row(DType t, const void* x, float* out, int64_t n);
 void quantize_row(DType t, const float* x, void* out, int64_t n);
 

@@ -109,8 +109,12 @@ void quantize_row(DType t, const float* x, void* out, int64_t n) {
       return quantize_row_q8_0(x, static_cast<BlockQ8_0*>(out), n);
     case DType::Q4_0:
       return quantize_row_q4_0(x, static_cast<BlockQ4_0*>(out), n);
+    case DType::Q4_K:
+      return quantize_row_q4_k(x, static_cast<BlockQ4_K*>(out), n);
+    case DType::Q6_K:
+      return quantize_row_q6_k(x, static_cast<BlockQ6_K*>(out), n);
     default:
-      unsupported("quantization to {} (supported: Q8_0, Q4_0)", dtype_name(t));
+      unsupported("quantization to {} (supported: Q8_0, Q4_0, Q4_K, Q6_K)", dtype_name(t));
   }
 }
 

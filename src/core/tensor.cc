@@ -145,6 +145,8 @@ Tensor Tensor::f32_to(DType dtype) const {
       break;
     case DType::Q8_0:
     case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
       quantize_row(dtype, s, out.data<uint8_t>(), n);
       break;
     default:

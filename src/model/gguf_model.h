@@ -16,7 +16,7 @@ ModelConfig gguf_model_config(const gguf::File& f);
 std::shared_ptr<WeightStore> gguf_weights(std::shared_ptr<const gguf::File> f, const ModelConfig& c);
 
 struct GgufExportOptions {
-  // Store matrices in this dtype (F32, F16, BF16, Q8_0 or Q4_0); std::nullopt keeps each tensor's dtype
+  // Store matrices in this dtype (F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K); std::nullopt keeps each tensor's dtype
   // (quantized ones included).
   // Norm weights and biases always stay F32, as llama.cpp's converter keeps them.
   std::optional<DType> matrix_dtype;

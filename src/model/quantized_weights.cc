@@ -1,5 +1,5 @@
-// Quantization at load time (`--quantize q8_0|q4_0`): a WeightStore over another whose projection
-// matrices come back block-quantized, converted row by row on the thread pool.
+// Quantization at load time (`--quantize q8_0|q4_0|q4_k|q6_k`): a WeightStore over another whose
+// projection matrices come back block-quantized, converted row by row on the thread pool.
 #include <algorithm>
 #include <cctype>
 #include <vector>
@@ -18,7 +18,9 @@ std::optional<DType> parse_quantize_type(const std::string& name) {
   if (lower.empty() || lower == "none") return std::nullopt;
   if (lower == "q8_0") return DType::Q8_0;
   if (lower == "q4_0") return DType::Q4_0;
-  invalid_input("unknown quantization '{}' (expected q8_0 or q4_0)", name);
+  if (lower == "q4_k") return DType::Q4_K;
+  if (lower == "q6_k") return DType::Q6_K;
+  invalid_input("unknown quantization '{}' (expected q8_0, q4_0, q4_k or q6_k)", name);
 }
 
 std::optional<DType> quantized_dtype_for(const std::string& hf_name, const Tensor& t, DType type) {
@@ -29,7 +31,11 @@ std::optional<DType> quantized_dtype_for(const std::string& hf_name, const Tenso
   const bool head = hf_name == "lm_head.weight";
   if (!proj && !head) return std::nullopt;  // embeddings (and anything unknown) keep their dtype
   // The output projection decides every logit: like llama.cpp, keep it above 4 bits.
-  const DType want = head && type == DType::Q4_0 ? DType::Q8_0 : type;
+  DType want = type;
+  if (head && type == DType::Q4_0) want = DType::Q8_0;
+  if (head && type == DType::Q4_K) want = DType::Q6_K;
+  // Rows that are not whole super-blocks of 256 take Q8_0 instead (as llama.cpp falls back).
+  if (t.dim(1) % dtype_info(want).block_elems != 0) want = DType::Q8_0;
   if (t.dim(1) % dtype_info(want).block_elems != 0) return std::nullopt;  // rows not whole blocks
   return want;
 }
@@ -84,8 +90,9 @@ class QuantizedWeights final : public WeightStore {
 }  // namespace
 
 std::shared_ptr<WeightStore> quantize_weights(std::shared_ptr<WeightStore> base, DType type) {
-  if (type != DType::Q8_0 && type != DType::Q4_0) {
-    unsupported("{}: quantization to {} (supported: Q8_0, Q4_0)", base->source(), dtype_name(type));
+  if (type != DType::Q8_0 && type != DType::Q4_0 && type != DType::Q4_K && type != DType::Q6_K) {
+    unsupported("{}: quantization to {} (supported: Q8_0, Q4_0, Q4_K, Q6_K)", base->source(),
+                dtype_name(type));
   }
   return std::make_shared<QuantizedWeights>(std::move(base), type);
 }

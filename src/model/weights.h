@@ -1,6 +1,6 @@
 // WeightStore: a model's tensors under their Hugging Face names, whatever file they came from.
-// Safetensors folders (single file or sharded) serve views into the mapped files; GGUF files map names
-// and undo converter permutations (gguf_weights.cc).
+// Safetensors folders (single file or sharded) serve views into the mapped files; GGUF files map
+// names and undo converter permutations (gguf_weights.cc).
 #pragma once
 
 #include <functional>
@@ -29,20 +29,22 @@ class WeightStore {
   Tensor get(const std::string& hf_name, const Shape& shape) const;
 };
 
-// A Hugging Face folder's weights: model.safetensors, or model.safetensors.index.json and its shards.
+// A Hugging Face folder's weights: model.safetensors, or model.safetensors.index.json and its
+// shards.
 std::shared_ptr<WeightStore> open_safetensors_weights(const std::string& folder);
 
-// Quantization at load (quantized_weights.cc). "q8_0"/"q4_0" (any case) -> Q8_0/Q4_0; "" or "none" ->
-// nullopt; anything else Error(kInvalidInput).
+// Quantization at load (quantized_weights.cc). "q8_0"/"q4_0"/"q4_k"/"q6_k" (any case) -> that
+// dtype; "" or "none" -> nullopt; anything else Error(kInvalidInput).
 std::optional<DType> parse_quantize_type(const std::string& name);
-// The dtype `quantize_weights(.., type)` gives tensor `hf_name`: the projection matrices (*_proj.weight)
-// in `type`, lm_head in Q8_0 (also for Q4_0, as llama.cpp keeps the output layer above 4 bits);
-// nullopt (kept as stored) for embeddings, norms, biases, already quantized tensors, and matrices whose
-// rows are not whole blocks (e.g. the fixtures' 176-wide down_proj).
+// The dtype `quantize_weights(.., type)` gives tensor `hf_name`: the projection matrices
+// (*_proj.weight) in `type`, lm_head too except that, as llama.cpp keeps the output layer above 4
+// bits, Q4_0 makes it Q8_0 and Q4_K Q6_K; rows that are not whole blocks of the chosen dtype take
+// Q8_0 instead; nullopt (kept as stored) for embeddings, norms, biases, already quantized tensors,
+// and matrices whose rows are not whole Q8_0 blocks (e.g. the fixtures' 176-wide down_proj).
 std::optional<DType> quantized_dtype_for(const std::string& hf_name, const Tensor& t, DType type);
-// Row-parallel conversion of a matrix (any float dtype) to Q8_0 or Q4_0.
+// Row-parallel conversion of a matrix (any float dtype) to a block-quantized dtype.
 Tensor quantize_matrix(const Tensor& w, DType type);
-// `base` with the matrices above quantized to `type` (Q8_0 or Q4_0) when looked up.
+// `base` with the matrices above quantized to `type` (Q8_0, Q4_0, Q4_K or Q6_K) when looked up.
 std::shared_ptr<WeightStore> quantize_weights(std::shared_ptr<WeightStore> base, DType type);
 
 }  // namespace osprey

@@ -129,6 +129,22 @@ TEST(QuantizedGguf, ExportedQ4_0ModelGivesTheSameLogitsAsQuantizingAtLoad) {
   std::filesystem::remove(path);
 }
 
+// --quantize q4_k: projections Q4_K, the output layer Q6_K, rows that are not whole super-blocks
+// of 256 Q8_0 (as llama.cpp falls back), embeddings as stored.
+TEST(QuantizedGguf, KQuantTypesPerTensor) {
+  EXPECT_EQ(parse_quantize_type("Q4_K"), DType::Q4_K);
+  EXPECT_EQ(parse_quantize_type("q6_k"), DType::Q6_K);
+  const Tensor wide = Tensor::zeros(DType::F32, {8, 512}),
+               narrow = Tensor::zeros(DType::F32, {8, 96});
+  EXPECT_EQ(quantized_dtype_for("model.layers.0.mlp.up_proj.weight", wide, DType::Q4_K),
+            DType::Q4_K);
+  EXPECT_EQ(quantized_dtype_for("lm_head.weight", wide, DType::Q4_K), DType::Q6_K);
+  EXPECT_EQ(quantized_dtype_for("lm_head.weight", wide, DType::Q6_K), DType::Q6_K);
+  EXPECT_EQ(quantized_dtype_for("model.layers.0.mlp.up_proj.weight", narrow, DType::Q4_K),
+            DType::Q8_0);
+  EXPECT_EQ(quantized_dtype_for("model.embed_tokens.weight", wide, DType::Q4_K), std::nullopt);
+}
+
 TEST(QuantizedGguf, UnknownQuantizationIsAnInputError) {
   EXPECT_EQ(parse_quantize_type(""), std::nullopt);
   EXPECT_EQ(parse_quantize_type("Q8_0"), DType::Q8_0);
