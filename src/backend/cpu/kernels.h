@@ -11,8 +11,9 @@
 namespace osprey::cpu {
 
 // The kernel sets. kAvx512 (AVX512 F/BW/VL/DQ/VBMI with the VNNI and BF16 dot products, e.g. Zen 4,
-// Sapphire Rapids) runs bf16 and Q8_0 matmuls with vdpbf16ps / vpdpbusd and everything else as
-// kAvx2 (AVX2 + FMA + F16C) does; kScalar is portable code. kAvx512Emulated is kAvx512 with SIMDe
+// Sapphire Rapids) runs bf16 matmuls with vdpbf16ps, Q8_0, Q4_0, Q4_K and Q6_K ones with vpdpbusd,
+// f16/f32 ones with 16-lane FMAs, and everything else as kAvx2 (AVX2 + FMA + F16C) does; kScalar
+// is portable code. kAvx512Emulated is kAvx512 with SIMDe
 // emulating each AVX-512 instruction in AVX2: slow, never chosen by itself, there so that tests
 // check the AVX-512 kernels on CPUs without them. With AVX-512 the bf16 weights multiply bf16-
 // rounded activations and Q8_0 weights 8-bit quantized ones (as llama.cpp does), where the AVX2
