@@ -5,6 +5,9 @@
 // prompt's rows (GB/s).
 #include <benchmark/benchmark.h>
 
+#include <atomic>
+#include <string>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -142,6 +145,20 @@ void BM_SiluMul(benchmark::State& state) {
       benchmark::Counter(state.iterations() * n * 12.0 / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SiluMul)->Arg(1)->Arg(512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// One pool job of no work: what each kernel call pays to wake every thread and wait for all (a
+// batch-1 decode step of a 22-layer model makes about 200 such calls).
+void BM_PoolJob(benchmark::State& state) {
+  std::atomic<int64_t> sink{0};
+  for (auto _ : state) {
+    ThreadPool::global().parallel_for(ThreadPool::global().size(), [&](int64_t b, int64_t e) {
+      sink.fetch_add(e - b, std::memory_order_relaxed);
+    });
+  }
+  benchmark::DoNotOptimize(sink.load());
+  state.SetLabel("threads=" + std::to_string(ThreadPool::global().size()));
+}
+BENCHMARK(BM_PoolJob)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 }  // namespace osprey
