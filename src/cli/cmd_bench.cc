@@ -87,7 +87,7 @@ void add_latency(CLI::App* bench, Action& action) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--quantize", o->o.quantize,
                   "Quantize the weight matrices at load: q8_0, q4_0, q4_k or q6_k")
-      ->check(CLI::IsMember({"q8_0", "q4_0"}));
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_flag("!--no-repack", o->o.repack_weights,
                 "Keep the weights memory-mapped as stored (slower; for comparison)");
   cmd->add_option("--kv-cache-dtype", o->o.kv_cache_dtype,

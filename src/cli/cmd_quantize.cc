@@ -29,7 +29,7 @@ void add_quantize_command(CLI::App& app, Action& action) {
   cmd->add_option("--model", o->model, "Hugging Face folder or .gguf file")->required();
   cmd->add_option("--type", o->type, "q8_0, q4_0, q4_k or q6_k")
       ->required()
-      ->check(CLI::IsMember({"q8_0", "q4_0"}));
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_option("--output", o->output, "GGUF file to write")->required();
   cmd->add_option("--name", o->name, "general.name (default: the model's folder or file name)");
   add_threads_option(cmd, o->threads);

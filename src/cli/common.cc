@@ -72,7 +72,7 @@ void add_engine_options(CLI::App* cmd, EngineConfig& c) {
       ->check(CLI::IsMember({"fcfs", "priority"}));
   cmd->add_option("--quantize", c.quantize,
                   "Quantize the weight matrices at load: q8_0, q4_0, q4_k or q6_k")
-      ->check(CLI::IsMember({"q8_0", "q4_0"}));
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_flag("!--no-repack", c.repack_weights,
                 "Keep the weights memory-mapped as stored: less resident memory, pages shared "
                 "between processes, slower decode");

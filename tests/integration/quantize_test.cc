@@ -47,9 +47,43 @@ TEST(Quantize, WrittenGgufLoadsAndGeneratesLikeQuantizingAtLoad) {
   }
 }
 
+// K-quants: on a model whose rows are whole 256-blocks the projections become Q4_K and the output
+// layer Q6_K, and the file generates what quantizing at load does; on the 64-wide fixture every
+// projection falls back to Q8_0.
+TEST(Quantize, KQuantGgufLoadsAndGeneratesLikeQuantizingAtLoad) {
+  const std::string model = ::testing::TempDir() + "/kquant-model";
+  CliRun m = osprey(
+      "random-model --preset tiny --hidden 256 --ffn 512 --layers 2 --heads 4 "
+      "--kv-heads 2 --vocab 512 --seed 3 --output " +
+      model);
+  ASSERT_EQ(m.code, 0) << m.err;
+  const std::string out = model + "-q4_k.gguf";
+  CliRun q = osprey("quantize --model " + model + " --type q4_k --output " + out);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto f = osprey::gguf::File::open(out);
+  EXPECT_EQ(osprey::gguf::ggml_type_name(f->find_tensor("blk.0.attn_q.weight")->type), "Q4_K");
+  EXPECT_EQ(osprey::gguf::ggml_type_name(f->find_tensor("blk.1.ffn_down.weight")->type), "Q4_K");
+  EXPECT_EQ(osprey::gguf::ggml_type_name(f->find_tensor("output.weight")->type), "Q6_K");
+  const std::string gen = " --prompt-ids 1,17,300,42 --max-tokens 6 --ignore-eos --json";
+  CliRun a = osprey("generate --model " + out + gen);
+  CliRun b = osprey("generate --model " + model + " --quantize q4_k" + gen);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["token_ids"], nlohmann::json::parse(b.out)["token_ids"]);
+
+  const std::string narrow = ::testing::TempDir() + "/llama-f32-q4_k.gguf";
+  q = osprey("quantize --model " + kModel + " --type q4_k --output " + narrow);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto g = osprey::gguf::File::open(narrow);
+  EXPECT_EQ(osprey::gguf::ggml_type_name(g->find_tensor("blk.0.attn_q.weight")->type), "Q8_0");
+  fs::remove_all(model);
+  fs::remove(out);
+  fs::remove(narrow);
+}
+
 // The benchmark interface other tools rely on: bench latency takes --quantize too.
 TEST(Quantize, BenchLatencyQuantizesAtLoad) {
-  for (const std::string type : {"q8_0", "q4_0"}) {
+  for (const std::string type : {"q8_0", "q4_0", "q4_k"}) {
     CliRun r = osprey("bench latency --model " + kModel + " --quantize " + type +
                       " --input-len 16 --output-len 4 --json");
     ASSERT_EQ(r.code, 0) << r.err;
