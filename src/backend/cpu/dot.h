@@ -110,12 +110,15 @@ void scalar_q6_k_panels(const void* acts, int64_t m, int64_t k, const void* w, i
 // And the QuantRows of Q4_K and Q6_K matrices with vpdpbusd (quant_avx512.cc) for unpacked
 // matrices, nullptr for other dtypes: over the same activations as the AVX2 ones, not bitwise the
 // same (the sums run in another order).
+// (lowbit_panel_gemm: the Q4_0, Q4_K and Q6_K part of panel_gemm, gemm_lowbit_avx512.cc.)
 namespace avx512 {
 PreparedPanelGemm panel_gemm(DType dtype);
+PreparedPanelGemm lowbit_panel_gemm(DType dtype);
 QuantRows quant_rows(DType dtype);
 }  // namespace avx512
 namespace avx512_emulated {
 PreparedPanelGemm panel_gemm(DType dtype);
+PreparedPanelGemm lowbit_panel_gemm(DType dtype);
 QuantRows quant_rows(DType dtype);
 }  // namespace avx512_emulated
 
