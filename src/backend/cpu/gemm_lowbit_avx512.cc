@@ -255,16 +255,6 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
   }
 }
 
-// What the driver needs of the integer formats: quantized activation rows, up to four rows of
-// integer sums and running totals (16 accumulators), one panel at batch 1 (one stream per thread).
-struct IntFormat {
-  using W = uint8_t;
-  using X = BlockQ8A;
-  static constexpr int kMaxMR = 4;
-  static constexpr int panels_for(int mr) { return mr == 1 ? 1 : mr <= 2 ? 4 : 2; }
-  static int64_t act_stride(int64_t k) { return k / 32; }
-};
-
 template <typename L, int64_t kPanelBlockBytes, int64_t kBlockElems>
 struct FourBitFormat : IntFormat {
   static int64_t panel_stride(int64_t k) { return k / kBlockElems * kPanelBlockBytes; }

@@ -236,14 +236,8 @@ struct Bf16Format {
     micro_bf16<MR, NP>(x, ldx, k, w, pe, out);
   }
 };
-struct Q8Format {
-  using W = uint8_t;
-  using X = BlockQ8A;
-  static constexpr int kMaxMR = 4;
-  // Integer sums and running totals: up to 16 accumulators; one panel at batch 1 (micro_q8).
-  static constexpr int panels_for(int mr) { return mr == 1 ? 1 : mr <= 2 ? 4 : 2; }
+struct Q8Format : IntFormat {
   static int64_t panel_stride(int64_t k) { return k / 32 * kQ8PanelBlockBytes; }
-  static int64_t act_stride(int64_t k) { return k / 32; }
   template <int MR, int NP>
   static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
                     bool prefetch) {

@@ -32,6 +32,17 @@ V f16x16_to_f32(const void* p) {
 // 0.43 ms with.
 constexpr int64_t kPrefetchBytes = 4096;
 
+// What the driver needs of the integer formats (Q8_0, Q4_0, Q4_K, Q6_K): quantized activation
+// rows, up to four rows of integer sums and running totals (16 accumulators), one panel at batch
+// 1 (one stream per thread).
+struct IntFormat {
+  using W = uint8_t;
+  using X = BlockQ8A;
+  static constexpr int kMaxMR = 4;
+  static constexpr int panels_for(int mr) { return mr == 1 ? 1 : mr <= 2 ? 4 : 2; }
+  static int64_t act_stride(int64_t k) { return k / 32; }
+};
+
 template <typename F, int MR>
 void run_group(const typename F::X* x, int64_t ldx, int64_t k, const typename F::W* w, int64_t pe,
                int np, float* out, bool prefetch) {

@@ -145,7 +145,6 @@ struct Q4_0Blocks {
 // serve unpacked matrices and the single dot products.)
 template <int MR>
 void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_t ldo) {
-  using Layout = Q4_0Blocks;
   const auto* row = static_cast<const uint8_t*>(wv);
   const int64_t blocks = k / kQ4_0BlockElems;
   const __m256i ones = _mm256_set1_epi16(1);
@@ -163,7 +162,7 @@ void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
     const uint8_t* g = row + b * sizeof(BlockQ4_0);
     for (int line = 0; line < 3; ++line)
       _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
-    const __m256 dw = Layout::scales(g);
+    const __m256 dw = Q4_0Blocks::scales(g);
     __m256 scale[MR];
     for (int r = 0; r < MR; ++r) {
       scale[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + r * a.ld + b));
@@ -171,7 +170,7 @@ void rows_q4_0(const void* wv, const QuantActs& a, int64_t k, float* out, int64_
     }
     for (int p = 0; p < 4; ++p) {
       __m256i q[2];
-      Layout::quants(g, p, q);
+      Q4_0Blocks::quants(g, p, q);
       for (int h = 0; h < 2; ++h) {
         const __m256i lane = _mm256_set1_epi32(2 * p + h);
         for (int r = 0; r < MR; ++r) {
