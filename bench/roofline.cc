@@ -95,6 +95,23 @@ __attribute__((target("avx512f,avx512vnni"))) float int8_dot_chains(int64_t iter
   return static_cast<float>(std::accumulate(out, out + 16, int64_t{0}));
 }
 
+// The AVX2 integer kernels' instruction: vpmaddubsw multiplies 32 unsigned by signed bytes and
+// adds them in pairs (64 ops); each chain feeds its result back as the signed operand.
+__attribute__((target("avx2"))) float maddubs_chains(int64_t iters) {
+  __m256i acc[10];
+  for (int j = 0; j < 10; ++j) acc[j] = _mm256_set1_epi8(static_cast<char>(j));
+  const __m256i a = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 10
+    for (int j = 0; j < 10; ++j) acc[j] = _mm256_maddubs_epi16(a, acc[j]);
+  }
+  __m256i s = acc[0];
+  for (int j = 1; j < 10; ++j) s = _mm256_add_epi16(s, acc[j]);
+  alignas(32) int16_t out[16];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out), s);
+  return static_cast<float>(std::accumulate(out, out + 16, int64_t{0}));
+}
+
 // Ops per second of `chains` (iters rounds of 10 instructions, `ops` each) on every core at once.
 double peak_of(float (*chains)(int64_t), double ops) {
   const int64_t iters = 100'000'000;
@@ -165,13 +182,18 @@ double fma_peak() {
 }
 
 double dot_peak(DType weights) {
+  const bool integer = weights == DType::Q8_0 || weights == DType::Q4_0 || weights == DType::Q4_K ||
+                       weights == DType::Q6_K;
+  if (cpu::active_isa() == cpu::Isa::kAvx2 && integer) {
+    static const double cached = peak_of(maddubs_chains, 64.0);
+    return cached;
+  }
   if (cpu::active_isa() != cpu::Isa::kAvx512) return 0;
   if (weights == DType::BF16) {
     static const double cached = peak_of(bf16_dot_chains, 64.0);
     return cached;
   }
-  if (weights == DType::Q8_0 || weights == DType::Q4_0 || weights == DType::Q4_K ||
-      weights == DType::Q6_K) {
+  if (integer) {
     static const double cached = peak_of(int8_dot_chains, 128.0);
     return cached;
   }

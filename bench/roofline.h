@@ -16,9 +16,10 @@ double read_bandwidth_now();
 // FLOP/s of fused multiply-adds on 8-lane registers, 10 independent chains per core, every core.
 double fma_peak();
 // Ops/s (two per multiply-add) of the dot-product instruction that the active CPU kernels multiply
-// `weights` with, on every core, where the AVX-512 kernels run (backend/cpu/kernels.h): vdpbf16ps
-// for BF16, vpdpbusd for Q8_0, Q4_0, Q4_K and Q6_K, 16-lane FMAs for F16 and F32; 0 elsewhere,
-// where fma_peak() (8-lane FMAs) is the ceiling.
+// `weights` with, on every core: where the AVX-512 kernels run (backend/cpu/kernels.h) vdpbf16ps
+// for BF16, vpdpbusd for Q8_0, Q4_0, Q4_K and Q6_K, 16-lane FMAs for F16 and F32; where the AVX2
+// ones run vpmaddubsw for the integer types; 0 elsewhere, where fma_peak() (8-lane FMAs) is the
+// ceiling.
 double dot_peak(DType weights);
 
 }  // namespace osprey::bench

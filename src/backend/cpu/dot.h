@@ -92,9 +92,13 @@ PanelGemm scalar_panel_gemm(DType dtype);
 using PreparedPanelGemm = void (*)(const void* acts, int64_t m, int64_t k, const void* w,
                                    int64_t p0, int64_t p1, int64_t n, const float* bias, float* y,
                                    int64_t ldy);
-// Q4_0, Q4_K and Q6_K panels take prepared (quantized) activations on every instruction set, and
-// every set gives the same bits (gemm_quant_panels_avx2.cc, quant_scalar.cc,
-// gemm_panels_avx512.cc).
+// Q8_0, Q4_0, Q4_K and Q6_K panels take prepared (quantized) activations on every instruction
+// set, and every set gives the same bits (gemm_quant_panels_avx2.cc, quant_scalar.cc,
+// gemm_quant_panels_avx512.cc).
+void avx2_q8_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                      int64_t n, const float* bias, float* y, int64_t ldy);
+void scalar_q8_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy);
 void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
                       int64_t n, const float* bias, float* y, int64_t ldy);
 void avx2_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
@@ -110,15 +114,16 @@ void scalar_q6_k_panels(const void* acts, int64_t m, int64_t k, const void* w, i
 // And the QuantRows of Q4_K and Q6_K matrices with vpdpbusd (quant_avx512.cc) for unpacked
 // matrices, nullptr for other dtypes: over the same activations as the AVX2 ones, not bitwise the
 // same (the sums run in another order).
-// (lowbit_panel_gemm: the Q4_0, Q4_K and Q6_K part of panel_gemm, gemm_lowbit_avx512.cc.)
+// (quant_panel_gemm: the Q8_0, Q4_0, Q4_K and Q6_K part of panel_gemm,
+// gemm_quant_panels_avx512.cc.)
 namespace avx512 {
 PreparedPanelGemm panel_gemm(DType dtype);
-PreparedPanelGemm lowbit_panel_gemm(DType dtype);
+PreparedPanelGemm quant_panel_gemm(DType dtype);
 QuantRows quant_rows(DType dtype);
 }  // namespace avx512
 namespace avx512_emulated {
 PreparedPanelGemm panel_gemm(DType dtype);
-PreparedPanelGemm lowbit_panel_gemm(DType dtype);
+PreparedPanelGemm quant_panel_gemm(DType dtype);
 QuantRows quant_rows(DType dtype);
 }  // namespace avx512_emulated
 

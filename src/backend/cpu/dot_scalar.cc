@@ -1,6 +1,5 @@
 // Portable reference kernels: the correctness baseline the vector kernels are tested against.
 #include <cmath>
-#include <cstring>
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/packed_weights.h"
@@ -81,34 +80,6 @@ float f32_of(float v) {
   return v;
 }
 
-void gemm_panels_q8_0(const float* x, int64_t m, int64_t k, const void* wv, int64_t p0, int64_t p1,
-                      int64_t n, const float* bias, float* y, int64_t ldy) {
-  const auto* w = static_cast<const uint8_t*>(wv);
-  const int64_t blocks = k / kQ8_0BlockElems;
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t p = p0; p < p1; ++p) {
-      for (int64_t lane = 0; lane < kPanelRows; ++lane) {
-        const int64_t row = p * kPanelRows + lane;
-        if (row >= n) break;
-        float s = 0;
-        for (int64_t b = 0; b < blocks; ++b) {
-          const uint8_t* blk = w + (p * blocks + b) * kQ8PanelBlockBytes;
-          uint16_t d16;
-          std::memcpy(&d16, blk + 2 * lane, 2);
-          const auto* qs = reinterpret_cast<const int8_t*>(blk + 2 * kPanelRows);
-          float bs = 0;  // as the AVX2 kernel: per block from zero, then scaled into the total
-          for (int64_t c = 0; c < kQ8_0BlockElems; ++c) {
-            bs +=
-                x[i * k + b * kQ8_0BlockElems + c] * static_cast<float>(qs[c * kPanelRows + lane]);
-          }
-          s += bs * f16_to_f32(d16);
-        }
-        y[i * ldy + row] = s + (bias ? bias[row] : 0.0f);
-      }
-    }
-  }
-}
-
 }  // namespace
 
 PanelGemm scalar_panel_gemm(DType dtype) {
@@ -119,8 +90,6 @@ PanelGemm scalar_panel_gemm(DType dtype) {
       return gemm_panels<uint16_t, f16_to_f32>;
     case DType::BF16:
       return gemm_panels<uint16_t, bf16_to_f32>;
-    case DType::Q8_0:
-      return gemm_panels_q8_0;
     default:
       return nullptr;
   }

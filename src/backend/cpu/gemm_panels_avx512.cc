@@ -1,12 +1,10 @@
-// AVX-512 matmul over panel-packed bf16 and Q8_0 weights (packed_weights.h) with the dot-product
-// instructions: vdpbf16ps (AVX512_BF16) adds the products of a pair of bf16 weights with a pair
-// of bf16 activations, vpdpbusd (AVX512_VNNI) the products of four int8 weights with four int8
-// activations; f16 and f32 panels with 16-lane FMAs (bitwise the AVX2 kernels' results). The panels
-// are the ones the other ISAs read (k-major, 16 rows per k); a 64-byte step of a panel (two k of
-// bf16, four k of int8) is interleaved in a register (vpermw, vpermb) so that lane i holds row i's
-// pair or quad. The activations come prepared once per matmul (kernels.cc): bf16 pairs, or the Q8
-// blocks the integer row kernels take. The four- and six-bit panels are gemm_lowbit_avx512.cc's;
-// both files share the driver (panel_driver_avx512.h).
+// AVX-512 matmul over panel-packed bf16 weights (packed_weights.h) with vdpbf16ps (AVX512_BF16),
+// which adds the products of a pair of bf16 weights with a pair of bf16 activations; f16 and f32
+// panels with 16-lane FMAs (bitwise the AVX2 kernels' results). The panels are the ones the other
+// ISAs read (k-major, 16 rows per k); a 64-byte step of a bf16 panel (two k) is interleaved in a
+// register (vpermw) so that lane i holds row i's pair. The activations come prepared once per
+// matmul (kernels.cc): bf16 pairs. The integer panels (Q8_0, Q4_0, Q4_K, Q6_K) are
+// gemm_quant_panels_avx512.cc's; both files share the driver (panel_driver_avx512.h).
 //
 // Written with SIMDe's names so that one source builds twice: natively (-mavx512*), chosen where
 // the CPU has AVX512 F/BW/VL/DQ/VBMI/VNNI/BF16, and with SIMDe emulating each instruction in AVX2
@@ -39,15 +37,6 @@ VI pair_index() {
   alignas(64) static const uint16_t idx[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
                                                21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
                                                11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  return load(idx);
-}
-
-// vpermb indices: lane i gets row i of each of four k from [k][16 rows] x 4.
-VI quad_index() {
-  alignas(64) static const uint8_t idx[64] = {
-      0,  16, 32, 48, 1,  17, 33, 49, 2,  18, 34, 50, 3,  19, 35, 51, 4,  20, 36, 52, 5,  21,
-      37, 53, 6,  22, 38, 54, 7,  23, 39, 55, 8,  24, 40, 56, 9,  25, 41, 57, 10, 26, 42, 58,
-      11, 27, 43, 59, 12, 28, 44, 60, 13, 29, 45, 61, 14, 30, 46, 62, 15, 31, 47, 63};
   return load(idx);
 }
 
@@ -146,80 +135,6 @@ __attribute__((noinline)) void micro_float(const float* x, int64_t ldx, int64_t 
   }
 }
 
-// The Q8_0 micro-kernel: per 32-k block, exact integer sums of w * x by vpdpbusd, which wants
-// its first operand unsigned: the weights are offset by 128 (w ^ 0x80) and 128 * (sum of the
-// block's activation quants) taken off afterwards. Then total += (d_w * d_x) * sum, in block
-// order: every batch size computes exactly these operations. x holds MR rows of k / 32 blocks,
-// ldx blocks apart. Batch-1 decode takes one panel at a time: panels are contiguous, so each
-// thread reads one stream (four streams at once, or prefetching the next panels' block rather
-// than a distance down the stream, decoded 5-15% slower in alternating runs), and the eight
-// vpdpbusd of a block go to four sums (exact, added at the end) that do not wait on each other.
-template <int MR, int NP>
-__attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
-                                        int64_t pe, float* out, bool prefetch) {
-  constexpr int C = MR * NP == 1 ? 4 : 1;  // as in micro_q4
-  const VI idx = quad_index();
-  const VI flip = simde_mm512_set1_epi8(static_cast<char>(0x80));
-  V total[MR][NP];
-  for (int r = 0; r < MR; ++r) {
-    for (int q = 0; q < NP; ++q) total[r][q] = simde_mm512_setzero_ps();
-  }
-  const int64_t blocks = k / 32;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* blk = w + b * kQ8PanelBlockBytes;
-    if (MR == 1 || prefetch) {
-      for (int q = 0; q < NP; ++q) {
-        for (int line = 0; line < kQ8PanelBlockBytes; line += 64) {
-          __builtin_prefetch(blk + q * pe + line + kPrefetchBytes);
-        }
-      }
-    }
-    VI acc[MR][NP][C];
-    for (int r = 0; r < MR; ++r) {
-      for (int q = 0; q < NP; ++q) {
-        for (int c = 0; c < C; ++c) acc[r][q][c] = simde_mm512_setzero_si512();
-      }
-    }
-#pragma GCC unroll 8
-    for (int s = 0; s < 8; ++s) {  // four k at a time
-      VI wv[NP];
-#pragma GCC unroll 4
-      for (int q = 0; q < NP; ++q) {
-        const VI raw = load(blk + q * pe + 2 * kPanelRows + s * 4 * kPanelRows);
-        wv[q] = simde_mm512_xor_si512(simde_mm512_permutexvar_epi8(idx, raw), flip);
-      }
-#pragma GCC unroll 4
-      for (int r = 0; r < MR; ++r) {
-        int32_t quad;
-        __builtin_memcpy(&quad, x[r * ldx + b].qs + 4 * s, 4);
-        const VI xv = simde_mm512_set1_epi32(quad);
-#pragma GCC unroll 4
-        for (int q = 0; q < NP; ++q) {
-          acc[r][q][s % C] = simde_mm512_dpbusd_epi32(acc[r][q][s % C], wv[q], xv);
-        }
-      }
-    }
-    V dw[NP];
-    for (int q = 0; q < NP; ++q) dw[q] = f16x16_to_f32(blk + q * pe);
-    for (int r = 0; r < MR; ++r) {
-      const BlockQ8A& a = x[r * ldx + b];
-      const VI offset = simde_mm512_set1_epi32(128 * (a.sum16[0] + a.sum16[1]));
-      const V dx = simde_mm512_set1_ps(a.d);
-      for (int q = 0; q < NP; ++q) {
-        VI isum = acc[r][q][0];
-        for (int c = 1; c < C; ++c) isum = simde_mm512_add_epi32(isum, acc[r][q][c]);
-        const V sum = i32_to_f32(simde_mm512_sub_epi32(isum, offset));
-        total[r][q] = simde_mm512_fmadd_ps(sum, simde_mm512_mul_ps(dw[q], dx), total[r][q]);
-      }
-    }
-  }
-  for (int r = 0; r < MR; ++r) {
-    for (int q = 0; q < NP; ++q) {
-      simde_mm512_storeu_ps(out + (r * NP + q) * kPanelRows, total[r][q]);
-    }
-  }
-}
-
 // The formats: how the micro-kernels step through weights and activations, and the row x
 // panel tiles that fit the 32 vector registers.
 struct Bf16Format {
@@ -236,15 +151,6 @@ struct Bf16Format {
     micro_bf16<MR, NP>(x, ldx, k, w, pe, out);
   }
 };
-struct Q8Format : IntFormat {
-  static int64_t panel_stride(int64_t k) { return k / 32 * kQ8PanelBlockBytes; }
-  template <int MR, int NP>
-  static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
-                    bool prefetch) {
-    micro_q8<MR, NP>(x, ldx, k, w, pe, out, prefetch);
-  }
-};
-
 template <typename WeightT>
 struct FloatFormat {
   using W = WeightT;
@@ -268,11 +174,10 @@ PreparedPanelGemm panel_gemm(DType dtype) {
     case DType::BF16:
       return gemm_panels<Bf16Format>;
     case DType::Q8_0:
-      return gemm_panels<Q8Format>;
     case DType::Q4_0:
     case DType::Q4_K:
     case DType::Q6_K:
-      return lowbit_panel_gemm(dtype);
+      return quant_panel_gemm(dtype);
     case DType::F16:
       return gemm_panels<FloatFormat<uint16_t>>;
     case DType::F32:

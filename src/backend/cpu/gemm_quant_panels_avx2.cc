@@ -1,14 +1,14 @@
-// AVX2 matmul over four- and six-bit panels (packed_weights.h: Q4_0, Q4_K's and Q6_K's sub-blocks)
-// with quantized activations: per 32-k block and half panel (eight rows, 32 bytes of each 64-byte
-// unit) a mask and a shift unpack two registers in which each 32-bit lane holds four consecutive
-// quants of one row; vpmaddubsw multiplies them with the activation quants, broadcast four at a
-// time, into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16 products of 15 x 127
-// per lane) until one vpmaddwd per block widens them, so per weight there are about three
-// operations where the row kernels (quant_avx2.cc) spend four and scale every block of every row on
-// its own. Then, per lane, the block's scales fold the sum into a running total in block order
-// (Q4_0: -8 times the activation sum off, total = fma(float(sum), d_w * d_x, total); Q4_K: the
-// sub-block's d * sc and dmin * m, quant_scalar.cc): what the scalar and AVX-512 kernels do, so
-// every set gives the same bits for any batch.
+// AVX2 matmul over the integer panels (packed_weights.h: Q8_0 below; Q4_0, Q4_K's and Q6_K's
+// sub-blocks here) with quantized activations: per 32-k block and half panel (eight rows, 32 bytes
+// of each 64-byte unit) a mask and a shift unpack two registers in which each 32-bit lane holds
+// four consecutive quants of one row; vpmaddubsw multiplies them with the activation quants,
+// broadcast four at a time, into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16
+// products of 15 x 127 per lane) until one vpmaddwd per block widens them, so per weight there are
+// about three operations where the row kernels (quant_avx2.cc) spend four and scale every block of
+// every row on its own. Then, per lane, the block's scales fold the sum into a running total in
+// block order (Q4_0: -8 times the activation sum off, total = fma(float(sum), d_w * d_x, total);
+// Q4_K: the sub-block's d * sc and dmin * m, quant_scalar.cc): what the scalar and AVX-512 kernels
+// do, so every set gives the same bits for any batch.
 #include <immintrin.h>
 
 #include <cstring>
@@ -207,7 +207,66 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
   }
 }
 
-// Q6_K through the same driver as the four-bit layouts.
+// Q8_0 panels: vpmaddubsw wants one operand unsigned, so each unit's weights are made absolute
+// and their signs moved onto the activation quants (vpsignb; a pair's two products are then at
+// most 2 x 128 x 127, exact in 16 bits), and vpmaddwd widens every unit's pairs. Per 32-k block
+// the exact sum, then total = fma(float(sum), d_w * d_x, total).
+template <int MR>
+__attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
+                                        int64_t pe, int np, float* out, bool prefetch) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
+  const int64_t blocks = k / kActBlockElems;
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int q = 0; q < np; ++q) {
+      const uint8_t* blk = w + q * pe + b * kQ8PanelBlockBytes;
+      if (prefetch) {
+        const char* from = reinterpret_cast<const char*>(blk) + kPrefetchBytes;
+        for (int64_t line = 0; line < kQ8PanelBlockBytes; line += 64) {
+          _mm_prefetch(from + line, _MM_HINT_T0);
+        }
+      }
+      const uint8_t* units = blk + 2 * kPanelRows;
+      __m256i acc[MR][2];
+      for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int u = 0; u < 8; ++u) {
+        __m256i wv[2], mag[2];
+        for (int h = 0; h < 2; ++h) {
+          wv[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(units + 64 * u + 32 * h));
+          mag[h] = _mm256_sign_epi8(wv[h], wv[h]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          int32_t quad;
+          std::memcpy(&quad, x[r * ldx + b].qs + 4 * u, 4);
+          const __m256i xv = _mm256_set1_epi32(quad);
+          for (int h = 0; h < 2; ++h) {
+            const __m256i pairs = _mm256_maddubs_epi16(mag[h], _mm256_sign_epi8(xv, wv[h]));
+            acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(pairs, ones));
+          }
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        const __m256 d = f16x8(blk + 16 * h);
+        for (int r = 0; r < MR; ++r) {
+          float* t = total[r][q] + 8 * h;
+          _mm256_store_ps(t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][h]),
+                                             _mm256_mul_ps(d, _mm256_set1_ps(x[r * ldx + b].d)),
+                                             _mm256_load_ps(t)));
+        }
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < np; ++q) std::memcpy(out + (r * np + q) * kPanelRows, total[r][q], 64);
+  }
+}
+
+// Q8_0 and Q6_K through the same driver as the four-bit layouts.
+struct Q8_0Layout {
+  static int64_t panel_stride(int64_t k) { return k / 32 * kQ8PanelBlockBytes; }
+};
 struct Q6_KLayout {
   static int64_t panel_stride(int64_t k) { return k / 256 * kQ6KPanelBlockBytes; }
 };
@@ -217,6 +276,8 @@ void run(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w, int64_t pe
          float* out, bool prefetch) {
   if constexpr (std::is_same_v<L, Q6_KLayout>) {
     micro_q6<MR>(x, ldx, k, w, pe, np, out, prefetch);
+  } else if constexpr (std::is_same_v<L, Q8_0Layout>) {
+    micro_q8<MR>(x, ldx, k, w, pe, np, out, prefetch);
   } else {
     micro<L, MR>(x, ldx, k, w, pe, np, out, prefetch);
   }
@@ -273,6 +334,10 @@ void quant_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_
 
 }  // namespace
 
+void avx2_q8_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                      int64_t n, const float* bias, float* y, int64_t ldy) {
+  quant_panels<Q8_0Layout>(acts, m, k, w, p0, p1, n, bias, y, ldy);
+}
 void avx2_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
                       int64_t n, const float* bias, float* y, int64_t ldy) {
   quant_panels<Q4_0Layout>(acts, m, k, w, p0, p1, n, bias, y, ldy);

@@ -161,7 +161,7 @@ void matmul_quant(const float* x, int64_t m, const Tensor& w, detail::QuantRows 
 }
 
 // The kernels over prepared activations for a packed dtype, where the active set has them (else
-// nullptr): the AVX-512 ones, and the four- and six-bit panels on every set.
+// nullptr): the AVX-512 ones, and the integer panels on every set.
 detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
   switch (g_isa.load(std::memory_order_relaxed)) {
 #ifdef OSPREY_HAVE_AVX512
@@ -171,12 +171,14 @@ detail::PreparedPanelGemm prepared_panel_gemm(DType dtype) {
       return detail::avx512_emulated::panel_gemm(dtype);
 #endif
     case Isa::kAvx2:
-      return dtype == DType::Q4_0   ? detail::avx2_q4_0_panels
+      return dtype == DType::Q8_0   ? detail::avx2_q8_0_panels
+             : dtype == DType::Q4_0 ? detail::avx2_q4_0_panels
              : dtype == DType::Q4_K ? detail::avx2_q4_k_panels
              : dtype == DType::Q6_K ? detail::avx2_q6_k_panels
                                     : nullptr;
     default:
-      return dtype == DType::Q4_0   ? detail::scalar_q4_0_panels
+      return dtype == DType::Q8_0   ? detail::scalar_q8_0_panels
+             : dtype == DType::Q4_0 ? detail::scalar_q4_0_panels
              : dtype == DType::Q4_K ? detail::scalar_q4_k_panels
              : dtype == DType::Q6_K ? detail::scalar_q6_k_panels
                                     : nullptr;

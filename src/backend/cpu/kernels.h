@@ -16,9 +16,9 @@ namespace osprey::cpu {
 // is portable code. kAvx512Emulated is kAvx512 with SIMDe
 // emulating each AVX-512 instruction in AVX2: slow, never chosen by itself, there so that tests
 // check the AVX-512 kernels on CPUs without them. With AVX-512 the bf16 weights multiply bf16-
-// rounded activations and Q8_0 weights 8-bit quantized ones (as llama.cpp does), where the AVX2
-// kernels keep activations in f32: on the HF fixtures the Q8_0 logits' error grows from 0.9-1.1%
-// to 1.3-1.6% (tests/unit/model/quantized_reference_test.cc).
+// rounded activations, where the AVX2 kernels keep them in f32; the block-quantized weights
+// multiply 8-bit quantized activations on every set (as llama.cpp does), with the same bits
+// (tests/unit/model/quantized_reference_test.cc: what that costs on the HF fixtures).
 enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Emulated };
 // The best set this build and CPU run, or the one named by the environment variable OSPREY_ISA
 // (scalar, avx2, avx512, avx512-emulated) where supported, for comparisons and tests.

@@ -63,9 +63,10 @@ void pack_q8_0(const BlockQ8_0* src, int64_t n, int64_t k, uint8_t* dst) {
   pack_blocks(src, n, k, kQ8PanelBlockBytes, dst,
               [](uint8_t* out, int64_t i, const BlockQ8_0* blk) {
                 reinterpret_cast<uint16_t*>(out)[i] = blk ? blk->d : 0;
-                auto* quants = reinterpret_cast<int8_t*>(out + kPanelRows * 2);
+                // Unit u (64 bytes) holds quants 4u .. 4u + 3 of the 16 rows, row i's at 4i.
+                auto* units = reinterpret_cast<int8_t*>(out + kPanelRows * 2);
                 for (int64_t c = 0; c < kQ8_0BlockElems; ++c) {
-                  quants[c * kPanelRows + i] = blk ? blk->qs[c] : 0;
+                  units[c / 4 * 64 + 4 * i + c % 4] = blk ? blk->qs[c] : 0;
                 }
               });
 }

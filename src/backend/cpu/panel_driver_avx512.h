@@ -1,4 +1,4 @@
-// The AVX-512 panel kernels' driver (gemm_panels_avx512.cc, gemm_lowbit_avx512.cc): rows in
+// The AVX-512 panel kernels' driver (gemm_panels_avx512.cc, gemm_quant_panels_avx512.cc): rows in
 // groups, panels in blocks of four, each group of rows meeting the panels np at a time through a
 // format's micro-kernel. In SIMDe's names and an unnamed namespace, so that each kernel file gets
 // its own copy compiled for its own target (see simd_avx512.h).

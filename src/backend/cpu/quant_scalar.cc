@@ -137,11 +137,11 @@ uint16_t f16_at(const uint8_t* p, int64_t i) {
   return h;
 }
 
-// y = x . w for the rows of panels [p0, p1), where lane_total(w_block, lane, acts of the block's
-// first 32) folds one block of one panel row into a running total.
+// y = x . w for the rows of panels [p0, p1), where fold(w_block, lane, acts of the block's first
+// 32, total) folds one block of one panel row into a running total.
 template <int64_t kBlockElems, int64_t kBlockBytes, typename Fold>
-void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
-                     int64_t n, const float* bias, float* y, int64_t ldy, Fold fold) {
+void block_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0, int64_t p1,
+                  int64_t n, const float* bias, float* y, int64_t ldy, Fold fold) {
   const auto* x = static_cast<const BlockQ8A*>(acts);
   const auto* base = static_cast<const uint8_t*>(w);
   const int64_t blocks = k / kBlockElems, ldx = k / kActBlockElems;
@@ -162,14 +162,26 @@ void four_bit_panels(const void* acts, int64_t m, int64_t k, const void* w, int6
 
 }  // namespace
 
-// Q4_0, Q4_K and Q6_K panels (packed_weights.h) one lane at a time, the references of the AVX2 and
-// AVX-512 kernels, which do exactly this in each lane. Q4_0: per block the exact integer sum with
-// the -8 taken off, then total = fma(float(sum), d_w * d_x, total). Q4_K: per sub-block j, total
-// = fma(float(sum), (d * sc_j) * d_x, total), then fma(dmin * m_j, -(d_x * sum of x quants),
-// total).
+// Q8_0, Q4_0, Q4_K and Q6_K panels (packed_weights.h) one lane at a time, the references of the
+// AVX2 and AVX-512 kernels, which do exactly this in each lane. Q8_0: per block the exact integer
+// sum, then total = fma(float(sum), d_w * d_x, total); Q4_0 the same with the -8 taken off. Q4_K:
+// per sub-block j, total = fma(float(sum), (d * sc_j) * d_x, total), then fma(dmin * m_j, -(d_x *
+// sum of x quants), total).
+void scalar_q8_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
+                        int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
+  block_panels<kQ8_0BlockElems, kQ8PanelBlockBytes>(
+      acts, m, k, w, p0, p1, n, bias, y, ldy,
+      [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
+        const auto* units = reinterpret_cast<const int8_t*>(blk + kPanelRows * 2);
+        int32_t sum = 0;
+        for (int t = 0; t < 32; ++t) sum += units[t / 4 * 64 + 4 * lane + t % 4] * a->qs[t];
+        return std::fma(static_cast<float>(sum), f16_to_f32(f16_at(blk, lane)) * a->d, total);
+      });
+}
+
 void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
                         int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
-  four_bit_panels<kQ4_0BlockElems, kQ4PanelBlockBytes>(
+  block_panels<kQ4_0BlockElems, kQ4PanelBlockBytes>(
       acts, m, k, w, p0, p1, n, bias, y, ldy,
       [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
         const int32_t sum =
@@ -180,7 +192,7 @@ void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, i
 
 void scalar_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
                         int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
-  four_bit_panels<kQKBlockElems, kQ4KPanelBlockBytes>(
+  block_panels<kQKBlockElems, kQ4KPanelBlockBytes>(
       acts, m, k, w, p0, p1, n, bias, y, ldy,
       [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
         const float d = f16_to_f32(f16_at(blk, lane));
@@ -201,7 +213,7 @@ void scalar_q4_k_panels(const void* acts, int64_t m, int64_t k, const void* w, i
 // int8 scales in integers, then total = fma(float(sum), d * d_x, total).
 void scalar_q6_k_panels(const void* acts, int64_t m, int64_t k, const void* w, int64_t p0,
                         int64_t p1, int64_t n, const float* bias, float* y, int64_t ldy) {
-  four_bit_panels<kQKBlockElems, kQ6KPanelBlockBytes>(
+  block_panels<kQKBlockElems, kQ6KPanelBlockBytes>(
       acts, m, k, w, p0, p1, n, bias, y, ldy,
       [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
         const float d = f16_to_f32(f16_at(blk, lane));

@@ -38,12 +38,12 @@ Tensor packed_copy(const Tensor& w) {
 
 using PackedWeights = IsaTest;
 
-// The activations as the kernels of `isa` multiply them with `dt` weights: every Q4_0 kernel
-// quantizes them per 32 (as quantize_act does); the AVX-512 kernels also round them to bf16 (bf16
-// weights) or quantize them (Q8_0); the others take them as they are.
+// The activations as the kernels of `isa` multiply them with `dt` weights: every Q8_0 and Q4_0
+// kernel quantizes them per 32 (as quantize_act does); the AVX-512 kernels also round them to bf16
+// (bf16 weights); the others take them as they are.
 std::vector<float> effective_activations(Isa isa, DType dt, const std::vector<float>& x,
                                          int64_t k) {
-  if (!uses_avx512_dots(isa) && dt != DType::Q4_0) return x;
+  if (!uses_avx512_dots(isa) && dt != DType::Q8_0 && dt != DType::Q4_0) return x;
   std::vector<float> out(x.size());
   if (dt == DType::BF16) {
     for (size_t i = 0; i < x.size(); ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
@@ -164,6 +164,28 @@ TEST(PackedWeightsLayout, PanelsAreKMajorAndPadded) {
   EXPECT_EQ(out[3 * 16 + 0 * 16 + 2], 0.0f);     // padding row 18
 }
 
+// Q8_0 panels: per block the 16 scales, then unit u with row i's quants 4u + j in byte 4i + j.
+TEST(PackedWeightsLayout, Q8_0PanelsHoldFourQuantsOfARowPerLane) {
+  const int64_t n = 18, k = 64;
+  const Tensor q = random_matrix(DType::F32, n, k, 32).f32_to(DType::Q8_0);
+  ASSERT_EQ(panel_bytes(DType::Q8_0, n, k), size_t{2 * 2 * kQ8PanelBlockBytes});
+  std::vector<uint8_t> out(panel_bytes(DType::Q8_0, n, k));
+  pack_panels(q, out.data());
+  const auto* blocks = static_cast<const BlockQ8_0*>(q.raw());
+  uint16_t d;
+  std::memcpy(&d, out.data() + kQ8PanelBlockBytes + 2 * 5, 2);  // panel 0, block 1, row 5
+  EXPECT_EQ(d, blocks[5 * 2 + 1].d);
+  // Panel 0, block 1, unit 6, row 7, j = 3: quant 32 + 27.
+  EXPECT_EQ(static_cast<int8_t>(out[kQ8PanelBlockBytes + 32 + 64 * 6 + 4 * 7 + 3]),
+            blocks[7 * 2 + 1].qs[27]);
+  // Panel 1, block 0: row 17 is real (unit 2, j = 1: quant 9), row 18 padding (scale and quants 0).
+  const uint8_t* p1 = out.data() + 2 * kQ8PanelBlockBytes;
+  EXPECT_EQ(static_cast<int8_t>(p1[32 + 64 * 2 + 4 * 1 + 1]), blocks[17 * 2].qs[9]);
+  std::memcpy(&d, p1 + 2 * 2, 2);
+  EXPECT_EQ(d, 0);
+  EXPECT_EQ(p1[32 + 64 * 2 + 4 * 2 + 1], 0);
+}
+
 // Q4_0 panels: per block the 16 scales, then unit u with row i's quants 8u + j (low nibble) and
 // 8u + 4 + j (high) in byte 4i + j; padding rows have scale 0.
 TEST(PackedWeightsLayout, Q4_0PanelsHoldFourQuantsOfARowPerLane) {
@@ -259,11 +281,14 @@ TEST_P(PackedWeights, KQuantPanelsMatchTheBlockKernels) {
   }
 }
 
-// Four- and six-bit panels compute the same integer sums and the same float steps on every
-// instruction set: the same bits, whatever the batch, the bias and the partial last panel.
+// Integer panels compute the same integer sums and the same float steps on every instruction
+// set: the same bits, whatever the batch, the bias and the partial last panel.
 TEST(PackedWeightsIntegerPanels, EveryIsaGivesTheSameBits) {
   const Isa before = active_isa();
-  for (auto [dt, n, k] : {std::tuple{DType::Q4_0, 37, 64},
+  for (auto [dt, n, k] : {std::tuple{DType::Q8_0, 37, 64},
+                          {DType::Q8_0, 150, 256},
+                          {DType::Q8_0, 16, 32},
+                          {DType::Q4_0, 37, 64},
                           {DType::Q4_0, 150, 256},
                           {DType::Q4_0, 16, 32},
                           {DType::Q4_0, 70, 352},
@@ -271,6 +296,7 @@ TEST(PackedWeightsIntegerPanels, EveryIsaGivesTheSameBits) {
                           {DType::Q4_K, 150, 512},
                           {DType::Q6_K, 37, 256},
                           {DType::Q6_K, 70, 512}}) {
+    // Random bytes for the others: Q8_0 quants of -128 too, which no quantizer writes.
     const Tensor p = packed_copy(dt == DType::Q4_0 ? random_matrix(DType::F32, n, k, 61).f32_to(dt)
                                                    : random_weights(dt, n, k, 61));
     for (int64_t m : {1, 4, 6, 13}) {

@@ -1,11 +1,12 @@
-// AVX-512 matmul over the four- and six-bit panels (packed_weights.h: Q4_0, Q4_K, Q6_K) with
-// vpdpbusd: a mask and a shift unpack each 64-byte unit into two registers in which lane i holds
-// four consecutive quants of row i (Q6_K ors in its top two bits), multiplied with the activation
-// quants directly, no permute; per 32-k block a layout folds the exact integer sums into the
-// running totals. Per lane these are the operations of the scalar and AVX2 kernels
-// (quant_scalar.cc, gemm_quant_panels_avx2.cc), so every instruction set gives the same bits.
+// AVX-512 matmul over the integer panels (packed_weights.h: Q8_0, Q4_0, Q4_K, Q6_K) with
+// vpdpbusd: each 64-byte unit gives registers in which lane i holds four consecutive quants of row
+// i (Q8_0: offset by 128 with one xor, as vpdpbusd wants its first operand unsigned; Q4_0, Q4_K: a
+// mask and a shift; Q6_K or's in its top two bits), multiplied with the activation quants
+// directly, no permute; per 32-k block a layout folds the exact integer sums into the running
+// totals. Per lane these are the operations of the scalar and AVX2 kernels (quant_scalar.cc,
+// gemm_quant_panels_avx2.cc), so every instruction set gives the same bits.
 // Built twice like gemm_panels_avx512.cc (natively, and emulated by SIMDe in
-// gemm_lowbit_avx512_emulated.cc).
+// gemm_quant_panels_avx512_emulated.cc).
 #include <simde/x86/avx512.h>
 #include <simde/x86/f16c.h>
 
@@ -35,10 +36,19 @@ namespace {
 #endif
 }
 
-// The four-bit panel formats (packed_weights.h), by 32-k block b of one panel: where its units
-// are, the bytes it brings (for the prefetch), the integer sum a row's block starts from, the
-// block's scales, and how its sum folds into the running total. Per lane exactly what the scalar
-// and AVX2 kernels do (quant_scalar.cc), so every instruction set gives the same bits.
+// Unit u (0-3) of a four-bit block: lo holds quants 8u .. 8u + 3 of each row, hi 8u + 4 .. 8u + 7.
+[[gnu::always_inline]] inline void unpack_nibbles(const uint8_t* units, int u, VI& lo, VI& hi) {
+  const VI low = simde_mm512_set1_epi8(0x0F);
+  const VI n = load(units + 64 * u);
+  lo = simde_mm512_and_si512(n, low);
+  hi = simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low);
+}
+
+// The panel formats of 32-k blocks of quads (packed_weights.h), by block b of one panel: where its
+// units are, the bytes it brings (for the prefetch), how its units unpack into unsigned quads,
+// the integer sum a row's block starts from, the block's scales, and how its sum folds into the
+// running total. Per lane exactly what the scalar and AVX2 kernels do (quant_scalar.cc), so every
+// instruction set gives the same bits.
 struct Q4_0Layout {
   struct Scales {
     V d;
@@ -50,6 +60,9 @@ struct Q4_0Layout {
     return block(panel, b) + 2 * kPanelRows;
   }
   static int64_t span(int64_t) { return kQ4PanelBlockBytes; }
+  [[gnu::always_inline]] static void unpack(const uint8_t* units, int u, VI& lo, VI& hi) {
+    unpack_nibbles(units, u, lo, hi);
+  }
   // Q4_0's -8 as the sum's start: -8 times the sum of the activation quants.
   static int32_t start(const BlockQ8A& a) { return -8 * (a.sum16[0] + a.sum16[1]); }
   [[gnu::always_inline]] static Scales scales(const uint8_t* panel, int64_t b) {
@@ -58,6 +71,27 @@ struct Q4_0Layout {
   [[gnu::always_inline]] static V fold(const Scales& s, VI sum, const BlockQ8A& a, V total) {
     return simde_mm512_fmadd_ps(i32_to_f32(sum), simde_mm512_mul_ps(s.d, simde_mm512_set1_ps(a.d)),
                                 total);
+  }
+};
+// Q8_0: units 2u and 2u + 1 as lo and hi, each quant offset by 128 (w ^ 0x80 = w + 128 as an
+// unsigned byte), the block's sum starting from -128 times the activation quants' sum; scales and
+// fold as Q4_0's.
+struct Q8_0Layout : Q4_0Layout {
+  static const uint8_t* block(const uint8_t* panel, int64_t b) {
+    return panel + b * kQ8PanelBlockBytes;
+  }
+  static const uint8_t* units(const uint8_t* panel, int64_t b) {
+    return block(panel, b) + 2 * kPanelRows;
+  }
+  static int64_t span(int64_t) { return kQ8PanelBlockBytes; }
+  [[gnu::always_inline]] static void unpack(const uint8_t* units, int u, VI& lo, VI& hi) {
+    const VI flip = simde_mm512_set1_epi8(static_cast<char>(0x80));
+    lo = simde_mm512_xor_si512(load(units + 128 * u), flip);
+    hi = simde_mm512_xor_si512(load(units + 128 * u + 64), flip);
+  }
+  static int32_t start(const BlockQ8A& a) { return -128 * (a.sum16[0] + a.sum16[1]); }
+  [[gnu::always_inline]] static Scales scales(const uint8_t* panel, int64_t b) {
+    return {f16x16_to_f32(block(panel, b))};
   }
 };
 struct Q4_KLayout {
@@ -75,6 +109,9 @@ struct Q4_KLayout {
     return b % 8 == 0 ? super(panel, b) : units(panel, b);
   }
   static int64_t span(int64_t b) { return b % 8 == 0 ? kQ4KPanelUnits + 256 : 256; }
+  [[gnu::always_inline]] static void unpack(const uint8_t* units, int u, VI& lo, VI& hi) {
+    unpack_nibbles(units, u, lo, hi);
+  }
   static int32_t start(const BlockQ8A&) { return 0; }
   [[gnu::always_inline]] static Scales scales(const uint8_t* panel, int64_t b) {
     const uint8_t* sb = super(panel, b);
@@ -110,15 +147,18 @@ template <int MR, int NP, typename Acc>
   }
 }
 
-// The four-bit micro-kernel: a mask and a shift unpack a 64-byte unit into two registers of
-// unsigned quants, four consecutive k of one row per lane, which vpdpbusd multiplies with the
-// activation quants directly; then the layout folds each block's exact sum into the totals, in
-// block order.
+// The micro-kernel of the quad layouts: per 32-k block the layout unpacks its units into
+// registers of unsigned quads, four consecutive k of one row per lane, which vpdpbusd multiplies
+// with the activation quants directly; then the layout folds each block's exact sum into the
+// totals, in block order. Batch-1 decode takes one panel at a time: panels are contiguous, so each
+// thread reads one stream (four streams at once, or prefetching the next panels' block rather than
+// a distance down the stream, decoded 5-15% slower in alternating runs), and a block's vpdpbusd go
+// to four sums (exact, added at the end) that do not wait on each other.
 template <typename L, int MR, int NP>
-__attribute__((noinline)) void micro_4bit(const BlockQ8A* x, int64_t ldx, int64_t k,
-                                          const uint8_t* w, int64_t pe, float* out, bool prefetch) {
-  constexpr int C = MR * NP == 1 ? 4 : 1;  // batch 1: as in micro_q8
-  const VI low = simde_mm512_set1_epi8(0x0F);
+__attribute__((noinline)) void micro_quads(const BlockQ8A* x, int64_t ldx, int64_t k,
+                                           const uint8_t* w, int64_t pe, float* out,
+                                           bool prefetch) {
+  constexpr int C = MR * NP == 1 ? 4 : 1;
   V total[MR][NP];
   for (int r = 0; r < MR; ++r) {
     for (int q = 0; q < NP; ++q) total[r][q] = simde_mm512_setzero_ps();
@@ -143,11 +183,7 @@ __attribute__((noinline)) void micro_4bit(const BlockQ8A* x, int64_t ldx, int64_
     for (int u = 0; u < 4; ++u) {
       VI lo[NP], hi[NP];
 #pragma GCC unroll 4
-      for (int q = 0; q < NP; ++q) {
-        const VI n = load(L::units(w + q * pe, b) + 64 * u);
-        lo[q] = simde_mm512_and_si512(n, low);
-        hi[q] = simde_mm512_and_si512(simde_mm512_srli_epi16(n, 4), low);
-      }
+      for (int q = 0; q < NP; ++q) L::unpack(L::units(w + q * pe, b), u, lo[q], hi[q]);
       dot_unit<MR, NP>(x + b, ldx, u, lo, hi,
                        [&](int r, int q) -> VI& { return acc[r][q][u % C]; });
     }
@@ -182,7 +218,7 @@ __attribute__((noinline)) void micro_4bit(const BlockQ8A* x, int64_t ldx, int64_
 }
 
 // The Q6_K micro-kernel (packed_weights.h: kQ6KPanel*): per unit the low four bits unpack as in
-// micro_4bit and the top two, shifted to bits 4-5 and masked, are or'ed in; the two groups of 16
+// micro_quads and the top two, shifted to bits 4-5 and masked, are or'ed in; the two groups of 16
 // (units 0-1, 2-3) start from -32 times their activation sums and meet their int8 scales in
 // 32-bit integers, then total = fma(float(sum), d * d_x, total): per lane what the scalar and AVX2
 // kernels do.
@@ -256,16 +292,17 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
 }
 
 template <typename L, int64_t kPanelBlockBytes, int64_t kBlockElems>
-struct FourBitFormat : IntFormat {
+struct QuadFormat : IntFormat {
   static int64_t panel_stride(int64_t k) { return k / kBlockElems * kPanelBlockBytes; }
   template <int MR, int NP>
   static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
                     bool prefetch) {
-    micro_4bit<L, MR, NP>(x, ldx, k, w, pe, out, prefetch);
+    micro_quads<L, MR, NP>(x, ldx, k, w, pe, out, prefetch);
   }
 };
-using Q4Format = FourBitFormat<Q4_0Layout, kQ4PanelBlockBytes, 32>;
-using Q4KFormat = FourBitFormat<Q4_KLayout, kQ4KPanelBlockBytes, 256>;
+using Q8Format = QuadFormat<Q8_0Layout, kQ8PanelBlockBytes, 32>;
+using Q4Format = QuadFormat<Q4_0Layout, kQ4PanelBlockBytes, 32>;
+using Q4KFormat = QuadFormat<Q4_KLayout, kQ4KPanelBlockBytes, 256>;
 
 struct Q6KFormat : IntFormat {
   // Two sums per row and panel: up to eight rows x panels.
@@ -280,8 +317,10 @@ struct Q6KFormat : IntFormat {
 
 }  // namespace
 
-PreparedPanelGemm lowbit_panel_gemm(DType dtype) {
+PreparedPanelGemm quant_panel_gemm(DType dtype) {
   switch (dtype) {
+    case DType::Q8_0:
+      return gemm_panels<Q8Format>;
     case DType::Q4_0:
       return gemm_panels<Q4Format>;
     case DType::Q4_K:

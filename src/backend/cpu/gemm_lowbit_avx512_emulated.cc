@@ -1,4 +1,0 @@
-// The AVX-512 four- and six-bit panel kernels (gemm_lowbit_avx512.cc) built for AVX2 with SIMDe
-// emulating each AVX-512 instruction (Isa::kAvx512Emulated, for tests on CPUs without AVX-512).
-#define OSPREY_AVX512_NS avx512_emulated
-#include "backend/cpu/gemm_lowbit_avx512.cc"
