@@ -29,6 +29,19 @@ constexpr int64_t kPrefetchBytes = 4096;
 inline __m256 f16x8(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// Four activation quants in every 32-bit lane, broadcast straight from memory (a load, no
+// shuffle: an eight-byte copy of two quads became a shift and two register broadcasts).
+inline __m256i quad_at(const int8_t* p) {
+  int32_t quad;
+  std::memcpy(&quad, p, 4);
+  return _mm256_set1_epi32(quad);
+}
+// An empty asm that claims to change v: GCC cannot move the integer additions before it past it.
+// Without it, GCC re-associated a block's sums into one tree of all its vpmaddubsw, whose 64
+// results it had to spill.
+inline void pin(__m256i& v) {
+  asm("" : "+x"(v));
+}
 inline __m256 u8x8(const uint8_t* p) {
   return _mm256_cvtepi32_ps(
       _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
@@ -84,15 +97,18 @@ struct Q4_KLayout {
 };
 
 // out[(r * np + q) * 16 + lane]: MR activation rows against np (1 to 4) panels `pe` bytes apart,
-// prefetching ahead in each panel with `prefetch`.
+// prefetching ahead in each panel with `prefetch`. Per unit both halves of the panel, so that each
+// row's two broadcasts serve four vpmaddubsw.
 template <typename L, int MR>
 __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
                                      int64_t pe, int np, float* out, bool prefetch) {
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
   const int64_t blocks = k / kActBlockElems;
-  for (int64_t b = 0; b < blocks; ++b) {
-    for (int q = 0; q < np; ++q) {
+  // Panel by panel (with the blocks outside, GCC hoisted every row's broadcasts of a block out of
+  // the panel loop and spilled them).
+  for (int q = 0; q < np; ++q) {
+    for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* panel = w + q * pe;
       if (prefetch) {
         const char* from = reinterpret_cast<const char*>(L::block(panel, b)) + kPrefetchBytes;
@@ -101,30 +117,35 @@ __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, 
         }
       }
       const uint8_t* units = L::units(panel, b);
-      for (int h = 0; h < 2; ++h) {
-        __m256i acc[MR];
-        for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_si256();
+      __m256i acc[MR][2];
+      for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 4
-        for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < 4; ++u) {
+        __m256i lo[2], hi[2];
+        for (int h = 0; h < 2; ++h) {
           const __m256i n =
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(units + 64 * u + 32 * h));
-          const __m256i lo = _mm256_and_si256(n, low);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
+          lo[h] = _mm256_and_si256(n, low);
+          hi[h] = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
+        }
 #pragma GCC unroll 4
-          for (int r = 0; r < MR; ++r) {
-            int32_t quads[2];
-            std::memcpy(quads, x[r * ldx + b].qs + 8 * u, 8);
-            acc[r] =
-                _mm256_add_epi16(acc[r], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(quads[0])));
-            acc[r] =
-                _mm256_add_epi16(acc[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(quads[1])));
+        for (int r = 0; r < MR; ++r) {
+          const int8_t* qs = x[r * ldx + b].qs + 8 * u;
+          const __m256i xl = quad_at(qs), xh = quad_at(qs + 4);
+          for (int h = 0; h < 2; ++h) {
+            acc[r][h] = _mm256_add_epi16(
+                acc[r][h],
+                _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xl), _mm256_maddubs_epi16(hi[h], xh)));
+            pin(acc[r][h]);
           }
         }
+      }
+      for (int h = 0; h < 2; ++h) {
         const typename L::Scales sc = L::scales(panel, b, h);
         for (int r = 0; r < MR; ++r) {
           float* t = total[r][q] + 8 * h;
-          _mm256_store_ps(
-              t, L::fold(sc, _mm256_madd_epi16(acc[r], ones), x[r * ldx + b], _mm256_load_ps(t)));
+          _mm256_store_ps(t, L::fold(sc, _mm256_madd_epi16(acc[r][h], ones), x[r * ldx + b],
+                                     _mm256_load_ps(t)));
         }
       }
     }
@@ -146,9 +167,9 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
                 ones = _mm256_set1_epi16(1);
   alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
   const int64_t blocks = k / kActBlockElems;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t j = b % 8;
-    for (int q = 0; q < np; ++q) {
+  for (int q = 0; q < np; ++q) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t j = b % 8;
       const uint8_t* sb = w + q * pe + b / 8 * kQ6KPanelBlockBytes;
       const uint8_t* units = sb + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
       const uint8_t* tops = units + 32 * kPanelRows / 2;
@@ -177,12 +198,11 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
                                              _mm256_and_si256(t_hi, top));
 #pragma GCC unroll 4
           for (int r = 0; r < MR; ++r) {
-            int32_t quads[2];
-            std::memcpy(quads, x[r * ldx + b].qs + 8 * u, 8);
-            const __m256i pairs =
-                _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(quads[0])),
-                                 _mm256_maddubs_epi16(hi, _mm256_set1_epi32(quads[1])));
+            const int8_t* qs = x[r * ldx + b].qs + 8 * u;
+            const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo, quad_at(qs)),
+                                                   _mm256_maddubs_epi16(hi, quad_at(qs + 4)));
             group[r][u / 2] = _mm256_add_epi32(group[r][u / 2], _mm256_madd_epi16(pairs, ones));
+            pin(group[r][u / 2]);
           }
         }
         const __m256 d = f16x8(sb + 16 * h);
@@ -217,8 +237,10 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
   const __m256i ones = _mm256_set1_epi16(1);
   alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
   const int64_t blocks = k / kActBlockElems;
-  for (int64_t b = 0; b < blocks; ++b) {
-    for (int q = 0; q < np; ++q) {
+  // Panel by panel (with the blocks outside, GCC hoisted every row's broadcasts of a block out of
+  // the panel loop and spilled them).
+  for (int q = 0; q < np; ++q) {
+    for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* blk = w + q * pe + b * kQ8PanelBlockBytes;
       if (prefetch) {
         const char* from = reinterpret_cast<const char*>(blk) + kPrefetchBytes;
@@ -238,12 +260,11 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
         }
 #pragma GCC unroll 4
         for (int r = 0; r < MR; ++r) {
-          int32_t quad;
-          std::memcpy(&quad, x[r * ldx + b].qs + 4 * u, 4);
-          const __m256i xv = _mm256_set1_epi32(quad);
+          const __m256i xv = quad_at(x[r * ldx + b].qs + 4 * u);
           for (int h = 0; h < 2; ++h) {
             const __m256i pairs = _mm256_maddubs_epi16(mag[h], _mm256_sign_epi8(xv, wv[h]));
             acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(pairs, ones));
+            pin(acc[r][h]);
           }
         }
       }

@@ -136,9 +136,12 @@ template <int MR, int NP, typename Acc>
                                             const VI (&lo)[NP], const VI (&hi)[NP], Acc acc) {
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r) {
-    int32_t quads[2];
-    __builtin_memcpy(quads, x[r * ldx].qs + 8 * u, 8);
-    const VI xl = simde_mm512_set1_epi32(quads[0]), xh = simde_mm512_set1_epi32(quads[1]);
+    // Each quad read on its own, so that it is broadcast from memory (an eight-byte read of both
+    // became a shift and two broadcasts from a general register).
+    int32_t ql, qh;
+    __builtin_memcpy(&ql, x[r * ldx].qs + 8 * u, 4);
+    __builtin_memcpy(&qh, x[r * ldx].qs + 8 * u + 4, 4);
+    const VI xl = simde_mm512_set1_epi32(ql), xh = simde_mm512_set1_epi32(qh);
 #pragma GCC unroll 4
     for (int q = 0; q < NP; ++q) {
       VI& sum = acc(r, q);
