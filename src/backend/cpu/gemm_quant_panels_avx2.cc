@@ -1,8 +1,8 @@
 // AVX2 matmul over the integer panels (packed_weights.h: Q8_0 below; Q4_0, Q4_K's and Q6_K's
-// sub-blocks here) with quantized activations: per 32-k block and half panel (eight rows, 32 bytes
-// of each 64-byte unit) a mask and a shift unpack two registers in which each 32-bit lane holds
-// four consecutive quants of one row; vpmaddubsw multiplies them with the activation quants,
-// broadcast four at a time, into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16
+// sub-blocks here) with quantized activations: per 32-k block and 64-byte unit, for each half
+// panel (eight rows, 32 bytes) a mask and a shift unpack two registers in which each 32-bit lane
+// holds four consecutive quants of one row; vpmaddubsw multiplies them with the activation quants,
+// broadcast four at a time (each broadcast serving both halves), into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16
 // products of 15 x 127 per lane) until one vpmaddwd per block widens them, so per weight there are
 // about three operations where the row kernels (quant_avx2.cc) spend four and scale every block of
 // every row on its own. Then, per lane, the block's scales fold the sum into a running total in
