@@ -49,22 +49,20 @@ namespace {
 // the integer sum a row's block starts from, the block's scales, and how its sum folds into the
 // running total. Per lane exactly what the scalar and AVX2 kernels do (quant_scalar.cc), so every
 // instruction set gives the same bits.
-struct Q4_0Layout {
+// Q8_0 and Q4_0: per 32-k block of kBlockBytes the rows' f16 scales, then the units; the sum
+// starts from -offset times the activation quants' sum, and folds as total = fma(float(sum),
+// d_w * d_x, total).
+template <int64_t kBlockBytes, int32_t kOffset>
+struct ScaledBlockLayout {
   struct Scales {
     V d;
   };
-  static const uint8_t* block(const uint8_t* panel, int64_t b) {
-    return panel + b * kQ4PanelBlockBytes;
-  }
+  static const uint8_t* block(const uint8_t* panel, int64_t b) { return panel + b * kBlockBytes; }
   static const uint8_t* units(const uint8_t* panel, int64_t b) {
     return block(panel, b) + 2 * kPanelRows;
   }
-  static int64_t span(int64_t) { return kQ4PanelBlockBytes; }
-  [[gnu::always_inline]] static void unpack(const uint8_t* units, int u, VI& lo, VI& hi) {
-    unpack_nibbles(units, u, lo, hi);
-  }
-  // Q4_0's -8 as the sum's start: -8 times the sum of the activation quants.
-  static int32_t start(const BlockQ8A& a) { return -8 * (a.sum16[0] + a.sum16[1]); }
+  static int64_t span(int64_t) { return kBlockBytes; }
+  static int32_t start(const BlockQ8A& a) { return -kOffset * (a.sum16[0] + a.sum16[1]); }
   [[gnu::always_inline]] static Scales scales(const uint8_t* panel, int64_t b) {
     return {f16x16_to_f32(block(panel, b))};
   }
@@ -73,25 +71,19 @@ struct Q4_0Layout {
                                 total);
   }
 };
+// Q4_0: quants 0-15 standing for -8 .. 7.
+struct Q4_0Layout : ScaledBlockLayout<kQ4PanelBlockBytes, 8> {
+  [[gnu::always_inline]] static void unpack(const uint8_t* units, int u, VI& lo, VI& hi) {
+    unpack_nibbles(units, u, lo, hi);
+  }
+};
 // Q8_0: units 2u and 2u + 1 as lo and hi, each quant offset by 128 (w ^ 0x80 = w + 128 as an
-// unsigned byte), the block's sum starting from -128 times the activation quants' sum; scales and
-// fold as Q4_0's.
-struct Q8_0Layout : Q4_0Layout {
-  static const uint8_t* block(const uint8_t* panel, int64_t b) {
-    return panel + b * kQ8PanelBlockBytes;
-  }
-  static const uint8_t* units(const uint8_t* panel, int64_t b) {
-    return block(panel, b) + 2 * kPanelRows;
-  }
-  static int64_t span(int64_t) { return kQ8PanelBlockBytes; }
+// unsigned byte, as vpdpbusd wants its first operand).
+struct Q8_0Layout : ScaledBlockLayout<kQ8PanelBlockBytes, 128> {
   [[gnu::always_inline]] static void unpack(const uint8_t* units, int u, VI& lo, VI& hi) {
     const VI flip = simde_mm512_set1_epi8(static_cast<char>(0x80));
     lo = simde_mm512_xor_si512(load(units + 128 * u), flip);
     hi = simde_mm512_xor_si512(load(units + 128 * u + 64), flip);
-  }
-  static int32_t start(const BlockQ8A& a) { return -128 * (a.sum16[0] + a.sum16[1]); }
-  [[gnu::always_inline]] static Scales scales(const uint8_t* panel, int64_t b) {
-    return {f16x16_to_f32(block(panel, b))};
   }
 };
 struct Q4_KLayout {
