@@ -2,13 +2,13 @@
 // sub-blocks here) with quantized activations: per 32-k block and 64-byte unit, for each half
 // panel (eight rows, 32 bytes) a mask and a shift unpack two registers in which each 32-bit lane
 // holds four consecutive quants of one row; vpmaddubsw multiplies them with the activation quants,
-// broadcast four at a time (each broadcast serving both halves), into pairs of 16-bit sums. Those add up exactly in 16 bits (at most 16
-// products of 15 x 127 per lane) until one vpmaddwd per block widens them, so per weight there are
-// about three operations where the row kernels (quant_avx2.cc) spend four and scale every block of
-// every row on its own. Then, per lane, the block's scales fold the sum into a running total in
-// block order (Q4_0: -8 times the activation sum off, total = fma(float(sum), d_w * d_x, total);
-// Q4_K: the sub-block's d * sc and dmin * m, quant_scalar.cc): what the scalar and AVX-512 kernels
-// do, so every set gives the same bits for any batch.
+// broadcast four at a time (each broadcast serving both halves), into pairs of 16-bit sums. Those
+// add up exactly in 16 bits (at most 16 products of 15 x 127 per lane) until one vpmaddwd per block
+// widens them, so per weight there are about three operations where the row kernels (quant_avx2.cc)
+// spend four and scale every block of every row on its own. Then, per lane, the block's scales fold
+// the sum into a running total in block order (Q4_0: -8 times the activation sum off, total =
+// fma(float(sum), d_w * d_x, total); Q4_K: the sub-block's d * sc and dmin * m, quant_scalar.cc):
+// what the scalar and AVX-512 kernels do, so every set gives the same bits for any batch.
 #include <immintrin.h>
 
 #include <cstring>
@@ -158,8 +158,9 @@ __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, 
 // Q6_K panels (packed_weights.h: kQ6KPanel*): per unit the low four bits unpack as above and the
 // top two, shifted to bits 4-5 and masked, are or'ed in; vpmaddubsw of 6-bit quants gives pairs of
 // at most 2 x 63 x 127, so a unit's two products add in 16 bits and vpmaddwd widens each unit.
-// The two groups of 16 (units 0-1 and 2-3) start from -32 times their activation sums and meet
-// their int8 scales in 32-bit integers; then total = fma(float(sum), d * d_x, total).
+// Each group of 16 (units 0-1, then 2-3) starts from -32 times its activation sum and meets its
+// int8 scales in 32-bit integers; then total = fma(float(sum), d * d_x, total). Per unit both
+// halves of the panel, as in micro.
 template <int MR>
 __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
                                         int64_t pe, int np, float* out, bool prefetch) {
@@ -178,44 +179,52 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
         const int64_t span = kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0);
         for (int64_t line = 0; line < span; line += 64) _mm_prefetch(from + line, _MM_HINT_T0);
       }
-      for (int h = 0; h < 2; ++h) {
+      __m256i sum[MR][2];
+      for (int g = 0; g < 2; ++g) {
         __m256i group[MR][2];
         for (int r = 0; r < MR; ++r) {
-          const BlockQ8A& a = x[r * ldx + b];
-          group[r][0] = _mm256_set1_epi32(-32 * a.sum16[0]);
-          group[r][1] = _mm256_set1_epi32(-32 * a.sum16[1]);
+          group[r][0] = group[r][1] = _mm256_set1_epi32(-32 * x[r * ldx + b].sum16[g]);
         }
-#pragma GCC unroll 4
-        for (int u = 0; u < 4; ++u) {
-          const __m256i n =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(units + 64 * u + 32 * h));
-          const __m256i t =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tops + 64 * (u / 2) + 32 * h));
-          const __m256i t_lo = u % 2 ? _mm256_slli_epi16(t, 4) : t;
-          const __m256i t_hi = u % 2 ? _mm256_slli_epi16(t, 2) : _mm256_srli_epi16(t, 2);
-          const __m256i lo = _mm256_or_si256(_mm256_and_si256(n, low), _mm256_and_si256(t_lo, top));
-          const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n, 4), low),
-                                             _mm256_and_si256(t_hi, top));
+#pragma GCC unroll 2
+        for (int u = 2 * g; u < 2 * g + 2; ++u) {
+          __m256i lo[2], hi[2];
+          for (int h = 0; h < 2; ++h) {
+            const __m256i n =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(units + 64 * u + 32 * h));
+            const __m256i t =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tops + 64 * g + 32 * h));
+            const __m256i t_lo = u % 2 ? _mm256_slli_epi16(t, 4) : t;
+            const __m256i t_hi = u % 2 ? _mm256_slli_epi16(t, 2) : _mm256_srli_epi16(t, 2);
+            lo[h] = _mm256_or_si256(_mm256_and_si256(n, low), _mm256_and_si256(t_lo, top));
+            hi[h] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n, 4), low),
+                                    _mm256_and_si256(t_hi, top));
+          }
 #pragma GCC unroll 4
           for (int r = 0; r < MR; ++r) {
             const int8_t* qs = x[r * ldx + b].qs + 8 * u;
-            const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo, quad_at(qs)),
-                                                   _mm256_maddubs_epi16(hi, quad_at(qs + 4)));
-            group[r][u / 2] = _mm256_add_epi32(group[r][u / 2], _mm256_madd_epi16(pairs, ones));
-            pin(group[r][u / 2]);
+            const __m256i xl = quad_at(qs), xh = quad_at(qs + 4);
+            for (int h = 0; h < 2; ++h) {
+              const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xl),
+                                                     _mm256_maddubs_epi16(hi[h], xh));
+              group[r][h] = _mm256_add_epi32(group[r][h], _mm256_madd_epi16(pairs, ones));
+              pin(group[r][h]);
+            }
           }
         }
-        const __m256 d = f16x8(sb + 16 * h);
-        auto scales = [&](int g) {
-          return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(
+        for (int h = 0; h < 2; ++h) {
+          const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(
               sb + kQ6KPanelScales + kPanelRows * (2 * j + g) + 8 * h)));
-        };
-        const __m256i sc0 = scales(0), sc1 = scales(1);
+          for (int r = 0; r < MR; ++r) {
+            const __m256i scaled = _mm256_mullo_epi32(sc, group[r][h]);
+            sum[r][h] = g == 0 ? scaled : _mm256_add_epi32(sum[r][h], scaled);
+          }
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        const __m256 d = f16x8(sb + 16 * h);
         for (int r = 0; r < MR; ++r) {
-          const __m256i sum = _mm256_add_epi32(_mm256_mullo_epi32(sc0, group[r][0]),
-                                               _mm256_mullo_epi32(sc1, group[r][1]));
           float* tp = total[r][q] + 8 * h;
-          _mm256_store_ps(tp, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum),
+          _mm256_store_ps(tp, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[r][h]),
                                               _mm256_mul_ps(d, _mm256_set1_ps(x[r * ldx + b].d)),
                                               _mm256_load_ps(tp)));
         }
