@@ -52,7 +52,7 @@ constexpr int64_t kPrefetchBytes = 4096;
 
 // out[(r * NP + q) * 16 + half * 8 + lane] = sum over k of x[r][k] * lane's weight.
 // Not inlined: inside the driver the compiler's register allocation spilled accumulators.
-template <typename P, int MR, int NP>
+template <typename P, int MR, int NP, bool kPrefetch = MR == 1>
 __attribute__((noinline)) void micro(const float* x, int64_t k, const typename P::W* w,
                                      int64_t panel_elems, float* out) {
   using W = typename P::W;
@@ -67,7 +67,7 @@ __attribute__((noinline)) void micro(const float* x, int64_t k, const typename P
     // Fully unrolled, so that GCC keeps the accumulator array in registers.
 #pragma GCC unroll 4
     for (int q = 0; q < NP; ++q) {
-      if constexpr (MR == 1) {
+      if constexpr (kPrefetch) {
         if (kk % P::kStepsPerLine == 0) {
           _mm_prefetch(reinterpret_cast<const char*>(wk + q * panel_elems) + kPrefetchBytes,
                        _MM_HINT_T0);
@@ -98,13 +98,19 @@ constexpr int panels_for(int mr) {
 constexpr int kMaxMR = 6;
 
 template <typename P, int MR>
-void run_group(const float* x, int64_t k, const typename P::W* w, int64_t pe, int np, float* out) {
+void run_group(const float* x, int64_t k, const typename P::W* w, int64_t pe, int np, float* out,
+               bool prefetch) {
   if constexpr (panels_for(MR) >= 4) {
     if (np == 4) return micro<P, MR, 4>(x, k, w, pe, out);
   }
   if constexpr (panels_for(MR) >= 2) {
-    if (np == 2) return micro<P, MR, 2>(x, k, w, pe, out);
+    if (np == 2) {
+      return prefetch ? micro<P, MR, 2, true>(x, k, w, pe, out) : micro<P, MR, 2>(x, k, w, pe, out);
+    }
   }
+  // The first group of a batch prefetches (a 16-row bf16 matmul: 2.25 -> 1.97 ms); a flag tested
+  // inside the loop instead made every group a fifth slower.
+  if (prefetch) return micro<P, MR, 1, true>(x, k, w, pe, out);
   micro<P, MR, 1>(x, k, w, pe, out);
 }
 
@@ -151,22 +157,22 @@ void gemm_panels(const float* x, int64_t m, int64_t k, const void* wv, int64_t p
         const W* wp = w + p * pe;
         switch (mr) {
           case 1:
-            run_group<P, 1>(xi, k, wp, pe, np_max, out);
+            run_group<P, 1>(xi, k, wp, pe, np_max, out, g == 0);
             break;
           case 2:
-            run_group<P, 2>(xi, k, wp, pe, np_max, out);
+            run_group<P, 2>(xi, k, wp, pe, np_max, out, g == 0);
             break;
           case 3:
-            run_group<P, 3>(xi, k, wp, pe, np_max, out);
+            run_group<P, 3>(xi, k, wp, pe, np_max, out, g == 0);
             break;
           case 4:
-            run_group<P, 4>(xi, k, wp, pe, np_max, out);
+            run_group<P, 4>(xi, k, wp, pe, np_max, out, g == 0);
             break;
           case 5:
-            run_group<P, 5>(xi, k, wp, pe, np_max, out);
+            run_group<P, 5>(xi, k, wp, pe, np_max, out, g == 0);
             break;
           default:
-            run_group<P, 6>(xi, k, wp, pe, np_max, out);
+            run_group<P, 6>(xi, k, wp, pe, np_max, out, g == 0);
             break;
         }
         emit(i, mr, p, np_max);
