@@ -42,7 +42,7 @@ void ThreadPool::run_chunks() {
   }
 }
 
-void ThreadPool::run(int64_t n, int64_t grain, Task task, void* ctx) {
+void ThreadPool::run(int64_t n, int64_t grain, int chunks_per_thread, Task task, void* ctx) {
   if (n <= 0) return;
   // Nested calls (a kernel calling a kernel) and single-thread pools run inline.
   if (tl_in_pool_job || workers_.empty() || n <= grain) {
@@ -54,9 +54,9 @@ void ThreadPool::run(int64_t n, int64_t grain, Task task, void* ctx) {
   ctx_ = ctx;
   n_ = n;
   grain_ = std::max<int64_t>(1, grain);
-  // A few chunks per thread, claimed as threads come free: on a busy machine a worker the OS has
-  // descheduled holds up one small chunk, not a whole share.
-  chunks_ = std::min<int64_t>((n_ + grain_ - 1) / grain_, int64_t{kChunksPerThread} * size());
+  // Chunks claimed as threads come free (a late thread's chunk goes to whoever is free first).
+  chunks_ = std::min<int64_t>((n_ + grain_ - 1) / grain_,
+                              int64_t{std::max(1, chunks_per_thread)} * size());
   next_chunk_.store(0, std::memory_order_relaxed);
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);

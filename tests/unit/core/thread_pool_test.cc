@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
@@ -22,6 +23,26 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
           grain);
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << grain << " " << i;
     }
+  }
+}
+
+// One chunk per thread: at most size() contiguous ranges, still covering everything once.
+TEST(ThreadPool, OneChunkPerThreadGivesAtMostOneRangeEach) {
+  ThreadPool pool(3);
+  for (int64_t n : {2, 5, 64, 1000}) {
+    std::vector<std::atomic<int>> hits(n);
+    std::atomic<int> ranges{0};
+    pool.parallel_for(
+        n,
+        [&](int64_t b, int64_t e) {
+          ++ranges;
+          EXPECT_EQ(b % 4, 0);
+          for (int64_t i = b; i < e; ++i) hits[i]++;
+        },
+        4, 1);
+    EXPECT_LE(ranges.load(), pool.size()) << n;
+    EXPECT_EQ(ranges.load(), std::min<int64_t>((n + 3) / 4, pool.size())) << n;
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << i;
   }
 }
 
