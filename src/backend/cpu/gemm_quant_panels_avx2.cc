@@ -42,6 +42,19 @@ inline __m256i quad_at(const int8_t* p) {
 inline void pin(__m256i& v) {
   asm("" : "+x"(v));
 }
+// Asks for the `span` bytes at `block` + kPrefetchBytes (the first group of rows of a batch, which
+// brings the panels in for the others).
+inline void prefetch_ahead(const uint8_t* block, int64_t span) {
+  const char* from = reinterpret_cast<const char*>(block) + kPrefetchBytes;
+  for (int64_t line = 0; line < span; line += 64) _mm_prefetch(from + line, _MM_HINT_T0);
+}
+// out[(r * np + q) * 16 + lane] from the micro-kernels' running totals.
+template <int MR>
+void store_totals(const float (&total)[MR][kMaxNP][kPanelRows], int np, float* out) {
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < np; ++q) std::memcpy(out + (r * np + q) * kPanelRows, total[r][q], 64);
+  }
+}
 inline __m256 u8x8(const uint8_t* p) {
   return _mm256_cvtepi32_ps(
       _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
@@ -110,12 +123,7 @@ __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, 
   for (int q = 0; q < np; ++q) {
     for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* panel = w + q * pe;
-      if (prefetch) {
-        const char* from = reinterpret_cast<const char*>(L::block(panel, b)) + kPrefetchBytes;
-        for (int64_t line = 0; line < L::span(b); line += 64) {
-          _mm_prefetch(from + line, _MM_HINT_T0);
-        }
-      }
+      if (prefetch) prefetch_ahead(L::block(panel, b), L::span(b));
       const uint8_t* units = L::units(panel, b);
       __m256i acc[MR][2];
       for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -150,9 +158,7 @@ __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, 
       }
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    for (int q = 0; q < np; ++q) std::memcpy(out + (r * np + q) * kPanelRows, total[r][q], 64);
-  }
+  store_totals(total, np, out);
 }
 
 // Q6_K panels (packed_weights.h: kQ6KPanel*): per unit the low four bits unpack as above and the
@@ -175,9 +181,8 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
       const uint8_t* units = sb + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
       const uint8_t* tops = units + 32 * kPanelRows / 2;
       if (prefetch) {
-        const char* from = reinterpret_cast<const char*>(j == 0 ? sb : units) + kPrefetchBytes;
-        const int64_t span = kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0);
-        for (int64_t line = 0; line < span; line += 64) _mm_prefetch(from + line, _MM_HINT_T0);
+        prefetch_ahead(j == 0 ? sb : units,
+                       kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0));
       }
       __m256i sum[MR][2];
       for (int g = 0; g < 2; ++g) {
@@ -231,9 +236,7 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
       }
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    for (int q = 0; q < np; ++q) std::memcpy(out + (r * np + q) * kPanelRows, total[r][q], 64);
-  }
+  store_totals(total, np, out);
 }
 
 // Q8_0 panels: vpmaddubsw wants one operand unsigned, so each unit's weights are made absolute
@@ -251,12 +254,7 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
   for (int q = 0; q < np; ++q) {
     for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* blk = w + q * pe + b * kQ8PanelBlockBytes;
-      if (prefetch) {
-        const char* from = reinterpret_cast<const char*>(blk) + kPrefetchBytes;
-        for (int64_t line = 0; line < kQ8PanelBlockBytes; line += 64) {
-          _mm_prefetch(from + line, _MM_HINT_T0);
-        }
-      }
+      if (prefetch) prefetch_ahead(blk, kQ8PanelBlockBytes);
       const uint8_t* units = blk + 2 * kPanelRows;
       __m256i acc[MR][2];
       for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -288,9 +286,7 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
       }
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    for (int q = 0; q < np; ++q) std::memcpy(out + (r * np + q) * kPanelRows, total[r][q], 64);
-  }
+  store_totals(total, np, out);
 }
 
 // Q8_0 and Q6_K through the same driver as the four-bit layouts.

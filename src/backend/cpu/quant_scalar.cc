@@ -137,6 +137,13 @@ uint16_t f16_at(const uint8_t* p, int64_t i) {
   return h;
 }
 
+// Q8_0 and Q4_0: a block's exact sum into the running total, total = fma(float(sum), d_w * d_x,
+// total), d_w the lane's f16 scale at the block's start.
+float fold_scaled_block(int32_t sum, const uint8_t* blk, int64_t lane, const BlockQ8A& a,
+                        float total) {
+  return std::fma(static_cast<float>(sum), f16_to_f32(f16_at(blk, lane)) * a.d, total);
+}
+
 // y = x . w for the rows of panels [p0, p1), where fold(w_block, lane, acts of the block's first
 // 32, total) folds one block of one panel row into a running total.
 template <int64_t kBlockElems, int64_t kBlockBytes, typename Fold>
@@ -175,7 +182,7 @@ void scalar_q8_0_panels(const void* acts, int64_t m, int64_t k, const void* w, i
         const auto* units = reinterpret_cast<const int8_t*>(blk + kPanelRows * 2);
         int32_t sum = 0;
         for (int t = 0; t < 32; ++t) sum += units[t / 4 * 64 + 4 * lane + t % 4] * a->qs[t];
-        return std::fma(static_cast<float>(sum), f16_to_f32(f16_at(blk, lane)) * a->d, total);
+        return fold_scaled_block(sum, blk, lane, *a, total);
       });
 }
 
@@ -186,7 +193,7 @@ void scalar_q4_0_panels(const void* acts, int64_t m, int64_t k, const void* w, i
       [](const uint8_t* blk, int64_t lane, const BlockQ8A* a, float total) {
         const int32_t sum =
             unit_sum(blk + kPanelRows * 2, lane, a->qs) - 8 * (a->sum16[0] + a->sum16[1]);
-        return std::fma(static_cast<float>(sum), f16_to_f32(f16_at(blk, lane)) * a->d, total);
+        return fold_scaled_block(sum, blk, lane, *a, total);
       });
 }
 
