@@ -146,8 +146,7 @@ struct Bf16Format {
   static int64_t act_stride(int64_t k) { return (k + 1) / 2; }
   template <int MR, int NP>
   static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
-                    bool prefetch) {
-    (void)prefetch;
+                    Prefetch) {
     micro_bf16<MR, NP>(x, ldx, k, w, pe, out);
   }
 };
@@ -161,8 +160,7 @@ struct FloatFormat {
   static int64_t act_stride(int64_t k) { return k; }
   template <int MR, int NP>
   static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
-                    bool prefetch) {
-    (void)prefetch;
+                    Prefetch) {
     micro_float<W, MR, NP>(x, ldx, k, w, pe, out);
   }
 };

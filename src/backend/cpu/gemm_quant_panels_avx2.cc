@@ -16,15 +16,13 @@
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/packed_weights.h"
+#include "backend/cpu/panel_prefetch.h"
 
 namespace osprey::cpu::detail {
 namespace {
 
 constexpr int kMaxMR = 4;
 constexpr int kMaxNP = 4;
-
-// Bytes ahead in each panel's stream that the first rows to meet the panels ask the prefetcher for.
-constexpr int64_t kPrefetchBytes = 4096;
 
 inline __m256 f16x8(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -41,12 +39,6 @@ inline __m256i quad_at(const int8_t* p) {
 // results it had to spill.
 inline void pin(__m256i& v) {
   asm("" : "+x"(v));
-}
-// Asks for the `span` bytes at `block` + kPrefetchBytes (the first group of rows of a batch, which
-// brings the panels in for the others).
-inline void prefetch_ahead(const uint8_t* block, int64_t span) {
-  const char* from = reinterpret_cast<const char*>(block) + kPrefetchBytes;
-  for (int64_t line = 0; line < span; line += 64) _mm_prefetch(from + line, _MM_HINT_T0);
 }
 // out[(r * np + q) * 16 + lane] from the micro-kernels' running totals.
 template <int MR>
@@ -114,7 +106,7 @@ struct Q4_KLayout {
 // row's two broadcasts serve four vpmaddubsw.
 template <typename L, int MR>
 __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
-                                     int64_t pe, int np, float* out, bool prefetch) {
+                                     int64_t pe, int np, float* out, Prefetch prefetch) {
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
   const int64_t blocks = k / kActBlockElems;
@@ -123,7 +115,7 @@ __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, 
   for (int q = 0; q < np; ++q) {
     for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* panel = w + q * pe;
-      if (prefetch) prefetch_ahead(L::block(panel, b), L::span(b));
+      prefetch.issue(L::block(panel, b), L::span(b), pe, q, b);
       const uint8_t* units = L::units(panel, b);
       __m256i acc[MR][2];
       for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -169,7 +161,7 @@ __attribute__((noinline)) void micro(const BlockQ8A* x, int64_t ldx, int64_t k, 
 // halves of the panel, as in micro.
 template <int MR>
 __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
-                                        int64_t pe, int np, float* out, bool prefetch) {
+                                        int64_t pe, int np, float* out, Prefetch prefetch) {
   const __m256i low = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30),
                 ones = _mm256_set1_epi16(1);
   alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
@@ -180,10 +172,8 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
       const uint8_t* sb = w + q * pe + b / 8 * kQ6KPanelBlockBytes;
       const uint8_t* units = sb + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
       const uint8_t* tops = units + 32 * kPanelRows / 2;
-      if (prefetch) {
-        prefetch_ahead(j == 0 ? sb : units,
-                       kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0));
-      }
+      prefetch.issue(j == 0 ? sb : units,
+                     kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0), pe, q, b);
       __m256i sum[MR][2];
       for (int g = 0; g < 2; ++g) {
         __m256i group[MR][2];
@@ -245,7 +235,7 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
 // the exact sum, then total = fma(float(sum), d_w * d_x, total).
 template <int MR>
 __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
-                                        int64_t pe, int np, float* out, bool prefetch) {
+                                        int64_t pe, int np, float* out, Prefetch prefetch) {
   const __m256i ones = _mm256_set1_epi16(1);
   alignas(32) float total[MR][kMaxNP][kPanelRows] = {};
   const int64_t blocks = k / kActBlockElems;
@@ -254,7 +244,7 @@ __attribute__((noinline)) void micro_q8(const BlockQ8A* x, int64_t ldx, int64_t 
   for (int q = 0; q < np; ++q) {
     for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* blk = w + q * pe + b * kQ8PanelBlockBytes;
-      if (prefetch) prefetch_ahead(blk, kQ8PanelBlockBytes);
+      prefetch.issue(blk, kQ8PanelBlockBytes, pe, q, b);
       const uint8_t* units = blk + 2 * kPanelRows;
       __m256i acc[MR][2];
       for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -299,7 +289,7 @@ struct Q6_KLayout {
 
 template <typename L, int MR>
 void run(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w, int64_t pe, int np,
-         float* out, bool prefetch) {
+         float* out, Prefetch prefetch) {
   if constexpr (std::is_same_v<L, Q6_KLayout>) {
     micro_q6<MR>(x, ldx, k, w, pe, np, out, prefetch);
   } else if constexpr (std::is_same_v<L, Q8_0Layout>) {
@@ -318,7 +308,7 @@ void quant_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_
   const int64_t pe = L::panel_stride(k);
   alignas(32) float out[kMaxMR * kMaxNP * kPanelRows];
   // Blocks of four panels; within one, rows in groups of near-equal size, the first group
-  // bringing the panels in for the others.
+  // bringing the panels in for the others and the next three the next block (panel_prefetch.h).
   const int64_t groups = (m + kMaxMR - 1) / kMaxMR;
   // Batch-1 decode takes one panel at a time: the panels are contiguous, so each thread reads one
   // stream (four streams decoded a fifth slower).
@@ -329,7 +319,7 @@ void quant_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_
       const int mr = static_cast<int>(m / groups + (g < m % groups ? 1 : 0));
       const BlockQ8A* xi = x + i * ldx;
       const uint8_t* wp = w + pb * pe;
-      const bool prefetch = g == 0;
+      const Prefetch prefetch = Prefetch::for_group(g, groups, pb, np, p1);
       switch (mr) {
         case 1:
           run<L, 1>(xi, ldx, k, wp, pe, np, out, prefetch);

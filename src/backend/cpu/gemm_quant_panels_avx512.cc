@@ -154,7 +154,7 @@ template <int MR, int NP, typename Acc>
 template <typename L, int MR, int NP>
 __attribute__((noinline)) void micro_quads(const BlockQ8A* x, int64_t ldx, int64_t k,
                                            const uint8_t* w, int64_t pe, float* out,
-                                           bool prefetch) {
+                                           Prefetch prefetch) {
   // Independent sums per row and panel (exact, added at the end): with one, a block's eight
   // vpdpbusd formed one dependent chain longer than the block's work (batch 16 ran at 55% of the
   // vpdpbusd peak).
@@ -165,12 +165,7 @@ __attribute__((noinline)) void micro_quads(const BlockQ8A* x, int64_t ldx, int64
   }
   const int64_t blocks = k / 32;
   for (int64_t b = 0; b < blocks; ++b) {
-    if (MR == 1 || prefetch) {
-      for (int q = 0; q < NP; ++q) {
-        const uint8_t* from = L::block(w + q * pe, b) + kPrefetchBytes;
-        for (int64_t line = 0; line < L::span(b); line += 64) __builtin_prefetch(from + line);
-      }
-    }
+    for (int q = 0; q < NP; ++q) prefetch.issue(L::block(w + q * pe, b), L::span(b), pe, q, b);
     VI acc[MR][NP][C];
     for (int r = 0; r < MR; ++r) {
       const VI start = simde_mm512_set1_epi32(L::start(x[r * ldx + b]));
@@ -224,7 +219,7 @@ __attribute__((noinline)) void micro_quads(const BlockQ8A* x, int64_t ldx, int64
 // kernels do.
 template <int MR, int NP>
 __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t k, const uint8_t* w,
-                                        int64_t pe, float* out, bool prefetch) {
+                                        int64_t pe, float* out, Prefetch prefetch) {
   const VI low = simde_mm512_set1_epi8(0x0F), top = simde_mm512_set1_epi8(0x30);
   V total[MR][NP];
   for (int r = 0; r < MR; ++r) {
@@ -236,13 +231,8 @@ __attribute__((noinline)) void micro_q6(const BlockQ8A* x, int64_t ldx, int64_t 
     const uint8_t* sb = w + b / 8 * kQ6KPanelBlockBytes;
     const uint8_t* units = sb + kQ6KPanelSubBlocks + kQ6KPanelSubBlockBytes * j;
     const uint8_t* tops = units + 32 * kPanelRows / 2;
-    if (MR == 1 || prefetch) {
-      const uint8_t* from = (j == 0 ? sb : units) + kPrefetchBytes;
-      const int64_t span = kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0);
-      for (int q = 0; q < NP; ++q) {
-        for (int64_t line = 0; line < span; line += 64) __builtin_prefetch(from + q * pe + line);
-      }
-    }
+    const int64_t span = kQ6KPanelSubBlockBytes + (j == 0 ? kQ6KPanelSubBlocks : 0);
+    for (int q = 0; q < NP; ++q) prefetch.issue((j == 0 ? sb : units) + q * pe, span, pe, q, b);
     VI group[MR][NP][2][2];  // per group of 16, lo and hi apart
     for (int r = 0; r < MR; ++r) {
       const BlockQ8A& a = x[r * ldx + b];
@@ -299,7 +289,7 @@ struct QuadFormat : IntFormat {
   static int64_t panel_stride(int64_t k) { return k / kBlockElems * kPanelBlockBytes; }
   template <int MR, int NP>
   static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
-                    bool prefetch) {
+                    Prefetch prefetch) {
     micro_quads<L, MR, NP>(x, ldx, k, w, pe, out, prefetch);
   }
 };
@@ -313,7 +303,7 @@ struct Q6KFormat : IntFormat {
   static int64_t panel_stride(int64_t k) { return k / 256 * kQ6KPanelBlockBytes; }
   template <int MR, int NP>
   static void micro(const X* x, int64_t ldx, int64_t k, const W* w, int64_t pe, float* out,
-                    bool prefetch) {
+                    Prefetch prefetch) {
     micro_q6<MR, NP>(x, ldx, k, w, pe, out, prefetch);
   }
 };

@@ -9,6 +9,7 @@
 
 #include "backend/cpu/dot.h"
 #include "backend/cpu/packed_weights.h"
+#include "backend/cpu/panel_prefetch.h"
 #include "backend/cpu/simd_avx512.h"
 
 namespace osprey::cpu::detail::OSPREY_AVX512_NS {
@@ -26,12 +27,6 @@ V f16x16_to_f32(const void* p) {
 #endif
 }
 
-// Bytes ahead in each panel's stream that batch-1 decode asks the prefetcher for. The integer
-// kernels ask for them also in the first group of rows of a batch (`prefetch`), which brings each
-// block of panels in from memory for the other groups: a 16-row Q8_0 matmul took 0.57 ms without,
-// 0.43 ms with.
-constexpr int64_t kPrefetchBytes = 4096;
-
 // What the driver needs of the integer formats (Q8_0, Q4_0, Q4_K, Q6_K): quantized activation
 // rows, up to four rows of integer sums and running totals (16 accumulators), one panel at batch
 // 1 (one stream per thread).
@@ -45,7 +40,7 @@ struct IntFormat {
 
 template <typename F, int MR>
 void run_group(const typename F::X* x, int64_t ldx, int64_t k, const typename F::W* w, int64_t pe,
-               int np, float* out, bool prefetch) {
+               int np, float* out, Prefetch prefetch) {
   constexpr int kNp = F::panels_for(MR);
   if constexpr (kNp >= 4) {
     if (np == 4) return F::template micro<MR, 4>(x, ldx, k, w, pe, out, prefetch);
@@ -57,7 +52,7 @@ void run_group(const typename F::X* x, int64_t ldx, int64_t k, const typename F:
 
 template <typename F>
 void run_rows(int mr, const typename F::X* x, int64_t ldx, int64_t k, const typename F::W* w,
-              int64_t pe, int np, float* out, bool prefetch) {
+              int64_t pe, int np, float* out, Prefetch prefetch) {
   switch (mr) {
     case 1:
       return run_group<F, 1>(x, ldx, k, w, pe, np, out, prefetch);
@@ -105,7 +100,8 @@ void gemm_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t
       const int np_max = F::panels_for(mr);
       for (int64_t p = pb; p < pb1; p += np_max) {
         const int np = static_cast<int>(pb1 - p < np_max ? pb1 - p : np_max);
-        run_rows<F>(mr, x + i * ldx, ldx, k, w + p * pe, pe, np, out, g == 0);
+        run_rows<F>(mr, x + i * ldx, ldx, k, w + p * pe, pe, np, out,
+                    Prefetch::for_group(g, groups, p, np, p1));
         for (int r = 0; r < mr; ++r) {
           for (int q = 0; q < np; ++q) {
             const int64_t first = (p + q) * kPanelRows;
