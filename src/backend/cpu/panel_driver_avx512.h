@@ -72,6 +72,16 @@ void run_rows(int mr, const typename F::X* x, int64_t ldx, int64_t k, const type
   __builtin_trap();  // the driver never asks for more than kMaxMR rows
 }
 
+// y[l] = out[l] + bias[l] for one panel's rows l < min(rows, 16) of one activation row.
+inline void store_panel(const float* out, int64_t rows, const float* bias, float* y) {
+  if (rows >= kPanelRows) {
+    const V b = bias ? simde_mm512_loadu_ps(bias) : simde_mm512_setzero_ps();
+    simde_mm512_storeu_ps(y, simde_mm512_add_ps(simde_mm512_load_ps(out), b));
+    return;
+  }
+  for (int64_t l = 0; l < rows; ++l) y[l] = out[l] + (bias ? bias[l] : 0.0f);
+}
+
 template <typename F>
 void gemm_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t p0, int64_t p1,
                  int64_t n, const float* bias, float* y, int64_t ldy) {
@@ -102,13 +112,11 @@ void gemm_panels(const void* acts, int64_t m, int64_t k, const void* wv, int64_t
         const int np = static_cast<int>(pb1 - p < np_max ? pb1 - p : np_max);
         run_rows<F>(mr, x + i * ldx, ldx, k, w + p * pe, pe, np, out,
                     Prefetch::for_group(g, groups, p, np, p1));
-        for (int r = 0; r < mr; ++r) {
-          for (int q = 0; q < np; ++q) {
-            const int64_t first = (p + q) * kPanelRows;
-            const int64_t rows = n - first < kPanelRows ? n - first : kPanelRows;
-            float* yr = y + (i + r) * ldy + first;
-            const float* o = out + (r * np + q) * kPanelRows;
-            for (int64_t l = 0; l < rows; ++l) yr[l] = o[l] + (bias ? bias[first + l] : 0.0f);
+        for (int q = 0; q < np; ++q) {
+          const int64_t first = (p + q) * kPanelRows;
+          for (int r = 0; r < mr; ++r) {
+            store_panel(out + (r * np + q) * kPanelRows, n - first, bias ? bias + first : nullptr,
+                        y + (i + r) * ldy + first);
           }
         }
       }
