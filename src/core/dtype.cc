@@ -1,8 +1,10 @@
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
+#include "core/quant_scale.h"
 
 namespace osprey {
 
@@ -99,6 +101,13 @@ void quantize_row_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
   OSPREY_CHECK(n % kQ8_0BlockElems == 0, "Q8_0 row of {} elements", n);
   for (int64_t b = 0; b < n / kQ8_0BlockElems; ++b) {
     const float* xb = x + b * kQ8_0BlockElems;
+    if (std::all_of(xb, xb + kQ8_0BlockElems, [](float v) { return std::isfinite(v); })) {
+      const BlockScale s = fit_block_scale_q8_0(xb);
+      out[b].d = s.d;
+      std::copy(s.q, s.q + kQ8_0BlockElems, out[b].qs);
+      continue;
+    }
+    // Not finite: llama.cpp's reference rounding, as before.
     float amax = 0.0f;
     for (int i = 0; i < kQ8_0BlockElems; ++i) amax = std::max(amax, std::fabs(xb[i]));
     const float d = amax / 127.0f;

@@ -5,6 +5,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/quant_scale.h"
 
 namespace osprey {
 
@@ -12,6 +13,15 @@ void quantize_row_q4_0(const float* x, BlockQ4_0* out, int64_t n) {
   OSPREY_CHECK(n % kQ4_0BlockElems == 0, "Q4_0 row of {} elements", n);
   for (int64_t b = 0; b < n / kQ4_0BlockElems; ++b) {
     const float* xb = x + b * kQ4_0BlockElems;
+    if (std::all_of(xb, xb + kQ4_0BlockElems, [](float v) { return std::isfinite(v); })) {
+      const BlockScale s = fit_block_scale_q4_0(xb);
+      out[b].d = s.d;
+      for (int i = 0; i < kQ4_0BlockElems / 2; ++i) {
+        out[b].qs[i] = static_cast<uint8_t>((s.q[i] + 8) | (s.q[i + kQ4_0BlockElems / 2] + 8) << 4);
+      }
+      continue;
+    }
+    // Not finite: llama.cpp's reference rounding (NaN becomes quant 0).
     float amax = 0.0f, max = 0.0f;  // largest magnitude, and that value with its sign
     for (int i = 0; i < kQ4_0BlockElems; ++i) {
       if (std::fabs(xb[i]) > amax) {
