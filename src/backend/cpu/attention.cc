@@ -76,15 +76,24 @@ void attention_row(const detail::AttentionRow& row, std::vector<float>& scores, 
 void attention(std::span<const AttentionSeq> seqs, int block_size, const AttentionShape& s) {
   const int64_t q_dim = static_cast<int64_t>(s.num_heads) * s.head_dim;
   const int group = s.num_heads / s.num_kv_heads;
-  // The AVX2 kernel reads 16-bit caches eight dimensions at a time.
-  const bool avx2 = active_isa() != Isa::kScalar && s.head_dim <= 512 &&
-                    (s.kv_dtype == DType::F32 || s.head_dim % 8 == 0);
+  // The AVX2 kernel reads 16-bit caches eight dimensions at a time, the AVX-512 one every cache
+  // sixteen at a time.
+  const Isa isa = active_isa();
+  const bool avx2 =
+      isa != Isa::kScalar && s.head_dim <= 512 && (s.kv_dtype == DType::F32 || s.head_dim % 8 == 0);
+  auto kernel = avx2 ? detail::attention_heads_avx2 : nullptr;
+#ifdef OSPREY_HAVE_AVX512
+  if (s.head_dim <= 512 && s.head_dim % 16 == 0) {
+    if (isa == Isa::kAvx512) kernel = detail::avx512::attention_heads;
+    if (isa == Isa::kAvx512Emulated) kernel = detail::avx512_emulated::attention_heads;
+  }
+#endif
   int64_t rows = 0;
   for (const AttentionSeq& seq : seqs) rows += seq.q_len;
   // A task is a token's query heads that share one KV head (the AVX2 kernel reads each key and
   // value once for all of them), or a part of them where that leaves threads idle (a decode step
   // of few sequences and KV heads): each head's result is the same either way.
-  int per_task = avx2 ? group : 1;
+  int per_task = kernel ? group : 1;
   const int64_t want = 4 * ThreadPool::global().size();
   while (per_task > 1 && rows * s.num_heads / per_task < want) per_task = (per_task + 1) / 2;
   const int parts = (group + per_task - 1) / per_task;
@@ -121,9 +130,9 @@ void attention(std::span<const AttentionSeq> seqs, int block_size, const Attenti
                                s.scale,
                                s.kv_dtype};
       float* o = seq.out + i * q_dim + head * s.head_dim;
-      if (avx2) {
-        scores.resize(heads * ((row.n + 7) / 8 * 8));
-        detail::attention_heads_avx2(row, heads, scores.data(), o);
+      if (kernel) {
+        scores.resize(heads * ((row.n + 15) / 16 * 16));
+        kernel(row, heads, scores.data(), o);
         continue;
       }
       for (int h = 0; h < heads; ++h, row.q += s.head_dim) {

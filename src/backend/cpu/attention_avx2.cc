@@ -40,37 +40,6 @@ struct Bf16Kv {
   static __m256 load_masked(const T* p, __m256i) { return load(p); }  // never called
 };
 
-// Positions first, first + 1, ... of one KV head through the block table.
-template <typename T>
-struct KvCursor {
-  const void* const* blocks;
-  int block_size;
-  int64_t stride, head_offset, block, offset;
-  KvCursor(const AttentionRow& row, const void* const* b)
-      : blocks(b),
-        block_size(row.block_size),
-        stride(row.head_dim),
-        head_offset(row.head_offset),
-        block(row.first / row.block_size),
-        offset(row.first % row.block_size) {}
-  const T* get() const {
-    return static_cast<const T*>(blocks[block]) + head_offset + offset * stride;
-  }
-  // Positions left in the current block.
-  int64_t run() const { return block_size - offset; }
-  void next() {
-    if (++offset == block_size) {
-      offset = 0;
-      ++block;
-    }
-  }
-  // Past the rest of the current block (run() positions).
-  void next_block() {
-    offset = 0;
-    ++block;
-  }
-};
-
 // Lanes [0, n) of eight, for the last partial chunk of a head whose size is not a multiple of 8.
 __m256i lane_mask(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

@@ -155,25 +155,52 @@ std::vector<float> as_stored(std::vector<float> x, DType dtype) {
 
 const DType kKvDtypes[] = {DType::F32, DType::F16, DType::BF16};
 
-// Against the double reference over the keys and values as the cache stores them, for every
-// element type of the cache.
+// q_len tokens from `start` over a paged cache of `block`-position blocks (random keys, values and
+// queries) against the double reference over the keys and values as the cache stores them.
+void expect_paged_attention_matches_reference(const AttentionShape& s, int64_t start, int64_t q_len,
+                                              int block) {
+  const int64_t total = start + q_len, kvd = int64_t{s.num_kv_heads} * s.head_dim,
+                qd = int64_t{s.num_heads} * s.head_dim;
+  const auto k = randn(total * kvd, 10), v = randn(total * kvd, 11), q = randn(q_len * qd, 12);
+  PagedPool pool((total + block - 1) / block, block, kvd, s.kv_dtype);
+  kv_store(pool.kb.data(), pool.vb.data(), block, 0, total, s, k.data(), v.data());
+  std::vector<float> out(q_len * qd);
+  attention(q.data(), q_len, start, pool.kb.data(), pool.vb.data(), block, s, out.data());
+  const auto ref =
+      reference_attention(q, as_stored(k, s.kv_dtype), as_stored(v, s.kv_dtype), q_len, start, s);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-5) << i;
+}
+
+// For every element type of the cache.
 TEST_P(Kernels, PagedAttentionMatchesReference) {
   for (DType kv : kKvDtypes) {
     for (int window : {0, 5}) {
       for (int block : {1, 4, 16}) {
-        const AttentionShape s{6, 2, 12, 1.0f / std::sqrt(12.0f), window, kv};
-        const int64_t start = 9, q_len = 4, total = start + q_len, kvd = 2 * 12, qd = 6 * 12;
-        const auto k = randn(total * kvd, 10), v = randn(total * kvd, 11),
-                   q = randn(q_len * qd, 12);
-        PagedPool pool((total + block - 1) / block, block, kvd, kv);
-        kv_store(pool.kb.data(), pool.vb.data(), block, 0, total, s, k.data(), v.data());
-        std::vector<float> out(q_len * qd);
-        attention(q.data(), q_len, start, pool.kb.data(), pool.vb.data(), block, s, out.data());
-        const auto ref =
-            reference_attention(q, as_stored(k, kv), as_stored(v, kv), q_len, start, s);
-        for (size_t i = 0; i < out.size(); ++i) {
-          ASSERT_NEAR(out[i], ref[i], 1e-5)
-              << dtype_name(kv) << " window " << window << " block " << block << " i " << i;
+        SCOPED_TRACE(std::string(dtype_name(kv)) + " window " + std::to_string(window) + " block " +
+                     std::to_string(block));
+        expect_paged_attention_matches_reference({6, 2, 12, 1.0f / std::sqrt(12.0f), window, kv}, 9,
+                                                 4, block);
+      }
+    }
+  }
+}
+
+// Head sizes of whole 16-lane vectors (which AVX-512 takes: 64-dimension passes, then 16 at a
+// time), every group size the value passes meet (four heads, two, one), blocks shorter and longer
+// than its 16-position tiles, and a window that starts mid-block.
+TEST_P(Kernels, PagedAttentionOfWideHeadsMatchesReference) {
+  for (DType kv : kKvDtypes) {
+    for (int head_dim : {16, 48, 128}) {
+      for (int group : {1, 3, 7}) {
+        for (int block : {5, 16, 32}) {
+          for (int window : {0, 21}) {
+            SCOPED_TRACE(std::string(dtype_name(kv)) + " head_dim " + std::to_string(head_dim) +
+                         " group " + std::to_string(group) + " block " + std::to_string(block) +
+                         " window " + std::to_string(window));
+            const AttentionShape s{2 * group, 2, head_dim, 1.0f / std::sqrt(float(head_dim)),
+                                   window,    kv};
+            expect_paged_attention_matches_reference(s, 37, 3, block);
+          }
         }
       }
     }
