@@ -21,12 +21,8 @@ void kv_store(void* const* k_blocks, void* const* v_blocks, int block_size, int6
   auto put = [&](void* block, int64_t at, const float* x) {
     if (s.kv_dtype == DType::F32) {
       std::memcpy(static_cast<float*>(block) + at, x, hd * sizeof(float));
-    } else if (s.kv_dtype == DType::F16) {
-      uint16_t* out = static_cast<uint16_t*>(block) + at;
-      for (int64_t d = 0; d < hd; ++d) out[d] = f32_to_f16(x[d]);
     } else {
-      uint16_t* out = static_cast<uint16_t*>(block) + at;
-      for (int64_t d = 0; d < hd; ++d) out[d] = f32_to_bf16(x[d]);
+      to_half(s.kv_dtype, x, static_cast<uint16_t*>(block) + at, hd);
     }
   };
   for (int64_t i = 0; i < n; ++i) {

@@ -136,6 +136,8 @@ struct DotKernels {
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
   // out[i] = f32_to_bf16(x[i]) (round to nearest even, NaN kept), bitwise alike in every set.
   void (*to_bf16)(const float* x, uint16_t* out, int64_t n);
+  // out[i] = f32_to_f16(x[i]) (round to nearest even), bitwise alike in every set.
+  void (*to_f16)(const float* x, uint16_t* out, int64_t n);
   GemmTile gemm_f32, gemm_f16, gemm_bf16;
   // k a multiple of kActBlockElems; the scalar and AVX2 versions give bit-identical blocks.
   void (*quantize_act)(const float* x, BlockQ8A* out, int64_t k);

@@ -162,6 +162,16 @@ void to_bf16(const float* x, uint16_t* out, int64_t n) {
   for (; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
+// F16C's conversion rounds to nearest even as f32_to_f16 does (tests/unit/core: every f16 value).
+void to_f16(const float* x, uint16_t* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; i < n; ++i) out[i] = f32_to_f16(x[i]);
+}
+
 }  // namespace
 
 const DotKernels& avx2_kernels() {
@@ -173,6 +183,7 @@ const DotKernels& avx2_kernels() {
                       axpy,
                       silu_mul,
                       to_bf16,
+                      to_f16,
                       gemm<float, load_f32, id_f32>,
                       gemm<uint16_t, load_f16, f16_to_f32>,
                       gemm<uint16_t, load_bf16, bf16_to_f32>,

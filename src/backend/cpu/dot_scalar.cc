@@ -46,6 +46,10 @@ void to_bf16(const float* x, uint16_t* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
+void to_f16(const float* x, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(x[i]);
+}
+
 template <typename W, float (*Dot)(const float*, const W*, int64_t)>
 void gemm(const float* x, int64_t m, int64_t k, const void* w, size_t row_bytes, int64_t n0,
           int64_t n1, const float* bias, float* y, int64_t ldy) {
@@ -104,6 +108,7 @@ const DotKernels& scalar_kernels() {
                       axpy,
                       silu_mul,
                       to_bf16,
+                      to_f16,
                       gemm<float, dot_f32>,
                       gemm<uint16_t, dot_f16>,
                       gemm<uint16_t, dot_bf16>,

@@ -378,6 +378,11 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
       n, [&](int64_t b, int64_t e) { kn.silu_mul(gate + b, up + b, out + b, e - b); }, 1024);
 }
 
+void to_half(DType dtype, const float* x, uint16_t* out, int64_t n) {
+  OSPREY_CHECK(dtype == DType::F16 || dtype == DType::BF16, "to_half: {}", dtype_name(dtype));
+  (dtype == DType::F16 ? kernels().to_f16 : kernels().to_bf16)(x, out, n);
+}
+
 void embedding(const Tensor& table, int32_t id, float* out) {
   OSPREY_CHECK(table.ndim() == 2, "embedding table must be 2-D");
   if (id < 0 || id >= table.dim(0)) {

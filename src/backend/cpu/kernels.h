@@ -48,6 +48,9 @@ void add_rms_norm(float* x, const float* h, const Tensor& weight, float eps, int
 // out[i] = silu(gate[i]) * up[i]
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
+// out[i] = x[i] as `dtype` (F16 or BF16), rounded to nearest even; bitwise alike in every set.
+void to_half(DType dtype, const float* x, uint16_t* out, int64_t n);
+
 // Copies row `id` of an embedding table ([vocab, hidden], any dtype) to `out` as f32.
 void embedding(const Tensor& table, int32_t id, float* out);
 

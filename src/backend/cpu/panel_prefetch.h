@@ -37,7 +37,8 @@ struct Prefetch {
   // For 32-k block b of the call's panel q, whose `span` bytes start at `at`, panels pe apart.
   // Always inlined: GCC takes a function that only prefetches for one without effects, and drops
   // its calls.
-  [[gnu::always_inline]] void issue(const uint8_t* at, int64_t span, int64_t pe, int q, int64_t b) const {
+  [[gnu::always_inline]] void issue(const uint8_t* at, int64_t span, int64_t pe, int q,
+                                    int64_t b) const {
     if (ahead) prefetch_lines<0>(at + kPrefetchBytes, span);
     if (q < next && next_block(b)) prefetch_lines<1>(at + 4 * pe, span);
   }

@@ -71,6 +71,38 @@ TEST(QuantKernels, ActivationQuantizationAvx2IsBitIdenticalToScalar) {
   }
 }
 
+// The f16 rounding of a 16-bit KV cache's keys and values (kv_store): F16C's conversion is
+// bit-identical to the scalar f32_to_f16 on ties, overflow, subnormals, NaN and infinities.
+TEST(QuantKernels, F16RoundingAvx2IsBitIdenticalToScalar) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2";
+  auto x = randn(1003, 52);
+  auto bits = [](uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  };
+  const float special[] = {
+      bits(0x3f801000u), bits(0x3f803000u), 70000.0f,          65520.0f, 65519.0f, 1e-6f,
+      bits(0x33000000u), bits(0x7fc00001u), bits(0xff800000u), -0.0f,    1e-9f};
+  for (size_t i = 0; i < std::size(special); ++i) x[3 + i] = special[i];
+  std::vector<uint16_t> a(x.size()), b(x.size());
+  detail::scalar_kernels().to_f16(x.data(), a.data(), static_cast<int64_t>(x.size()));
+  detail::avx2_kernels().to_f16(x.data(), b.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(a[i], b[i]) << i;
+    ASSERT_EQ(a[i], f32_to_f16(x[i])) << i;
+  }
+  EXPECT_EQ(a[3], 0x3c00);  // a tie rounds to the even neighbour
+  EXPECT_EQ(a[4], 0x3c02);  // and up when that is even
+  EXPECT_EQ(a[5], 0x7c00);  // overflow to infinity
+  EXPECT_EQ(a[6], 0x7c00);  // the tie above the largest f16 too
+  EXPECT_EQ(a[7], 0x7bff);
+  EXPECT_EQ(a[9], 0x0000);            // 2^-25, half the smallest subnormal: a tie, to even (zero)
+  EXPECT_EQ(a[10] & 0x7e00, 0x7e00);  // NaN stays NaN
+  EXPECT_EQ(a[11], 0xfc00);
+  EXPECT_EQ(a[12], 0x8000);
+}
+
 // The bf16 rounding of activations for the AVX-512 bf16 kernels: the AVX2 one is bit-identical to
 // the scalar f32_to_bf16 (nearest, ties to even, NaN kept) on ties, NaN, infinities and overflow.
 TEST(QuantKernels, Bf16RoundingAvx2IsBitIdenticalToScalar) {
