@@ -20,11 +20,10 @@
 #include <cmath>
 
 #include "backend/cpu/attention_row.h"
+#include "backend/cpu/simd_avx512.h"
 
 namespace osprey::cpu::detail::OSPREY_AVX512_NS {
 namespace {
-
-using V = simde__m512;
 
 constexpr int kTile = 16;  // keys per score tile, values per pass
 constexpr int kMaxHeadDim = 512;
@@ -78,27 +77,6 @@ void prefetch_row(const T* p, int hd) {
       a[j] = simde_mm512_fmadd_ps(qc, simde_mm512_loadu_ps(k[j] + c), a[j]);
   }
   return sum_each(a);
-}
-
-// e^x as in simd_avx2.h's exp_ps (Cephes' polynomial), 2^n applied by vscalefps; below -87 is 0.
-V exp_ps(V x) {
-  const V lo = simde_mm512_set1_ps(-87.0f);
-  const simde__mmask16 keep = simde_mm512_cmp_ps_mask(x, lo, SIMDE_CMP_GE_OQ);
-  x = simde_mm512_min_ps(simde_mm512_max_ps(x, lo), simde_mm512_set1_ps(88.0f));
-  const V n =
-      simde_mm512_roundscale_ps(simde_mm512_mul_ps(x, simde_mm512_set1_ps(1.44269504088896341f)),
-                                SIMDE_MM_FROUND_TO_NEAREST_INT | SIMDE_MM_FROUND_NO_EXC);
-  V r = simde_mm512_fnmadd_ps(n, simde_mm512_set1_ps(0.693359375f), x);
-  r = simde_mm512_fnmadd_ps(n, simde_mm512_set1_ps(-2.12194440e-4f), r);
-  V p = simde_mm512_set1_ps(1.9875691500e-4f);
-  p = simde_mm512_fmadd_ps(p, r, simde_mm512_set1_ps(1.3981999507e-3f));
-  p = simde_mm512_fmadd_ps(p, r, simde_mm512_set1_ps(8.3334519073e-3f));
-  p = simde_mm512_fmadd_ps(p, r, simde_mm512_set1_ps(4.1665795894e-2f));
-  p = simde_mm512_fmadd_ps(p, r, simde_mm512_set1_ps(1.6666665459e-1f));
-  p = simde_mm512_fmadd_ps(p, r, simde_mm512_set1_ps(5.0000001201e-1f));
-  p = simde_mm512_fmadd_ps(p, simde_mm512_mul_ps(r, r),
-                           simde_mm512_add_ps(r, simde_mm512_set1_ps(1.0f)));
-  return simde_mm512_maskz_mov_ps(keep, simde_mm512_scalef_ps(p, n));
 }
 
 // Scores of a padded row turned into probabilities: maximum, exponentials and their sum sixteen at

@@ -9,6 +9,10 @@
 
 #include "core/dtype.h"
 
+namespace osprey::cpu {
+enum class Isa;  // kernels.h
+}
+
 namespace osprey::cpu::detail {
 
 // y[i*ldy + j] = x[i*k ...] . w_row(j) (+ bias[j]) for i < m and n0 <= j < n1, w rows `row_bytes`
@@ -147,6 +151,15 @@ struct DotKernels {
 
 const DotKernels& scalar_kernels();
 const DotKernels& avx2_kernels();
+// The table `isa` runs with (kernels.cc; isa supported by this build and CPU).
+const DotKernels& dot_kernels_for(Isa isa);
+// The AVX2 table with AVX-512 quantize_act and silu_mul (activations_avx512.cc).
+namespace avx512 {
+const DotKernels& dot_kernels();
+}
+namespace avx512_emulated {
+const DotKernels& dot_kernels();
+}
 
 // The quantized halves of the tables (quant_scalar.cc, quant_avx2.cc), merged into the above.
 struct QuantKernels {

@@ -16,6 +16,21 @@
 
 namespace osprey::cpu {
 
+const detail::DotKernels& detail::dot_kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return scalar_kernels();
+#ifdef OSPREY_HAVE_AVX512
+    case Isa::kAvx512:
+      return avx512::dot_kernels();
+    case Isa::kAvx512Emulated:
+      return avx512_emulated::dot_kernels();
+#endif
+    default:
+      return avx2_kernels();
+  }
+}
+
 namespace {
 
 bool cpu_has_avx2() {
@@ -58,8 +73,7 @@ Isa initial_isa() {
 std::atomic<Isa> g_isa{initial_isa()};
 
 const detail::DotKernels& kernels() {
-  return g_isa.load(std::memory_order_relaxed) == Isa::kScalar ? detail::scalar_kernels()
-                                                               : detail::avx2_kernels();
+  return detail::dot_kernels_for(g_isa.load(std::memory_order_relaxed));
 }
 
 // Weight rows per tile: a tile stays in L2 while every activation row streams past it.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <random>
 
@@ -46,7 +47,8 @@ std::vector<int64_t> awkward_ks(DType dt) {
 
 constexpr DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
 
-TEST(QuantKernels, ActivationQuantizationAvx2IsBitIdenticalToScalar) {
+// Every kernel set's (AVX2, AVX-512 native and emulated, where this build and CPU have them).
+TEST(QuantKernels, ActivationQuantizationIsBitIdenticalToScalarInEverySet) {
   if (!have_avx2()) GTEST_SKIP() << "no AVX2";
   for (int64_t k : {32, 96, 288, 4128}) {
     auto x = randn(k, static_cast<uint32_t>(k));
@@ -54,10 +56,24 @@ TEST(QuantKernels, ActivationQuantizationAvx2IsBitIdenticalToScalar) {
     if (k > 64) {
       for (int i = 32; i < 64; ++i) x[i] = static_cast<float>(i % 5 - 2) * 0.5f;  // exact ties
     }
+    if (k > 96) x[70] = NAN;  // NaN: -128 in its block, the others as ever
     std::vector<BlockQ8A> a(k / kActBlockElems), b(a.size());
     detail::scalar_kernels().quantize_act(x.data(), a.data(), k);
-    detail::avx2_kernels().quantize_act(x.data(), b.data(), k);
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(BlockQ8A)), 0) << k;
+    for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Emulated}) {
+      if (!isa_supported(isa)) continue;
+      detail::dot_kernels_for(isa).quantize_act(x.data(), b.data(), k);
+      for (size_t blk = 0; blk < a.size(); ++blk) {
+        // The halves' sums of a NaN's block differ (the scalar version adds its -128).
+        const size_t bytes = blk == 2 && k > 96 ? offsetof(BlockQ8A, sum16) : sizeof(BlockQ8A);
+        ASSERT_EQ(std::memcmp(&a[blk], &b[blk], bytes), 0) << isa_name(isa) << " k " << k;
+        ASSERT_EQ(std::memcmp(a[blk].qs, b[blk].qs, kActBlockElems), 0) << isa_name(isa);
+      }
+    }
+    if (k > 96) {
+      EXPECT_EQ(a[2].qs[70 - 64], -128);
+      x[70] = 0.0f;  // the checks below are for numbers
+      detail::scalar_kernels().quantize_act(x.data(), a.data(), k);
+    }
     // And it is a quantization: every value within half a step, sums consistent.
     for (size_t blk = 0; blk < a.size(); ++blk) {
       int s0 = 0, s1 = 0;
