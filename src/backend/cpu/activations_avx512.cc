@@ -32,16 +32,16 @@ float max_lane(V v) {
 #endif
 }
 
+// Vector adds all the way (they wrap, as AVX2's do; GCC's _mm512_reduce_add_epi32 ends in signed
+// scalar adds, which UBSan rightly flags when a NaN's INT32_MIN is among the lanes).
 int32_t sum_lanes(VI v) {
-#if defined(SIMDE_X86_AVX512F_NATIVE)
-  return _mm512_reduce_add_epi32(v);
-#else
-  alignas(64) uint32_t l[16];
-  simde_mm512_store_si512(l, v);
-  uint32_t s = 0;  // wrapping, as the vector adds
-  for (uint32_t e : l) s += e;
-  return static_cast<int32_t>(s);
-#endif
+  const simde__m256i a =
+      simde_mm256_add_epi32(simde_mm512_castsi512_si256(v), simde_mm512_extracti64x4_epi64(v, 1));
+  simde__m128i b =
+      simde_mm_add_epi32(simde_mm256_castsi256_si128(a), simde_mm256_extracti128_si256(a, 1));
+  b = simde_mm_add_epi32(b, simde_mm_shuffle_epi32(b, 0x4e));
+  b = simde_mm_add_epi32(b, simde_mm_shuffle_epi32(b, 0xb1));
+  return simde_mm_cvtsi128_si32(b);
 }
 
 void quantize_act(const float* x, BlockQ8A* out, int64_t k) {
