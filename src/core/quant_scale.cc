@@ -4,15 +4,7 @@
 #include <cmath>
 
 #include "core/dtype.h"
-
-// The search is most of quantizing at load: on x86-64 it is compiled for AVX-512 and AVX2 as well,
-// picked when the program loads. The file is compiled with -ffp-contract=off, so every version
-// rounds the same and the chosen blocks do not depend on the machine.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OSPREY_VECTOR_CLONES [[gnu::target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")]]
-#else
-#define OSPREY_VECTOR_CLONES
-#endif
+#include "core/vector_clones.h"
 
 namespace osprey {
 

@@ -168,7 +168,7 @@ TEST(GgufQuants, KQuantQuantizersBoundTheirError) {
   for (auto& v : x) v = g(rng);
   const double q4_0 = round_trip_error(x, DType::Q4_0), q4_k = round_trip_error(x, DType::Q4_K),
                q6_k = round_trip_error(x, DType::Q6_K);
-  // Measured: Q4_0 8.5%, Q4_K 7.3%, Q6_K 1.9%.
+  // Measured: Q4_0 8.1% (8.6% with llama.cpp's reference rounding), Q4_K 7.3%, Q6_K 1.9%.
   EXPECT_LT(q4_k, 0.08);
   EXPECT_LT(q4_k, q4_0);
   EXPECT_LT(q6_k, 0.025);
@@ -183,6 +183,26 @@ TEST(GgufQuants, KQuantQuantizersBoundTheirError) {
   for (DType dt : {DType::Q4_K, DType::Q6_K}) {
     const Tensor back = Tensor::zeros(DType::F32, {1, 512}).f32_to(dt).to_f32();
     for (float v : back.f32()) ASSERT_EQ(v, 0.0f) << dtype_name(dt);
+  }
+}
+
+// A super-block holding NaN, an infinity or a value whose scale overflows f16 quantizes without
+// touching the blocks beside it (the quantizers clamp before they convert to int, so no NaN or
+// infinity reaches a float-to-int conversion).
+TEST(GgufQuants, KQuantQuantizersConfineNonFiniteValuesToTheirBlock) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> g(0.0f, 0.02f);
+  for (float bad : {NAN, INFINITY, -INFINITY, 1e30f}) {
+    for (DType dt : {DType::Q4_K, DType::Q6_K}) {
+      Tensor row = Tensor::zeros(DType::F32, {1, 512}), tail = Tensor::zeros(DType::F32, {1, 256});
+      for (float& v : row.f32()) v = g(rng);
+      row.data<float>()[37] = bad;
+      std::copy(row.data<float>() + 256, row.data<float>() + 512, tail.data<float>());
+      const Tensor q = row.f32_to(dt), q_tail = tail.f32_to(dt);
+      const size_t block = q.nbytes() / 2;
+      EXPECT_EQ(std::memcmp(static_cast<const uint8_t*>(q.raw()) + block, q_tail.raw(), block), 0)
+          << dtype_name(dt) << " " << bad;
+    }
   }
 }
 
