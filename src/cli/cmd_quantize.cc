@@ -1,8 +1,8 @@
 // `osprey quantize`: a Hugging Face folder or GGUF file written as a GGUF file whose projection
 // matrices are Q8_0, Q4_0, Q4_K or Q6_K (lm_head Q8_0 for Q4_0 and Q6_K for Q4_K; rows that are
 // not whole K-quant super-blocks Q8_0; embeddings, norms and matrices whose rows are not whole
-// blocks as stored), readable by Osprey and llama.cpp. A GGUF source's tokenizer metadata is
-// carried over.
+// blocks as stored), readable by Osprey and llama.cpp. The vocabulary goes along: a GGUF source's
+// tokenizer metadata as it is, a folder's tokenizer.json converted (tokenizer/gguf_vocab_writer.h).
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -46,10 +46,11 @@ void add_quantize_command(CLI::App& app, Action& action) {
       } else {
         weights = open_safetensors_weights(o->model);
       }
-      auto quantized = quantize_weights(weights, type);
       GgufExportOptions opts;
+      // Before the weights: a vocabulary GGUF cannot hold fails in a second, not after minutes.
+      opts.tokenizer = tokenizer_metadata_of(o->model, config.vocab_size);
       opts.name = o->name.empty() ? std::filesystem::path(o->model).filename().string() : o->name;
-      opts.metadata_from = source;
+      auto quantized = quantize_weights(weights, type);
       export_gguf(config, *quantized, o->output, opts);
       // Report what was written, from the file itself.
       const auto out = gguf::File::open(o->output);

@@ -1,5 +1,5 @@
-// `osprey random-model`: writes a random-weight checkpoint of a supported architecture and size (Hugging
-// Face folder, optionally also GGUF) for benchmarks and tests.
+// `osprey random-model`: writes a random-weight checkpoint of a supported architecture and size
+// (Hugging Face folder, optionally also GGUF) for benchmarks and tests.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -11,13 +11,16 @@
 #include "model/loader.h"
 #include "model/random_model.h"
 #include "model/weights.h"
+#include "tokenizer/tokenizer.h"
 
 namespace osprey::cli {
 
 void add_random_model_command(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("random-model", "Write a random-weight checkpoint (HF folder, GGUF)");
+  auto* cmd =
+      app.add_subcommand("random-model", "Write a random-weight checkpoint (HF folder, GGUF)");
   struct Opts {
-    std::string preset = "tiny", arch = "llama", output, gguf, dtype = "bf16", gguf_dtype;
+    std::string preset = "tiny", arch = "llama", output, gguf, dtype = "bf16", gguf_dtype,
+                tokenizer;
     int64_t hidden = 0, ffn = 0, vocab = 0, ctx = 0;
     int layers = 0, heads = 0, kv_heads = 0, head_dim = 0, sliding_window = 0;
     uint64_t seed = 0;
@@ -41,6 +44,9 @@ void add_random_model_command(CLI::App& app, Action& action) {
   cmd->add_option("--head-dim", o->head_dim, "Override head dim");
   cmd->add_option("--sliding-window", o->sliding_window, "Sliding window (mistral)");
   cmd->add_flag("--tied", o->tied, "Tie the LM head to the embeddings");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "Copy this folder's tokenizer.json and tokenizer_config.json into the model (and "
+                  "its GGUF), so that it takes text");
   cmd->add_option("--seed", o->seed, "Random seed");
   add_threads_option(cmd, o->threads);
   cmd->callback([o, &action] {
@@ -76,21 +82,37 @@ void add_random_model_command(CLI::App& app, Action& action) {
       if (o->dtype != "f32" && o->dtype != "f16" && o->dtype != "bf16") {
         invalid_input("--dtype must be f32, f16 or bf16");
       }
+      if (!o->tokenizer.empty()) {
+        // Checked before gigabytes of weights are written.
+        const auto t = Tokenizer::from_dir(o->tokenizer);
+        if (t->vocab_size() > c.vocab_size) {
+          invalid_input("--tokenizer {} has {} tokens, more than the model's vocabulary of {}",
+                        o->tokenizer, t->vocab_size(), c.vocab_size);
+        }
+      }
       write_random_hf_model(c, *dtype, o->seed, o->output);
+      for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+        const auto from = std::filesystem::path(o->tokenizer) / f;
+        if (!o->tokenizer.empty() && std::filesystem::exists(from)) {
+          std::filesystem::copy_file(from, std::filesystem::path(o->output) / f,
+                                     std::filesystem::copy_options::overwrite_existing);
+        }
+      }
       fmt::print(stderr, "wrote {} ({:.3f} B parameters)\n", o->output, c.num_parameters() / 1e9);
       if (!o->gguf.empty()) {
         GgufExportOptions eo;
         eo.name = o->preset;
         if (!o->gguf_dtype.empty()) {
-          const std::string up = o->gguf_dtype == "q8_0" ? "Q8_0"
-                                  : o->gguf_dtype == "f32" ? "F32"
-                                  : o->gguf_dtype == "f16" ? "F16"
-                                  : o->gguf_dtype == "bf16" ? "BF16"
-                                                            : "";
+          const std::string up = o->gguf_dtype == "q8_0"   ? "Q8_0"
+                                 : o->gguf_dtype == "f32"  ? "F32"
+                                 : o->gguf_dtype == "f16"  ? "F16"
+                                 : o->gguf_dtype == "bf16" ? "BF16"
+                                                           : "";
           if (up.empty()) invalid_input("--gguf-dtype must be f32, f16, bf16 or q8_0");
           eo.matrix_dtype = dtype_from_name(up);
         }
         const ModelConfig written = load_config(o->output);
+        eo.tokenizer = tokenizer_metadata_of(o->output, written.vocab_size);
         export_gguf(written, *open_safetensors_weights(o->output), o->gguf, eo);
         fmt::print(stderr, "wrote {}\n", o->gguf);
       }

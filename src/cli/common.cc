@@ -1,9 +1,12 @@
 #include "cli/common.h"
 
 #include <charconv>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "model/loader.h"
+#include "tokenizer/gguf_vocab_writer.h"
 
 namespace osprey::cli {
 
@@ -77,6 +80,17 @@ void add_engine_options(CLI::App* cmd, EngineConfig& c) {
                 "Keep the weights memory-mapped as stored: less resident memory, pages shared "
                 "between processes, slower decode");
   add_threads_option(cmd, c.threads);
+}
+
+gguf::Metadata tokenizer_metadata_of(const std::string& model, int64_t embedding_rows) {
+  gguf::Metadata out;
+  if (is_gguf_path(model)) {
+    for (const auto& [k, v] : gguf::File::open(model)->metadata())
+      if (k.starts_with("tokenizer.")) out.emplace_back(k, v);
+  } else if (std::filesystem::exists(std::filesystem::path(model) / "tokenizer.json")) {
+    out = gguf_tokenizer_metadata(model, embedding_rows);
+  }
+  return out;
 }
 
 }  // namespace osprey::cli

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "formats/gguf.h"
+
 namespace osprey::cli {
 
 // "1,2,3" -> {1, 2, 3}; throws Error(kInvalidInput) on anything else.
@@ -15,6 +17,10 @@ std::vector<int32_t> parse_id_list(const std::string& s);
 // Adds --threads (default: every core) and applies it before the first kernel runs.
 void add_threads_option(CLI::App* cmd, int& threads);
 void apply_threads(int threads);
+
+// The tokenizer.* metadata a GGUF written from `model` carries: a .gguf file's own, a folder's
+// tokenizer.json converted (padded to `embedding_rows` tokens), or none for a folder without one.
+gguf::Metadata tokenizer_metadata_of(const std::string& model, int64_t embedding_rows);
 
 }  // namespace osprey::cli
 

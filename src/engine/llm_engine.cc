@@ -39,6 +39,9 @@ std::shared_ptr<const Tokenizer> try_load_tokenizer(const std::string& path) {
   }
   auto file = gguf::File::open(path);
   if (!file->find("tokenizer.ggml.model")) return nullptr;
+  if (const auto model = file->get_string("tokenizer.ggml.model");
+      model == "no_vocab" || model == "none")
+    return nullptr;
   return Tokenizer::from_gguf(*file);
 }
 

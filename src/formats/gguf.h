@@ -94,6 +94,9 @@ struct Value {
   std::variant<uint64_t, std::string, Array> data_;
 };
 
+// Metadata keys and values in file order.
+using Metadata = std::vector<std::pair<std::string, Value>>;
+
 // Every tensor type ggml knows (including ones Osprey cannot compute with yet), so that sizes and
 // offsets validate for any real file.
 enum class GgmlType : uint32_t {
@@ -170,7 +173,7 @@ class File {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
 
-  const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
+  const Metadata& metadata() const { return metadata_; }
   const Value* find(std::string_view key) const;
 
   // Typed getters: Error(kInvalidInput) "FILE: metadata key 'k' missing" or "FILE: metadata key 'k'
@@ -222,7 +225,7 @@ class File {
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
-  std::vector<std::pair<std::string, Value>> metadata_;
+  Metadata metadata_;
   std::map<std::string, size_t, std::less<>> metadata_index_;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t, std::less<>> tensor_index_;
@@ -266,7 +269,7 @@ class Writer {
   void emit(Sink& sink) const;
   uint64_t alignment() const;
 
-  std::vector<std::pair<std::string, Value>> metadata_;
+  Metadata metadata_;
   std::vector<std::pair<std::string, Tensor>> tensors_;
 };
 

@@ -20,7 +20,8 @@ ModelConfig gguf_model_config(const gguf::File& f) {
   c.intermediate_size = static_cast<int64_t>(f.get_u64(key("feed_forward_length")));
   c.num_heads = static_cast<int>(f.get_u32(key("attention.head_count")));
   c.num_kv_heads = static_cast<int>(f.get_u32(key("attention.head_count_kv"), c.num_heads));
-  if (c.num_heads <= 0) invalid_input("{}: {} must be positive", f.name(), key("attention.head_count"));
+  if (c.num_heads <= 0)
+    invalid_input("{}: {} must be positive", f.name(), key("attention.head_count"));
   c.head_dim = static_cast<int>(
       f.get_u32(key("attention.key_length"), static_cast<uint32_t>(c.hidden_size / c.num_heads)));
   c.rms_norm_eps = f.get_f64(key("attention.layer_norm_rms_epsilon"), 1e-5);
@@ -31,11 +32,14 @@ ModelConfig gguf_model_config(const gguf::File& f) {
     c.rope.type = RopeConfig::Type::kLinear;
     c.rope.factor = f.get_f64(key("rope.scaling.factor"));
   } else if (scaling != "none") {
-    unsupported("{}: rope scaling '{}' is not supported (supported: none, linear, llama3 via "
-                "rope_freqs.weight)", f.name(), scaling);
+    unsupported(
+        "{}: rope scaling '{}' is not supported (supported: none, linear, llama3 via "
+        "rope_freqs.weight)",
+        f.name(), scaling);
   }
   const auto* embd = f.find_tensor("token_embd.weight");
-  if (!embd || embd->shape.size() != 2) invalid_input("{}: missing 2-D tensor 'token_embd.weight'", f.name());
+  if (!embd || embd->shape.size() != 2)
+    invalid_input("{}: missing 2-D tensor 'token_embd.weight'", f.name());
   c.vocab_size = static_cast<int64_t>(f.get_u64(key("vocab_size"), embd->shape[0]));
   c.tie_word_embeddings = f.find_tensor("output.weight") == nullptr;
   // Optional parts of the block are known by the tensors present.
@@ -128,7 +132,8 @@ class GgufWeights final : public WeightStore {
 
 }  // namespace
 
-std::shared_ptr<WeightStore> gguf_weights(std::shared_ptr<const gguf::File> f, const ModelConfig& c) {
+std::shared_ptr<WeightStore> gguf_weights(std::shared_ptr<const gguf::File> f,
+                                          const ModelConfig& c) {
   return std::make_shared<GgufWeights>(std::move(f), c);
 }
 
@@ -168,11 +173,14 @@ void export_gguf(const ModelConfig& c, const WeightStore& weights, const std::st
   if (window > 0) w.set_u32(key("attention.sliding_window"), window);
   if (c.bos_token_id) w.set_u32("tokenizer.ggml.bos_token_id", *c.bos_token_id);
   if (!c.eos_token_ids.empty()) w.set_u32("tokenizer.ggml.eos_token_id", c.eos_token_ids[0]);
-  if (opts.metadata_from) {
-    for (const auto& [k, v] : opts.metadata_from->metadata()) {
-      if (k.starts_with("tokenizer.")) w.set(k, v);
-    }
+  bool has_vocab = false;
+  for (const auto& [k, v] : opts.tokenizer) {
+    if (k.starts_with("tokenizer.")) w.set(k, v);
+    has_vocab = has_vocab || k == "tokenizer.ggml.model";
   }
+  // Said outright, as llama.cpp's converter does for vocabulary-less checkpoints, so that readers
+  // (llama.cpp among them) load the weights instead of failing on a missing key.
+  if (!has_vocab) w.set_string("tokenizer.ggml.model", "no_vocab");
 
   // llama3 frequency scaling travels as per-frequency divisors, as llama.cpp's converter writes it.
   if (c.rope.type == RopeConfig::Type::kLlama3) {
@@ -196,7 +204,8 @@ void export_gguf(const ModelConfig& c, const WeightStore& weights, const std::st
       t = t.to_f32().f32_to(*opts.matrix_dtype);
     }
     if (permute) {
-      if (name.find("self_attn.q_proj.") != std::string::npos) t = gguf_names::permute_qk(t, c.num_heads);
+      if (name.find("self_attn.q_proj.") != std::string::npos)
+        t = gguf_names::permute_qk(t, c.num_heads);
       if (name.find("self_attn.k_proj.") != std::string::npos) {
         t = gguf_names::permute_qk(t, c.num_kv_heads);
       }

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "tokenizer/decoders.h"
+#include "tokenizer/gguf_pre.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizers.h"
@@ -23,72 +24,6 @@
 namespace osprey {
 
 namespace {
-
-enum TokenType {
-  kNormal = 1,
-  kUnknown = 2,
-  kControl = 3,
-  kUserDefined = 4,
-  kUnused = 5,
-  kByte = 6
-};
-
-constexpr std::string_view kGpt2Regex =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
-constexpr std::string_view kLlama3Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kQwen2Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kO200kRegex =
-    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-
-struct PreSpec {
-  std::vector<std::string_view> regexes;
-  bool ignore_merges = false;
-};
-
-// The regexes llama.cpp applies (one after another, each splitting the previous pieces) for each
-// tokenizer.ggml.pre value.
-PreSpec pre_spec(const std::string& pre, std::string_view where) {
-  if (pre == "default") {
-    return {{R"([\p{P}\$\+<=>\^~\|]+)", kGpt2Regex, R"(\p{N}+)", "[0-9][0-9][0-9]"}};
-  }
-  if (pre == "gpt-2" || pre == "mpt" || pre == "olmo" || pre == "jais" || pre == "trillion" ||
-      pre == "granite-docling") {
-    return {{kGpt2Regex}};
-  }
-  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3" ||
-      pre == "pixtral" || pre == "dbrx" || pre == "smaug-bpe" || pre == "chatglm-bpe") {
-    return {{kLlama3Regex}, pre != "chatglm-bpe"};
-  }
-  if (pre == "qwen2" || pre == "stablelm2" || pre == "hunyuan" || pre == "megrez") {
-    return {{kQwen2Regex}};
-  }
-  if (pre == "gpt-4o" || pre == "minimax-m2") return {{kO200kRegex}};
-  if (pre == "falcon") {
-    return {{R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2Regex, "[0-9][0-9][0-9]"}};
-  }
-  if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" ||
-      pre == "codeshell" || pre == "exaone" || pre == "minerva-7b") {
-    return {{R"(\p{N})", kGpt2Regex}};
-  }
-  if (pre == "deepseek-coder") {
-    return {{"[\r\n]", R"(\s?\p{L}+)", R"(\s?\p{P}+)", "[一-龥ࠀ-一가-퟿]+", R"(\p{N})"}};
-  }
-  if (pre == "deepseek-llm") {
-    return {
-        {"[\r\n]",
-         R"(\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+)",
-         R"(\s?[!-/:-~！-／：-～‘-‟　-。]+)", R"(\s+$)", "[一-龥ࠀ-一가-퟿]+", R"(\p{N}+)"}};
-  }
-  if (pre == "deepseek-v3") {
-    return {
-        {R"(\p{N}{1,3})", "[一-龥぀-ゟ゠-ヿ]+",
-         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}"
-         "\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}};
-  }
-  unsupported("{}: tokenizer.ggml.pre '{}' is not supported", where, pre);
-}
 
 std::optional<int32_t> optional_id(const gguf::File& f, std::string_view key, size_t n_tokens) {
   const gguf::Value* v = f.find(key);
@@ -103,9 +38,13 @@ std::optional<int32_t> optional_id(const gguf::File& f, std::string_view key, si
 std::shared_ptr<Tokenizer> TokenizerBuilder::from_gguf(const gguf::File& f) {
   const std::string where = f.name();
   const std::string model = f.get_string("tokenizer.ggml.model");
+  if (model == "no_vocab" || model == "none") {
+    invalid_input("{}: the file has no vocabulary (tokenizer.ggml.model is '{}'): give token ids",
+                  where, model);
+  }
   const std::vector<std::string> tokens = f.get_string_array("tokenizer.ggml.tokens");
   if (tokens.empty()) invalid_input("{}: tokenizer.ggml.tokens is empty", where);
-  std::vector<int32_t> types(tokens.size(), kNormal);
+  std::vector<int32_t> types(tokens.size(), tok::kNormal);
   if (f.find("tokenizer.ggml.token_type")) {
     types = f.get_i32_array("tokenizer.ggml.token_type");
     if (types.size() != tokens.size()) {
@@ -118,11 +57,11 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_gguf(const gguf::File& f) {
   std::vector<tok::AddedToken> added;
   for (size_t i = 0; i < tokens.size(); ++i) {
     vocab.emplace(tokens[i], static_cast<int32_t>(i));
-    if (types[i] == kControl || types[i] == kUserDefined || types[i] == kUnknown) {
+    if (types[i] == tok::kControl || types[i] == tok::kUserDefined || types[i] == tok::kUnknown) {
       tok::AddedToken a;
       a.content = tokens[i];
       a.id = static_cast<int32_t>(i);
-      a.special = types[i] != kUserDefined;
+      a.special = types[i] != tok::kUserDefined;
       added.push_back(std::move(a));
     }
   }
@@ -160,7 +99,7 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_gguf(const gguf::File& f) {
     t->decoder_ = tok::make_decoder(dec, where);
   } else if (model == "gpt2") {
     add_bos = f.get_bool("tokenizer.ggml.add_bos_token", false);
-    const PreSpec spec = pre_spec(f.get_string("tokenizer.ggml.pre", "default"), where);
+    const tok::PreSpec spec = tok::pre_spec(f.get_string("tokenizer.ggml.pre", "default"), where);
     opt.byte_level = true;
     opt.ignore_merges = spec.ignore_merges;
     std::vector<std::pair<std::string, std::string>> merges;

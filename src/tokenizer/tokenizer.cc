@@ -26,41 +26,6 @@ Tokenizer::~Tokenizer() = default;
 
 namespace {
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(ErrorKind::kIo, "{}: cannot open file", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) fail(ErrorKind::kIo, "{}: read error", path);
-  return ss.str();
-}
-
-std::vector<std::pair<std::string, std::string>> parse_merges(const nlohmann::json& m,
-                                                              std::string_view where) {
-  std::vector<std::pair<std::string, std::string>> merges;
-  if (m.is_null()) return merges;
-  if (!m.is_array()) invalid_input("{}: model.merges is not an array", where);
-  merges.reserve(m.size());
-  for (size_t i = 0; i < m.size(); ++i) {
-    const auto& e = m[i];
-    if (e.is_string()) {
-      // "a b": tokens never contain a space in this form (it is written as the byte-level 'Ġ' or
-      // '▁').
-      const std::string& s = e.get_ref<const std::string&>();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
-        invalid_input("{}: merge {} ('{}') is not two tokens separated by a space", where, i, s);
-      }
-      merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-      merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
-    } else {
-      invalid_input("{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]", where, i);
-    }
-  }
-  return merges;
-}
-
 // Ids index dense tables; no real vocabulary comes near this, and hostile files must not make
 // encode allocate gigabytes.
 constexpr int64_t kMaxId = int64_t{1} << 24;
@@ -136,11 +101,8 @@ std::shared_ptr<Tokenizer> TokenizerBuilder::from_json(const tok::TokenizerJson&
       added.push_back(std::move(x));
     }
   }
-  t->model_ = std::make_unique<tok::BpeModel>(
-      vocab,
-      parsed.has_merges ? parsed.merges
-                        : parse_merges(model.value("merges", nlohmann::json()), where),
-      std::move(opt), where);
+  t->model_ =
+      std::make_unique<tok::BpeModel>(vocab, tok::merges_of(parsed, where), std::move(opt), where);
   finish(*t, vocab, added);
   return t;
 }
@@ -190,7 +152,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_json_string(std::string_view js
 }
 
 std::shared_ptr<const Tokenizer> Tokenizer::from_file(const std::string& path) {
-  return from_json_string(read_text_file(path), path);
+  return from_json_string(tok::read_text_file(path), path);
 }
 
 std::shared_ptr<const Tokenizer> Tokenizer::from_dir(const std::string& dir) {
@@ -198,12 +160,12 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_dir(const std::string& dir) {
   nlohmann::json cfg, gen;
   auto parse = [](const std::string& path, nlohmann::json& out) {
     try {
-      out = nlohmann::json::parse(read_text_file(path));
+      out = nlohmann::json::parse(tok::read_text_file(path));
     } catch (const nlohmann::json::exception& e) {
       invalid_input("{}: invalid JSON: {}", path, e.what());
     }
   };
-  const tok::TokenizerJson parsed = tok::parse_tokenizer_json(read_text_file(tj), tj);
+  const tok::TokenizerJson parsed = tok::parse_tokenizer_json(tok::read_text_file(tj), tj);
   const std::string cfg_path = dir + "/tokenizer_config.json";
   const std::string gen_path = dir + "/generation_config.json";
   const bool has_cfg = std::ifstream(cfg_path).good(), has_gen = std::ifstream(gen_path).good();

@@ -1,5 +1,8 @@
 #include "tokenizer/tokenizer_json.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "core/error.h"
 
 namespace osprey::tok {
@@ -161,6 +164,45 @@ TokenizerJson parse_tokenizer_json(std::string_view text, std::string_view where
     invalid_input("{}: invalid JSON: {}", where, e.what());
   }
   return out;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(ErrorKind::kIo, "{}: cannot open file", path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) fail(ErrorKind::kIo, "{}: read error", path);
+  return ss.str();
+}
+
+std::vector<std::pair<std::string, std::string>> merges_of(const TokenizerJson& parsed,
+                                                           std::string_view where) {
+  if (parsed.has_merges) return parsed.merges;
+  const auto model = parsed.rest.find("model");
+  const json m =
+      model != parsed.rest.end() && model->is_object() ? model->value("merges", json()) : json();
+  std::vector<std::pair<std::string, std::string>> merges;
+  if (m.is_null()) return merges;
+  if (!m.is_array()) invalid_input("{}: model.merges is not an array", where);
+  merges.reserve(m.size());
+  for (size_t i = 0; i < m.size(); ++i) {
+    const auto& e = m[i];
+    if (e.is_string()) {
+      // "a b": tokens never contain a space in this form (it is written as the byte-level 'Ġ' or
+      // '▁').
+      const std::string& s = e.get_ref<const std::string&>();
+      const size_t sp = s.find(' ');
+      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
+        invalid_input("{}: merge {} ('{}') is not two tokens separated by a space", where, i, s);
+      }
+      merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+    } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+      merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+    } else {
+      invalid_input("{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]", where, i);
+    }
+  }
+  return merges;
 }
 
 }  // namespace osprey::tok

@@ -24,4 +24,11 @@ struct TokenizerJson {
 // Throws Error(kInvalidInput) naming `where` on malformed JSON or a malformed vocab/merges entry.
 TokenizerJson parse_tokenizer_json(std::string_view text, std::string_view where);
 
+// model.merges as pairs, whichever form ("a b" or ["a", "b"]) the file uses; empty when absent.
+std::vector<std::pair<std::string, std::string>> merges_of(const TokenizerJson& parsed,
+                                                           std::string_view where);
+
+// A whole file; Error(kIo) naming it when it cannot be read.
+std::string read_text_file(const std::string& path);
+
 }  // namespace osprey::tok

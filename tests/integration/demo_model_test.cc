@@ -21,6 +21,7 @@
 #include "model/loader.h"
 #include "model/weights.h"
 #include "osprey/llm.h"
+#include "tokenizer/gguf_vocab_writer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace osprey {
@@ -206,6 +207,7 @@ TEST(DemoModel, Q8_0GgufExportReproducesThePassages) {
   GgufExportOptions q8;
   q8.matrix_dtype = DType::Q8_0;
   q8.name = "osprey-kjv-demo";
+  q8.tokenizer = gguf_tokenizer_metadata(kModel, load_config(kModel).vocab_size);
   export_gguf(load_config(kModel), *open_safetensors_weights(kModel), gguf, q8);
   // Every matrix of the transformer blocks, the embedding included, is stored as Q8_0 (the model's
   // widths are multiples of 32); only the norm vectors stay F32.
@@ -219,6 +221,14 @@ TEST(DemoModel, Q8_0GgufExportReproducesThePassages) {
   EXPECT_EQ(matrices, 1 + 7 * load_config(kModel).num_layers);
   LLM llm(engine_config(gguf));
   expect_reproduced(llm.generate(prompts(), {greedy()}), "Q8_0 GGUF");
+  // The vocabulary went along (byte-level BPE, written as llama.cpp's "gpt2" with pre "gpt-2"):
+  // the file's own tokenizer encodes every passage, with BOS, as the folder's does.
+  const auto from_file = Tokenizer::from_gguf(*gguf::File::open(gguf));
+  const auto from_folder = Tokenizer::from_dir(kModel);
+  for (const Case& c : cases()) {
+    const std::string text = from_folder->decode(c.prompt) + from_folder->decode(c.expected);
+    EXPECT_EQ(from_file->encode(text, true), from_folder->encode(text, true)) << text;
+  }
   std::filesystem::remove(gguf);
 }
 

@@ -81,6 +81,52 @@ TEST(Quantize, KQuantGgufLoadsAndGeneratesLikeQuantizingAtLoad) {
   fs::remove(narrow);
 }
 
+// The vocabulary travels with the weights: a folder's tokenizer.json is converted (here Llama 2's,
+// given to a random model by random-model --tokenizer), and a folder without one is marked
+// "no_vocab", which llama.cpp loads and Osprey runs on token ids.
+TEST(Quantize, GgufCarriesTheFoldersVocabularyOrSaysItHasNone) {
+  const char* home = std::getenv("HOME");
+  const std::string cache = std::getenv("OSPREY_TOKENIZER_CACHE")
+                                ? std::getenv("OSPREY_TOKENIZER_CACHE")
+                                : std::string(home ? home : "") + "/.cache/osprey/tokenizers";
+  const std::string model = ::testing::TempDir() + "/vocab-model";
+  CliRun m = osprey("random-model --preset tiny --vocab 32000 --seed 5 --output " + model +
+                    " --tokenizer " + cache + "/llama2");
+  ASSERT_EQ(m.code, 0) << m.err;
+  const std::string out = model + "-q8_0.gguf";
+  CliRun q = osprey("quantize --model " + model + " --type q8_0 --output " + out);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto f = osprey::gguf::File::open(out);
+  EXPECT_EQ(f->get_string("tokenizer.ggml.model"), "llama");
+  EXPECT_EQ(f->get_string_array("tokenizer.ggml.tokens").size(), 32000u);
+  EXPECT_EQ(f->get_u32("tokenizer.ggml.bos_token_id"), 1u);
+  // Text in, text out, from the GGUF file alone.
+  CliRun g = osprey("generate --model " + out +
+                    " --prompt 'Hello world' --max-tokens 4 "
+                    "--ignore-eos --json");
+  ASSERT_EQ(g.code, 0) << g.err;
+  const auto j = nlohmann::json::parse(g.out);
+  EXPECT_EQ(j["token_ids"].size(), 4u);
+  EXPECT_TRUE(j["text"].is_string());
+
+  // Too few embedding rows for the tokenizer: refused before any weight is written.
+  CliRun small = osprey("random-model --preset tiny --vocab 1000 --output " + model +
+                        "-small --tokenizer " + cache + "/llama2");
+  EXPECT_EQ(small.code, 2);
+  EXPECT_NE(small.err.find("32000 tokens"), std::string::npos) << small.err;
+  EXPECT_FALSE(fs::exists(model + "-small"));
+
+  const std::string bare = ::testing::TempDir() + "/llama-f32-bare.gguf";
+  q = osprey("quantize --model " + kModel + " --type q8_0 --output " + bare);
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_EQ(osprey::gguf::File::open(bare)->get_string("tokenizer.ggml.model"), "no_vocab");
+  g = osprey("generate --model " + bare + " --prompt-ids 1,2,3 --max-tokens 2 --ignore-eos");
+  EXPECT_EQ(g.code, 0) << g.err;
+  fs::remove_all(model);
+  fs::remove(out);
+  fs::remove(bare);
+}
+
 // The benchmark interface other tools rely on: bench latency takes --quantize too.
 TEST(Quantize, BenchLatencyQuantizesAtLoad) {
   for (const std::string type : {"q8_0", "q4_0", "q4_k"}) {

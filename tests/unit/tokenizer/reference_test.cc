@@ -10,21 +10,13 @@
 namespace osprey {
 namespace {
 
-const nlohmann::json& reference() {
-  static const nlohmann::json j = [] {
-    std::ifstream f(test::fixture("tokenizers/reference.json"));
-    return nlohmann::json::parse(f);
-  }();
-  return j;
-}
-
 class Reference : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Reference, EncodeDecodeMatchHuggingFace) {
   const std::string name = GetParam();
   auto t = test::real_tokenizer(name);
   ASSERT_TRUE(t);
-  const auto& cases = reference().at(name).at("encode");
+  const auto& cases = test::tokenizer_reference().at(name).at("encode");
   ASSERT_FALSE(cases.empty());
   int passed = 0;
   for (const auto& c : cases) {
@@ -54,7 +46,7 @@ TEST_P(ReferenceChat, ChatIdsMatchHuggingFace) {
   const std::string name = GetParam();
   auto t = test::real_tokenizer(name);
   ASSERT_TRUE(t);
-  for (const auto& c : reference().at(name).at("chat")) {
+  for (const auto& c : test::tokenizer_reference().at(name).at("chat")) {
     const std::string text = c.at("text");
     EXPECT_EQ(t->encode(text, false), c.at("ids").get<std::vector<int32_t>>()) << text;
   }

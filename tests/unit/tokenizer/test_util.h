@@ -3,9 +3,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,6 +45,15 @@ inline std::string fixture(const std::string& rel) {
   path += '/';
   path += rel;
   return path;
+}
+
+// tests/fixtures/tokenizers/reference.json: Hugging Face's encodings of the cached tokenizers.
+inline const nlohmann::json& tokenizer_reference() {
+  static const nlohmann::json j = [] {
+    std::ifstream f(fixture("tokenizers/reference.json"));
+    return nlohmann::json::parse(f);
+  }();
+  return j;
 }
 
 }  // namespace osprey::test
