@@ -5,7 +5,7 @@ BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 MODELS := build/models
 
-.PHONY: all setup configure build test test-asan test-e2e soak bench bench-serve serve fuzz format clean
+.PHONY: all setup configure build test test-asan test-e2e soak bench bench-serve bench-llama-cpp serve fuzz format clean
 
 all: build
 
@@ -47,6 +47,11 @@ bench: build
 # Serving figures: osprey serve under osprey bench serve at 1/16/64 clients vs the in-process engine.
 bench-serve: build
 	@bash scripts/bench-serve.sh $(BUILD) $(MODELS)
+
+# Osprey and llama.cpp (its own CPU build, from npm) side by side on the same GGUF files.
+bench-llama-cpp: build
+	@bash scripts/fetch-tokenizers.sh
+	@bash scripts/bench-vs-llama-cpp.sh $(BUILD) $(MODELS)
 
 # `make serve`: osprey serve on the default model (OSPREY_MODEL overrides), on http://127.0.0.1:8000.
 serve: build
