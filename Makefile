@@ -40,7 +40,7 @@ test-asan: setup
 	@bash scripts/fetch-tokenizers.sh
 	@ctest --test-dir build/asan -L unit --output-on-failure -j $(JOBS)
 
-# Microbenchmarks and end-to-end figures (see bench/README.md); generated models live in build/models.
+# Microbenchmarks and end-to-end figures (see README.md, Benchmarks); generated models live in build/models.
 bench: build
 	@bash scripts/bench.sh $(BUILD) $(MODELS)
 
