@@ -8,6 +8,11 @@
 # own CPU build from the npm package @node-llama-cpp/linux-x64 (bench/llama-cpp/package.json),
 # driven through its C API by bench/llama_cpp_baseline.cc.
 #
+# Then accuracy (bench/llama_cpp_accuracy.cc): both quantizers and both runtimes on the tiny
+# checkpoints of tests/fixtures/hf-reference, as the relative RMS error of the logits against
+# Hugging Face transformers'. tests/fixtures/hf-reference/llama-cpp-error.json was written by it
+# (add --json FILE --made-by TEXT) and bounds Osprey's error in tests/unit/model.
+#
 # Usage: scripts/bench-vs-llama-cpp.sh BUILD_DIR MODELS_DIR  (ROUNDS=3, THREADS=2, TYPES="f16 q8_0 q4_0")
 set -euo pipefail
 BUILD=${1:-build/release}
@@ -63,3 +68,8 @@ done
 rm -f /tmp/bvl.$$.*
 echo "(tokens/s, medians; llama.cpp: $("$BASELINE" --lib-dir "$LIBS" --model "$DIR-q4_0.gguf" \
   --prompt 8 --gen 1 --reps 1 2>/dev/null | field system_info | tr -s ' ' | cut -c1-120))"
+
+echo
+echo "bench-vs-llama-cpp: logits against Hugging Face transformers' (tests/fixtures/hf-reference), relative RMS error"
+"$BUILD/bench/llama_cpp_accuracy" --lib-dir "$LIBS" --fixtures "$HERE/tests/fixtures/hf-reference" \
+  --work "$MODELS/accuracy" --threads "$THREADS" 2>/dev/null

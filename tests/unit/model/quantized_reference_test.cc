@@ -1,23 +1,28 @@
 // Quantization at load against Hugging Face transformers' f32 logits (tests/fixtures/hf-reference):
 // the relative RMS error of the logits, the matrices really quantized, and the same model written
-// to GGUF by export_gguf reading back to the same logits.
+// to GGUF reading back to the same logits.
 //
-// The bounds are what these fixtures allow, not the (Q8_0 <= 1%, 4-bit <= 12%), which no
-// Q8_0/Q4_0 model meets here. With llama.cpp's reference rounding (measured 2026-11-26/27): Q8_0
-// 1.31-1.62% and Q4_0 14.8-17.1% over the six fixtures, and with the weights quantized but
-// activations kept in f32 already 1.07-1.10% and 14.8-17.0%. Every kernel set quantizes the
-// activations of Q8_0 matmuls (as llama.cpp does, for vpdpbusd and vpmaddubsw), the same bits on
-// every instruction set (tests/unit/backend_cpu). With the scale search (core/quant_scale.h,
-// 2026-11-27): Q8_0 1.24-1.56%, Q4_0 13.8-16.1%. Quantizing any single kind of matrix alone (e.g.
-// gate_proj) costs 0.3-0.8% (Q8_0) and 3-9% (Q4_0): on these 64-wide random models every one of the
-// ~13 matmuls adds its share. The fixtures' down_proj rows are 176 wide, not whole 32-blocks, so it
-// stays f32; no row here is a whole 256-block, so Q4_K/Q6_K are tested on llama.cpp's own tensors
-// (tests/unit/quant) rather than here.
+// The bound is llama.cpp's: tests/fixtures/hf-reference/llama-cpp-error.json holds the error of
+// each fixture quantized by llama.cpp's own quantizer (llama_model_quantize of the f32 GGUF,
+// embeddings kept as Osprey keeps them) and run by llama.cpp, measured by
+// bench/llama_cpp_accuracy.cc. Osprey's quantization must be no further from transformers than
+// that. (The Q8_0 <= 1% / 4-bit <= 12% is not reached on these 64-wide random models by
+// llama.cpp either: 1.34-1.58% and 14.8-17.1%, and 1.70-1.99% / 15.3-20.0% with its default mix,
+// which quantizes the embeddings too.) llama.cpp runs the "llama" GGUF of the Mistral fixture
+// without its sliding window (47% off in f32); there the bound is llama.cpp's quantization of it as
+// Osprey runs it (on the other fixtures Osprey's and llama.cpp's runtimes agree to 0.03% on the
+// same file).
+//
+// The fixtures' down_proj rows are 176 wide, not whole 32-blocks, so they stay f32; no row here is
+// a whole 256-block, so Q4_K/Q6_K are tested on llama.cpp's own tensors (tests/unit/quant) rather
+// than here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "formats/safetensors.h"
@@ -33,8 +38,19 @@ const std::string kRoot = std::string(OSPREY_FIXTURES) + "/hf-reference/";
 struct QuantCase {
   std::string model;
   DType type;
-  double max_rel_rms;
 };
+
+// llama.cpp's error on `model` quantized to `type` (see the top of this file).
+double llama_cpp_bound(const std::string& model, DType type) {
+  std::ifstream in(kRoot + "llama-cpp-error.json");
+  const auto errors = nlohmann::json::parse(in).at("relative_rms_error");
+  const auto& f32 = errors.at(model + "/F32");
+  const auto& q = errors.at(model + "/" + std::string(dtype_name(type)));
+  // llama.cpp does not compute this architecture as transformers does: its quantization, run by
+  // Osprey.
+  if (f32.at("llama_cpp_on_osprey").get<double>() > 0.01) return q.at("osprey_on_llama_cpp");
+  return q.at("llama_cpp_own");
+}
 
 // sqrt(sum (ours - ref)^2 / sum ref^2) over the logits of all four reference sequences.
 double relative_rms_error(TransformerModel& model, const std::string& name) {
@@ -69,18 +85,20 @@ TEST_P(QuantizedReference, LogitsCloseToTransformers) {
   EXPECT_NE(w.find("model.layers.0.mlp.down_proj.weight")->dtype(),
             p.type);  // 176 is not whole blocks
   const double e = relative_rms_error(*m.model, p.model);
+  const double bound = llama_cpp_bound(p.model, p.type);
   RecordProperty("relative_rms_error", std::to_string(e));
-  EXPECT_LE(e, p.max_rel_rms) << p.model << " " << dtype_name(p.type);
+  RecordProperty("llama_cpp_relative_rms_error", std::to_string(bound));
+  EXPECT_LE(e, bound) << p.model << " " << dtype_name(p.type);
   // Quantization did something: the error is not that of f32 weights (~1e-6).
-  EXPECT_GE(e, p.max_rel_rms / 100) << p.model << " " << dtype_name(p.type);
+  EXPECT_GE(e, bound / 100) << p.model << " " << dtype_name(p.type);
 }
 
 std::vector<QuantCase> cases() {
   std::vector<QuantCase> out;
   for (const char* m :
        {"llama-f32", "llama-bf16", "llama3rope-f32", "qwen2-f32", "qwen3-f32", "mistral-swa-f32"}) {
-    out.push_back({m, DType::Q8_0, 0.017});
-    out.push_back({m, DType::Q4_0, 0.175});
+    out.push_back({m, DType::Q8_0});
+    out.push_back({m, DType::Q4_0});
   }
   return out;
 }
