@@ -257,6 +257,11 @@ class Writer {
   // F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, I8, I32, I64; 1 to 4 dims, none zero; unique names. The
   // tensor is held (not copied) until write. Throws Error(kInvalidInput) otherwise.
   void add_tensor(std::string name, const Tensor& t);
+  // A tensor of any known ggml type as stored bytes (e.g. copied from another GGUF file), held
+  // (not copied) until write: `bytes` must be the size `type` and `shape` give. Throws
+  // Error(kInvalidInput) otherwise.
+  void add_tensor_bytes(std::string name, GgmlType type, const Shape& shape,
+                        std::span<const uint8_t> bytes);
 
   // Honours general.alignment (UINT32, a power of two; default 32). Writes `path` through a
   // temporary file renamed into place; throws Error(kIo) on failure.
@@ -269,8 +274,17 @@ class Writer {
   void emit(Sink& sink) const;
   uint64_t alignment() const;
 
+  struct Entry {
+    std::string name;
+    GgmlType type;
+    Shape shape;
+    std::span<const uint8_t> bytes;
+    Tensor keep;  // holds the bytes of add_tensor's tensors
+  };
+  void add_entry(Entry e);
+
   Metadata metadata_;
-  std::vector<std::pair<std::string, Tensor>> tensors_;
+  std::vector<Entry> tensors_;
 };
 
 }  // namespace osprey::gguf

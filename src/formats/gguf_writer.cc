@@ -132,22 +132,46 @@ void Writer::set(std::string key, Value v) {
   metadata_.emplace_back(std::move(key), std::move(v));
 }
 
-void Writer::add_tensor(std::string name, const Tensor& t) {
-  for (const auto& [n, _] : tensors_) {
-    if (n == name) invalid_input("GGUF writer: duplicate tensor '{}'", name);
+void Writer::add_entry(Entry e) {
+  for (const auto& t : tensors_) {
+    if (t.name == e.name) invalid_input("GGUF writer: duplicate tensor '{}'", e.name);
   }
-  if (!dtype_to_ggml(t.dtype())) {
+  if (e.shape.size() < 1 || e.shape.size() > 4) {
+    invalid_input("GGUF writer: tensor '{}' has {} dimensions (must be 1 to 4)", e.name,
+                  e.shape.size());
+  }
+  for (int64_t d : e.shape) {
+    if (d <= 0) invalid_input("GGUF writer: tensor '{}' has shape {}", e.name, shape_str(e.shape));
+  }
+  if (!e.bytes.data()) invalid_input("GGUF writer: tensor '{}' has no data", e.name);
+  tensors_.push_back(std::move(e));
+}
+
+void Writer::add_tensor(std::string name, const Tensor& t) {
+  const auto type = dtype_to_ggml(t.dtype());
+  if (!type) {
     invalid_input("GGUF writer: tensor '{}' has dtype {}, which GGUF cannot store", name,
                   dtype_name(t.dtype()));
   }
-  if (t.ndim() < 1 || t.ndim() > 4) {
-    invalid_input("GGUF writer: tensor '{}' has {} dimensions (must be 1 to 4)", name, t.ndim());
+  const auto* data = static_cast<const uint8_t*>(t.raw());
+  add_entry({std::move(name), *type, t.shape(), {data, data ? t.nbytes() : 0}, t});
+}
+
+void Writer::add_tensor_bytes(std::string name, GgmlType type, const Shape& shape,
+                              std::span<const uint8_t> bytes) {
+  const GgmlTypeInfo* info = ggml_type_info(static_cast<uint32_t>(type));
+  if (!info) invalid_input("GGUF writer: tensor '{}' has an unknown ggml type", name);
+  if (shape.empty() || shape.back() <= 0 || shape.back() % info->block_elems != 0) {
+    invalid_input("GGUF writer: tensor '{}' of shape {} is not whole {} blocks of {}", name,
+                  shape_str(shape), info->name, info->block_elems);
   }
-  for (int64_t d : t.shape()) {
-    if (d <= 0) invalid_input("GGUF writer: tensor '{}' has shape {}", name, shape_str(t.shape()));
+  const uint64_t want =
+      static_cast<uint64_t>(shape_numel(shape)) / info->block_elems * info->block_bytes;
+  if (bytes.size() != want) {
+    invalid_input("GGUF writer: tensor '{}' has {} bytes, its {} shape {} needs {}", name,
+                  bytes.size(), info->name, shape_str(shape), want);
   }
-  if (!t.raw()) invalid_input("GGUF writer: tensor '{}' has no data", name);
-  tensors_.emplace_back(std::move(name), t);
+  add_entry({std::move(name), type, shape, bytes, Tensor()});
 }
 
 uint64_t Writer::alignment() const {
@@ -172,22 +196,22 @@ void Writer::emit(Sink& s) const {
       put_value(out, v);
     }
     uint64_t offset = 0;
-    for (const auto& [name, t] : tensors_) {
-      put_string(out, name);
-      put(out, static_cast<uint32_t>(t.ndim()));
-      for (int i = t.ndim() - 1; i >= 0; --i)
-        put(out, t.shape()[i]);  // GGUF lists ne innermost first
-      put(out, static_cast<uint32_t>(*dtype_to_ggml(t.dtype())));
+    for (const auto& t : tensors_) {
+      put_string(out, t.name);
+      put(out, static_cast<uint32_t>(t.shape.size()));
+      for (auto d = t.shape.rbegin(); d != t.shape.rend(); ++d)
+        put(out, *d);  // GGUF lists ne innermost first
+      put(out, static_cast<uint32_t>(t.type));
       put(out, offset);
-      offset = align_up(offset + t.nbytes(), align);
+      offset = align_up(offset + t.bytes.size(), align);
     }
   };
   header(counter);
   header(s);
   pad(s, counter.n, align);
-  for (const auto& [name, t] : tensors_) {
-    s.write(t.raw(), t.nbytes());
-    pad(s, t.nbytes(), align);
+  for (const auto& t : tensors_) {
+    s.write(t.bytes.data(), t.bytes.size());
+    pad(s, t.bytes.size(), align);
   }
 }
 

@@ -1,12 +1,42 @@
 #include "model/gguf_model.h"
 
+#include <algorithm>
 #include <map>
 
 #include "core/error.h"
+#include "formats/ggml_dequant.h"
 #include "model/gguf_names.h"
 #include "model/registry.h"
 
 namespace osprey {
+
+namespace {
+
+// GGML block types Osprey has no kernels for (formats/ggml_dequant.h: Q4_1, Q5_x, Q2_K, Q3_K,
+// Q5_K, IQ4_NL) are computed as Q8_0: dequantized by the reference code and requantized at load,
+// which keeps them within Q8_0's ~0.5% of the stored values at 8.5 bits per weight (Q5_K: 5.5).
+constexpr DType kFallbackDType = DType::Q8_0;
+
+DType computed_dtype(const gguf::File& f, const gguf::TensorInfo& t) {
+  if (auto d = gguf::ggml_to_dtype(t.type)) return *d;
+  if (gguf::has_reference_dequantizer(t.type)) return kFallbackDType;
+  return f.tensor(t).dtype();  // Error(kUnsupported) naming the type
+}
+
+Tensor computable_tensor(const gguf::File& f, const gguf::TensorInfo& t) {
+  if (gguf::ggml_to_dtype(t.type) || !gguf::has_reference_dequantizer(t.type)) {
+    return f.tensor(t);  // viewed in place, or Error(kUnsupported) naming the type
+  }
+  const auto bytes = f.tensor_bytes(t);
+  const int64_t k = t.shape.back();
+  const size_t row_bytes =
+      bytes.size() / static_cast<size_t>(std::max<int64_t>(1, shape_numel(t.shape) / k));
+  return quantize_rows(t.shape, kFallbackDType, [&](int64_t r, float* out) {
+    gguf::dequantize_ggml_row(t.type, bytes.data() + r * row_bytes, out, k);
+  });
+}
+
+}  // namespace
 
 ModelConfig gguf_model_config(const gguf::File& f) {
   const std::string arch_name = f.get_string("general.architecture");
@@ -60,7 +90,7 @@ ModelConfig gguf_model_config(const gguf::File& f) {
   if (f.find("tokenizer.ggml.eos_token_id")) {
     c.eos_token_ids = {static_cast<int32_t>(f.get_u32("tokenizer.ggml.eos_token_id"))};
   }
-  c.dtype = f.tensor(*embd).dtype();
+  c.dtype = computed_dtype(f, *embd);
   c.validate(f.name());
   if (!c.rope.freq_factors.empty() &&
       static_cast<int>(c.rope.freq_factors.size()) != c.head_dim / 2) {
@@ -90,7 +120,7 @@ class GgufWeights final : public WeightStore {
   std::optional<Tensor> find(const std::string& name) const override {
     auto it = hf_to_info_.find(name);
     if (it == hf_to_info_.end()) return std::nullopt;
-    Tensor t = file_->tensor(*it->second);
+    Tensor t = computable_tensor(*file_, *it->second);
     if (permuted_) {
       if (name.ends_with("self_attn.q_proj.weight") || name.ends_with("self_attn.q_proj.bias")) {
         return gguf_names::unpermute_qk(t, heads_);

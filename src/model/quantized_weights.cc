@@ -40,21 +40,30 @@ std::optional<DType> quantized_dtype_for(const std::string& hf_name, const Tenso
   return want;
 }
 
-Tensor quantize_matrix(const Tensor& w, DType type) {
-  OSPREY_CHECK(w.ndim() == 2, "quantize_matrix needs a matrix, got {}", shape_str(w.shape()));
-  const int64_t n = w.dim(0), k = w.dim(1);
-  Tensor out = Tensor::zeros(type, {n, k});
-  const size_t in_row = dtype_bytes(w.dtype(), k), out_row = dtype_bytes(type, k);
-  const auto* src = static_cast<const uint8_t*>(w.raw());
+Tensor quantize_rows(const Shape& shape, DType type,
+                     const std::function<void(int64_t row, float* out)>& row_f32) {
+  OSPREY_CHECK(!shape.empty(), "quantize_rows needs at least one dimension");
+  Tensor out = Tensor::zeros(type, shape);
+  const int64_t k = shape.back(), n = k > 0 ? out.numel() / k : 0;
+  const size_t out_row = dtype_bytes(type, k);
   auto* dst = out.data<uint8_t>();
   ThreadPool::global().parallel_for(n, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(k);
     for (int64_t r = r0; r < r1; ++r) {
-      convert_to_f32(w.dtype(), src + r * in_row, row.data(), k);
+      row_f32(r, row.data());
       quantize_row(type, row.data(), dst + r * out_row, k);
     }
   });
   return out;
+}
+
+Tensor quantize_matrix(const Tensor& w, DType type) {
+  OSPREY_CHECK(w.ndim() == 2, "quantize_matrix needs a matrix, got {}", shape_str(w.shape()));
+  const size_t in_row = dtype_bytes(w.dtype(), w.dim(1));
+  const auto* src = static_cast<const uint8_t*>(w.raw());
+  return quantize_rows(w.shape(), type, [&](int64_t r, float* out) {
+    convert_to_f32(w.dtype(), src + r * in_row, out, w.dim(1));
+  });
 }
 
 namespace {

@@ -44,6 +44,10 @@ std::optional<DType> parse_quantize_type(const std::string& name);
 std::optional<DType> quantized_dtype_for(const std::string& hf_name, const Tensor& t, DType type);
 // Row-parallel conversion of a matrix (any float dtype) to a block-quantized dtype.
 Tensor quantize_matrix(const Tensor& w, DType type);
+// A tensor of `shape` in block-quantized `type` from its rows (of shape's last dimension) as
+// `row_f32(r, out)` writes them in f32, converted on the thread pool.
+Tensor quantize_rows(const Shape& shape, DType type,
+                     const std::function<void(int64_t row, float* out)>& row_f32);
 // `base` with the matrices above quantized to `type` (Q8_0, Q4_0, Q4_K or Q6_K) when looked up.
 std::shared_ptr<WeightStore> quantize_weights(std::shared_ptr<WeightStore> base, DType type);
 

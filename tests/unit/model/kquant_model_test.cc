@@ -15,6 +15,7 @@
 #include "model/gguf_model.h"
 #include "model/loader.h"
 #include "model/random_model.h"
+#include "test_util.h"
 
 namespace osprey {
 namespace {
@@ -72,16 +73,8 @@ class KQuantStore final : public WeightStore {
 };
 
 TEST(KQuantModel, Q4_KMMixRunsAndRoundTripsThroughGguf) {
-  ModelConfig c = model_preset("tiny");
-  c.hidden_size = 256;
-  c.intermediate_size = 512;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 64;
-  c.vocab_size = 300;
   const std::string dir = ::testing::TempDir() + "/kquant-mix";
-  fs::remove_all(dir);
-  write_random_hf_model(c, DType::F32, 5, dir);
+  const ModelConfig c = testing::write_block_aligned_model(dir);
   auto quant = std::make_shared<KQuantStore>(open_safetensors_weights(dir), false);
   auto deq = std::make_shared<KQuantStore>(open_safetensors_weights(dir), true);
   TransformerModel mq(c, quant), mf(c, deq);

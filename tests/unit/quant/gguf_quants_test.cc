@@ -2,7 +2,9 @@
 // output and gguf-py's dequantization (tests/fixtures/gguf-quants: quant-vectors.gguf as
 // llama-quantize wrote it; dequantized-rows.safetensors, the first 24 rows of gguf-py's float32
 // values): our dequantization must reproduce theirs, and our quantized matmul (both ISAs) must
-// equal the dot product of their dequantized weights with our quantized activations.
+// equal the dot product of their dequantized weights with our quantized activations. The other
+// types (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL) are dequantized by formats/ggml_dequant.h,
+// which must reproduce gguf-py too, and loaded from GGUF as Q8_0 close to those values.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -16,8 +18,10 @@
 #include "backend/cpu/dot.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_weights.h"
+#include "formats/ggml_dequant.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "model/gguf_model.h"
 
 namespace osprey {
 namespace {
@@ -30,13 +34,31 @@ struct Case {
   std::string ggml_type;
 };
 
-std::vector<Case> computable_cases() {
+std::vector<Case> all_cases() {
   std::ifstream in(kDir + "index.json");
   const auto index = nlohmann::json::parse(in);
   std::vector<Case> out;
-  for (const auto& e : index) {
-    const std::string t = e["ggml_type"];
-    if (t == "Q8_0" || t == "Q4_0" || t == "Q4_K" || t == "Q6_K") out.push_back({e["tensor"], t});
+  for (const auto& e : index) out.push_back({e["tensor"], e["ggml_type"]});
+  return out;
+}
+
+bool computable(const std::string& t) {
+  return t == "Q8_0" || t == "Q4_0" || t == "Q4_K" || t == "Q6_K";
+}
+
+std::vector<Case> computable_cases() {
+  std::vector<Case> out;
+  for (const auto& c : all_cases()) {
+    if (computable(c.ggml_type)) out.push_back(c);
+  }
+  return out;
+}
+
+// The fixture's tensors of the types Osprey only reads.
+std::vector<Case> dequantized_cases() {
+  std::vector<Case> out;
+  for (const auto& c : all_cases()) {
+    if (!computable(c.ggml_type)) out.push_back(c);
   }
   return out;
 }
@@ -61,6 +83,85 @@ TEST(GgufQuants, EveryComputableTypeIsInTheFixture) {
   std::set<std::string> types;
   for (const auto& c : computable_cases()) types.insert(c.ggml_type);
   EXPECT_EQ(types, (std::set<std::string>{"Q8_0", "Q4_0", "Q4_K", "Q6_K"}));
+}
+
+TEST(GgufQuants, EveryOtherTypeInTheFixtureHasAReferenceDequantizer) {
+  std::set<std::string> types;
+  Fixture fx;
+  for (const auto& c : dequantized_cases()) {
+    types.insert(c.ggml_type);
+    EXPECT_TRUE(gguf::has_reference_dequantizer(fx.quants->find_tensor(c.name)->type)) << c.name;
+  }
+  EXPECT_EQ(types,
+            (std::set<std::string>{"Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K", "IQ4_NL"}));
+  EXPECT_FALSE(gguf::has_reference_dequantizer(gguf::GgmlType::IQ2_XXS));
+}
+
+// Bit-identical to gguf-py but for the order of float products in a few scale expressions.
+void expect_same_values(const Tensor& ref, const float* ours, const std::string& name) {
+  double max_ref = 0, max_diff = 0;
+  int64_t exact = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const float r = ref.data<float>()[i], o = ours[i];
+    max_ref = std::max(max_ref, std::fabs(double{r}));
+    max_diff = std::max(max_diff, std::fabs(double{r} - o));
+    exact += r == o;
+  }
+  EXPECT_LE(max_diff, 1e-6 * max_ref) << name;
+  EXPECT_GE(exact, ref.numel() * 99 / 100) << name << ": " << exact << " of " << ref.numel();
+}
+
+TEST(GgufQuants, ReferenceDequantizersMatchGgufPy) {
+  Fixture fx;
+  for (const auto& c : dequantized_cases()) {
+    const auto* ti = fx.quants->find_tensor(c.name);
+    ASSERT_NE(ti, nullptr) << c.name;
+    const auto ref = fx.ref->tensor(*fx.ref->find(c.name));
+    const int64_t k = ti->shape[1];
+    ASSERT_EQ(ref.shape(), (Shape{kRows, k})) << c.name;
+    std::vector<float> ours(kRows * k);
+    gguf::dequantize_ggml_row(ti->type, fx.quants->tensor_bytes(*ti).data(), ours.data(),
+                              kRows * k);
+    expect_same_values(ref, ours.data(), c.name);
+  }
+}
+
+// A GGUF holding those tensors as a model's (blk.i.ffn_up.weight: no permutation) loads them as
+// Q8_0 within Q8_0's error of gguf-py's values, and the packed matmul multiplies them as such.
+TEST(GgufQuants, OtherTypesLoadAsQ8_0NearTheirValues) {
+  Fixture fx;
+  gguf::Writer w;
+  w.set_string("general.architecture", "llama");
+  const auto cases = dequantized_cases();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto* ti = fx.quants->find_tensor(cases[i].name);
+    w.add_tensor_bytes("blk." + std::to_string(i) + ".ffn_up.weight", ti->type, ti->shape,
+                       fx.quants->tensor_bytes(*ti));
+  }
+  const auto bytes = std::make_shared<std::vector<uint8_t>>(w.serialize());
+  auto file = gguf::File::from_memory(bytes->data(), bytes->size(), "other-types.gguf");
+  ModelConfig c;
+  c.num_heads = c.num_kv_heads = 1;
+  auto weights = gguf_weights(file, c);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string& name = cases[i].name;
+    const auto t = weights->find("model.layers." + std::to_string(i) + ".mlp.up_proj.weight");
+    ASSERT_TRUE(t) << name;
+    EXPECT_EQ(t->dtype(), DType::Q8_0) << name;
+    const auto ref = fx.ref->tensor(*fx.ref->find(name));
+    ASSERT_EQ(t->shape()[1], ref.dim(1)) << name;
+    const Tensor head = Tensor::view(t->raw(), DType::Q8_0, {kRows, ref.dim(1)}, nullptr);
+    const Tensor ours = head.to_f32();
+    double err = 0, norm = 0;
+    for (int64_t j = 0; j < ref.numel(); ++j) {
+      const double r = ref.data<float>()[j], d = ours.data<float>()[j] - r;
+      err += d * d;
+      norm += r * r;
+    }
+    // Q8_0 of Gaussian-like blocks: ~0.5% relative RMS error (the README's figures).
+    EXPECT_LE(std::sqrt(err / norm), 0.007) << name;
+    EXPECT_GT(err, 0) << name << ": Q8_0 cannot hold 4- and 5-bit grids exactly";
+  }
 }
 
 TEST(GgufQuants, DequantizationMatchesGgufPy) {
