@@ -10,6 +10,12 @@
 // table and, with --json FILE, writes the figures: tests/fixtures/hf-reference/llama-cpp-error.json
 // is this file, and its llama.cpp figures bound Osprey's error in tests/unit/model.
 //
+// Two more uses, for GGUF files of any size (e.g. TinyLlama in each type llama.cpp writes):
+//   --from IN.gguf --to OUT.gguf --ftype N   llama.cpp's quantizer (N: enum llama_ftype)
+//   --compare FILE.gguf [--against REF.gguf] [--tokens 64]
+//        both runtimes' logits over one sequence of token ids: their relative RMS difference and
+//        top-1 agreement, and each one's relative RMS error against REF's logits as Osprey runs it
+//
 // The fixtures have no tokenizer, and llama.cpp wants a vocabulary to check token ids against: each
 // file gets a stand-in SentencePiece vocabulary of the model's size (<unk>, <s>, </s>, the 256 byte
 // tokens, then plain pieces); the logits do not depend on it.
@@ -167,8 +173,56 @@ std::vector<std::string> split(const std::string& s) {
 
 }  // namespace
 
+double relative_rms(const std::vector<float>& a, const std::vector<float>& ref) {
+  double err = 0, norm = 0;
+  for (size_t j = 0; j < a.size(); ++j) {
+    err += (double{a[j]} - ref[j]) * (double{a[j]} - ref[j]);
+    norm += double{ref[j]} * ref[j];
+  }
+  return std::sqrt(err / norm);
+}
+
+// Osprey and llama.cpp on the same file: how far apart their logits are over one sequence, and,
+// given `against` (e.g. the F16 file the quantized one was made from, as Osprey runs it), how far
+// each is from those logits.
+void compare(llama_cpp::LlamaCpp& api, const std::string& path, int tokens, int threads,
+             const std::string& against) {
+  std::vector<int32_t> ids;
+  std::vector<float> ours;
+  int64_t vocab = 0;
+  {
+    LoadedModel m = load_model(path, {.progress = false});
+    vocab = m.model->config().vocab_size;
+    for (int i = 0; i < tokens; ++i)
+      ids.push_back(static_cast<int32_t>(100 + (i * 7919) % (vocab - 100)));
+    ours = prompt_logits(*m.model, ids);
+  }
+  std::vector<float> theirs;
+  {
+    LlamaCppModel t(api, path, vocab, threads);
+    theirs = t.logits(ids);
+  }
+  int same_top1 = 0;
+  for (int i = 0; i < tokens; ++i) {
+    same_top1 += argmax(ours.data() + i * vocab, vocab) == argmax(theirs.data() + i * vocab, vocab);
+  }
+  std::printf(
+      "{\"model\": \"%s\", \"tokens\": %d, \"relative_rms_difference\": %.6g, "
+      "\"same_top1\": %d",
+      path.c_str(), tokens, relative_rms(ours, theirs), same_top1);
+  if (!against.empty()) {
+    LoadedModel r = load_model(against, {.progress = false});
+    const std::vector<float> ref = prompt_logits(*r.model, ids);
+    std::printf(", \"osprey_vs_reference\": %.6g, \"llama_cpp_vs_reference\": %.6g",
+                relative_rms(ours, ref), relative_rms(theirs, ref));
+  }
+  std::printf("}\n");
+}
+
 int main(int argc, char** argv) {
   std::string lib_dir, fixtures, work, json, made_by = "llama.cpp";
+  std::string from, to, compare_path, against;
+  int ftype = -1, tokens = 64;
   std::string models = "llama-f32,llama-bf16,llama3rope-f32,qwen2-f32,qwen3-f32,mistral-swa-f32";
   int threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -187,12 +241,44 @@ int main(int argc, char** argv) {
       made_by = v;
     else if (k == "--threads")
       threads = std::atoi(v.c_str());
+    else if (k == "--from")
+      from = v;
+    else if (k == "--to")
+      to = v;
+    else if (k == "--ftype")
+      ftype = std::atoi(v.c_str());
+    else if (k == "--compare")
+      compare_path = v;
+    else if (k == "--against")
+      against = v;
+    else if (k == "--tokens")
+      tokens = std::atoi(v.c_str());
     else
       die("unknown option " + k);
   }
+  if (!lib_dir.empty() && !from.empty() && !to.empty() && ftype >= 0) {
+    llama_cpp::LlamaCpp api(lib_dir);
+    llama_cpp::QuantizeParams qp = api.quantize_defaults();
+    qp.ftype = ftype;
+    qp.nthread = threads;
+    if (api.quantize(from.c_str(), to.c_str(), &qp) != 0) die("llama_model_quantize failed");
+    std::_Exit(0);
+  }
+  if (!lib_dir.empty() && !compare_path.empty() && tokens > 0) {
+    llama_cpp::LlamaCpp api(lib_dir);
+    try {
+      compare(api, compare_path, tokens, threads, against);
+    } catch (const Error& e) {
+      die(e.what());
+    }
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
   if (lib_dir.empty() || fixtures.empty() || work.empty() || threads < 1) {
     die("usage: --lib-dir DIR --fixtures tests/fixtures/hf-reference --work DIR [--models a,b] "
-        "[--json FILE] [--made-by 'llama.cpp VERSION'] [--threads 2]");
+        "[--json FILE] [--made-by 'llama.cpp VERSION'] [--threads 2]\n"
+        "   or: --lib-dir DIR --from IN.gguf --to OUT.gguf --ftype N\n"
+        "   or: --lib-dir DIR --compare FILE.gguf [--against REFERENCE.gguf] [--tokens 64]");
   }
   std::filesystem::create_directories(work);
   llama_cpp::LlamaCpp api(lib_dir);
