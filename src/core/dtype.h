@@ -113,6 +113,8 @@ void dequantize_row_q6_k(const BlockQ6_K* x, float* out, int64_t n);
 // K-quant quantizers from each sub-block's range (core/quant_k.cc).
 void quantize_row_q4_k(const float* x, BlockQ4_K* out, int64_t n);
 void quantize_row_q6_k(const float* x, BlockQ6_K* out, int64_t n);
+// Stores 256 quants 0..63 (value order) into `o`'s ql/qh; d and scales are left as they are.
+void pack_q6_k_quants(const int* q, BlockQ6_K& o);
 
 // Any quantized dtype: `n` must be a whole number of blocks. quantize_row supports Q8_0, Q4_0,
 // Q4_K and Q6_K.

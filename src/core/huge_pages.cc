@@ -35,10 +35,12 @@ std::shared_ptr<void> allocate_huge_pages(size_t bytes) {
 }
 
 void release_file_pages(const Tensor& t) {
+  if (t.file_backed()) release_file_pages(t.raw(), t.nbytes());
+}
+
+void release_file_pages(const void* p, size_t n) {
   // The data stays readable (from the file or the page cache) if something touches it again.
-  if (!t.file_backed() || t.raw() == nullptr) return;
-  const void* p = t.raw();
-  const size_t n = t.nbytes();
+  if (p == nullptr) return;
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t b = round_up(reinterpret_cast<uintptr_t>(p), page);
   const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;

@@ -20,5 +20,7 @@ std::shared_ptr<void> allocate_huge_pages(size_t bytes);
 // data has been copied elsewhere (they stay in the page cache until the kernel needs the memory),
 // so resident memory does not double. Does nothing for other tensors.
 void release_file_pages(const Tensor& t);
+// The same for `n` bytes at `p` inside a read-only file mapping.
+void release_file_pages(const void* p, size_t n);
 
 }  // namespace osprey

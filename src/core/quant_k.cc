@@ -160,18 +160,23 @@ void quantize_row_q6_k(const float* x, BlockQ6_K* out, int64_t n) {
     const float d = f16_to_f32(o.d);
     for (int g = 0; g < 16; ++g)
       o.scales[g] = static_cast<int8_t>(quantize_one(step[g], d, -128, 127));
-    std::fill(std::begin(o.qh), std::end(o.qh), 0);
     int qs[kQKBlockElems];
     for (int g = 0; g < 16; ++g)
       quantize_run(xb + 16 * g, 0.0f, d * o.scales[g], -32, 31, 16, qs + 16 * g);
-    for (int pos = 0; pos < kQKBlockElems; ++pos) {
-      const int q = qs[pos] + 32;
-      // Position pos: half h, quarter t, value l (dtype.h).
-      const int h = pos / 128, t = pos % 128 / 32, l = pos % 32;
-      uint8_t& ql = o.ql[64 * h + 32 * (t % 2) + l];
-      ql = static_cast<uint8_t>(t / 2 ? (ql & 0x0F) | (q & 0xF) << 4 : (ql & 0xF0) | (q & 0xF));
-      o.qh[32 * h + l] = static_cast<uint8_t>(o.qh[32 * h + l] | (q >> 4) << (2 * t));
-    }
+    for (int& q : qs) q += 32;
+    pack_q6_k_quants(qs, o);
+  }
+}
+
+void pack_q6_k_quants(const int* q, BlockQ6_K& o) {
+  std::fill(std::begin(o.ql), std::end(o.ql), 0);
+  std::fill(std::begin(o.qh), std::end(o.qh), 0);
+  for (int pos = 0; pos < kQKBlockElems; ++pos) {
+    // Position pos: half h, quarter t, value l (dtype.h).
+    const int h = pos / 128, t = pos % 128 / 32, l = pos % 32;
+    uint8_t& ql = o.ql[64 * h + 32 * (t % 2) + l];
+    ql = static_cast<uint8_t>(ql | (q[pos] & 0xF) << (t / 2 ? 4 : 0));
+    o.qh[32 * h + l] = static_cast<uint8_t>(o.qh[32 * h + l] | (q[pos] >> 4) << (2 * t));
   }
 }
 

@@ -118,27 +118,31 @@ void q2_k(const BlockQ2_K& b, float* y) {
   });
 }
 
-void q3_k(const BlockQ3_K& b, float* y) {
+// Q3_K's sixteen group scales (-32..31) and 256 quants (-4..3), value = d * scale * q.
+void q3_k_quants(const BlockQ3_K& b, int scale[16], int q3[256]) {
   // Sixteen 6-bit scales: low four bits from bytes 0-7 (low nibbles, then high nibbles), the top
   // two from bytes 8-11 (two bits per scale, scale j at bits 2 * (j / 4) of byte 8 + j % 4).
-  int scale[16];
   for (int j = 0; j < 16; ++j) {
     const int low = j < 8 ? b.scales[j] & 0xF : b.scales[j - 8] >> 4;
     const int high = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
     scale[j] = (low | (high << 4)) - 32;
   }
-  const float d = f16_to_f32(b.d);
   for_each_2bit_group(b.qs, [&](int g, const uint8_t* q, int shift, int part) {
     // The high bit plane: pass g / 2 reads bit g / 2 of hmask's bytes 0-15 or 16-31 (as `part`);
     // a clear bit subtracts 4.
-    const int bit = g / 2;
     const uint8_t* hm = b.hmask + 16 * part;
-    const float dl = d * static_cast<float>(scale[g]);
     for (int l = 0; l < 16; ++l) {
-      const int q3 = ((q[l] >> shift) & 3) - (((hm[l] >> bit) & 1) ? 0 : 4);
-      *y++ = dl * static_cast<float>(q3);
+      q3[16 * g + l] = ((q[l] >> shift) & 3) - (((hm[l] >> (g / 2)) & 1) ? 0 : 4);
     }
   });
+}
+
+void q3_k(const BlockQ3_K& b, float* y) {
+  int scale[16], q3[256];
+  q3_k_quants(b, scale, q3);
+  const float d = f16_to_f32(b.d);
+  for (int i = 0; i < 256; ++i)
+    y[i] = d * static_cast<float>(scale[i / 16]) * static_cast<float>(q3[i]);
 }
 
 void q5_k(const BlockQ5_K& b, float* y) {
@@ -165,7 +169,64 @@ void each_block(const void* blocks, float* out, int64_t n, int64_t elems, Fn&& f
   for (int64_t i = 0; i < n / elems; ++i) fn(b[i], out + i * elems);
 }
 
+// Exact conversions (see exact_computable_dtype).
+void q5_0_as_q8_0(const BlockQ5_0& b, BlockQ8_0& o) {
+  int q[32];
+  five_bit_quants(b.qh, b.qs, q);
+  o.d = b.d;
+  for (int i = 0; i < 32; ++i) o.qs[i] = static_cast<int8_t>(q[i] - 16);
+}
+
+void iq4_nl_as_q8_0(const BlockIQ4_NL& b, BlockQ8_0& o) {
+  o.d = b.d;
+  for (int i = 0; i < 16; ++i) {
+    o.qs[i] = kIq4nlGrid[b.qs[i] & 0xF];
+    o.qs[i + 16] = kIq4nlGrid[b.qs[i] >> 4];
+  }
+}
+
+void q3_k_as_q6_k(const BlockQ3_K& b, BlockQ6_K& o) {
+  int scale[16], q[256];
+  q3_k_quants(b, scale, q);
+  o.d = b.d;
+  for (int g = 0; g < 16; ++g) o.scales[g] = static_cast<int8_t>(scale[g]);
+  for (int& v : q) v += 32;
+  pack_q6_k_quants(q, o);
+}
+
+template <typename In, typename Out, typename Fn>
+void each_block_to(const void* in, void* out, int64_t blocks, Fn&& fn) {
+  const auto* i = static_cast<const In*>(in);
+  auto* o = static_cast<Out*>(out);
+  for (int64_t b = 0; b < blocks; ++b) fn(i[b], o[b]);
+}
+
 }  // namespace
+
+std::optional<DType> exact_computable_dtype(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q5_0:
+    case GgmlType::IQ4_NL:
+      return DType::Q8_0;
+    case GgmlType::Q3_K:
+      return DType::Q6_K;
+    default:
+      return std::nullopt;
+  }
+}
+
+void convert_row_exact(GgmlType t, const void* in, void* out, int64_t n) {
+  switch (t) {
+    case GgmlType::Q5_0:
+      return each_block_to<BlockQ5_0, BlockQ8_0>(in, out, n / 32, q5_0_as_q8_0);
+    case GgmlType::IQ4_NL:
+      return each_block_to<BlockIQ4_NL, BlockQ8_0>(in, out, n / 32, iq4_nl_as_q8_0);
+    case GgmlType::Q3_K:
+      return each_block_to<BlockQ3_K, BlockQ6_K>(in, out, n / 256, q3_k_as_q6_k);
+    default:
+      unsupported("no exact conversion for ggml type {}", ggml_type_name(t));
+  }
+}
 
 bool has_reference_dequantizer(GgmlType t) {
   switch (t) {

@@ -4,6 +4,8 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/huge_pages.h"
+#include "core/thread_pool.h"
 #include "formats/ggml_dequant.h"
 #include "model/gguf_names.h"
 #include "model/registry.h"
@@ -12,13 +14,16 @@ namespace osprey {
 
 namespace {
 
-// GGML block types Osprey has no kernels for (formats/ggml_dequant.h: Q4_1, Q5_x, Q2_K, Q3_K,
-// Q5_K, IQ4_NL) are computed as Q8_0: dequantized by the reference code and requantized at load,
-// which keeps them within Q8_0's ~0.5% of the stored values at 8.5 bits per weight (Q5_K: 5.5).
+// GGML block types Osprey has no kernels for (formats/ggml_dequant.h) are converted at load: to a
+// type that holds their values exactly where there is one (Q5_0, IQ4_NL -> Q8_0; Q3_K -> Q6_K),
+// else (Q4_1, Q5_1, Q2_K, Q5_K) dequantized by the reference code and requantized to Q8_0, which
+// keeps them within Q8_0's ~0.5% of the stored values. Either way at more bits per weight than
+// stored (Q8_0 8.5, Q6_K 6.6; Q5_K is 5.5, Q3_K 3.4).
 constexpr DType kFallbackDType = DType::Q8_0;
 
 DType computed_dtype(const gguf::File& f, const gguf::TensorInfo& t) {
   if (auto d = gguf::ggml_to_dtype(t.type)) return *d;
+  if (auto d = gguf::exact_computable_dtype(t.type)) return *d;
   if (gguf::has_reference_dequantizer(t.type)) return kFallbackDType;
   return f.tensor(t).dtype();  // Error(kUnsupported) naming the type
 }
@@ -28,12 +33,26 @@ Tensor computable_tensor(const gguf::File& f, const gguf::TensorInfo& t) {
     return f.tensor(t);  // viewed in place, or Error(kUnsupported) naming the type
   }
   const auto bytes = f.tensor_bytes(t);
-  const int64_t k = t.shape.back();
-  const size_t row_bytes =
-      bytes.size() / static_cast<size_t>(std::max<int64_t>(1, shape_numel(t.shape) / k));
-  return quantize_rows(t.shape, kFallbackDType, [&](int64_t r, float* out) {
-    gguf::dequantize_ggml_row(t.type, bytes.data() + r * row_bytes, out, k);
-  });
+  const int64_t k = t.shape.back(), rows = std::max<int64_t>(1, shape_numel(t.shape) / k);
+  const size_t in_row = bytes.size() / static_cast<size_t>(rows);
+  Tensor out;
+  if (const auto exact = gguf::exact_computable_dtype(t.type)) {
+    out = Tensor::zeros(*exact, t.shape);
+    const size_t out_row = dtype_bytes(*exact, k);
+    auto* dst = out.data<uint8_t>();
+    ThreadPool::global().parallel_for(rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        gguf::convert_row_exact(t.type, bytes.data() + r * in_row, dst + r * out_row, k);
+      }
+    });
+  } else {
+    out = quantize_rows(t.shape, kFallbackDType, [&](int64_t r, float* row) {
+      gguf::dequantize_ggml_row(t.type, bytes.data() + r * in_row, row, k);
+    });
+  }
+  // The stored blocks are not needed again: out of resident memory with their pages.
+  release_file_pages(bytes.data(), bytes.size());
+  return out;
 }
 
 }  // namespace

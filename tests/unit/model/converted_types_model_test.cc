@@ -1,20 +1,22 @@
 // GGUF files in the ggml types Osprey reads but has no kernels for (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K,
-// Q5_K, IQ4_NL) load with those matrices as Q8_0, and the model computes what the same model with
-// the values dequantized to f32 computes, within the error of Q8_0 weights and int8 activations.
-// A type Osprey cannot read (IQ2_XXS) is refused naming the type. The blocks are random bytes with
-// sane scales (Osprey has no quantizer for these types; their dequantization is checked against
-// gguf-py in tests/unit/quant).
+// Q5_K, IQ4_NL) load with those matrices in types it computes with (Q8_0, or Q6_K for Q3_K), and
+// the model computes what the same model with the values dequantized to f32 computes, within the
+// error of Q8_0 weights and int8 activations. A type Osprey cannot read (IQ2_XXS) is refused naming
+// the type. The blocks are random bytes with sane scales (Osprey has no quantizer for these types;
+// their dequantization is checked against gguf-py in tests/unit/quant).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "core/error.h"
 #include "formats/ggml_dequant.h"
 #include "model/generate.h"
 #include "model/gguf_model.h"
+#include "model/gguf_names.h"
 #include "model/loader.h"
 #include "model/random_model.h"
 #include "test_util.h"
@@ -82,6 +84,7 @@ std::string write_f32_gguf(const std::string& name) {
 
 struct Files {
   std::string converted, reference;
+  std::map<std::string, GgmlType> types;  // Hugging Face name -> ggml type of each matrix
 };
 
 // `f32_gguf`'s model with each matrix replaced by random blocks of the next of `types`, written as
@@ -96,6 +99,7 @@ Files write_variants(const std::string& f32_gguf, const std::vector<GgmlType>& t
   std::mt19937 rng(3);
   std::vector<std::shared_ptr<std::vector<uint8_t>>> keep;
   size_t next = 0;
+  std::map<std::string, GgmlType> types_of;
   for (const auto& t : src->tensors()) {
     const bool matrix = t.shape.size() == 2 && t.name != "token_embd.weight";
     if (!matrix) {
@@ -107,27 +111,30 @@ Files write_variants(const std::string& f32_gguf, const std::vector<GgmlType>& t
     const int64_t n = shape_numel(t.shape);
     auto blocks = std::make_shared<std::vector<uint8_t>>(random_blocks(type, n, rng));
     conv.add_tensor_bytes(t.name, type, t.shape, *blocks);
+    types_of[*gguf_names::to_hf(t.name)] = type;
     Tensor values = Tensor::zeros(DType::F32, t.shape);
     gguf::dequantize_ggml_row(type, blocks->data(), values.data<float>(), n);
     ref.add_tensor(t.name, values);
     keep.push_back(blocks);
   }
-  Files out{f32_gguf + ".converted.gguf", f32_gguf + ".reference.gguf"};
+  Files out{f32_gguf + ".converted.gguf", f32_gguf + ".reference.gguf", types_of};
   conv.write(out.converted);
   ref.write(out.reference);
   return out;
 }
 
-TEST(ConvertedTypesModel, LoadsAsQ8_0AndComputesTheirValues) {
+TEST(ConvertedTypesModel, LoadsAsComputableTypesAndComputesTheirValues) {
   const std::string f32 = write_f32_gguf("converted-types");
   const Files files =
       write_variants(f32, {GgmlType::Q5_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::Q4_1,
                            GgmlType::Q5_0, GgmlType::Q2_K, GgmlType::Q5_1});
   LoadedModel conv = load_model(files.converted, {.progress = false});
   LoadedModel ref = load_model(files.reference, {.progress = false});
-  for (const char* name : {"model.layers.0.self_attn.q_proj.weight",
-                           "model.layers.1.mlp.down_proj.weight", "lm_head.weight"}) {
-    EXPECT_EQ(conv.model->weights().find(name)->dtype(), DType::Q8_0) << name;
+  ASSERT_EQ(files.types.size(), 15u);  // 7 matrices in each of 2 layers, and lm_head
+  for (const auto& [name, type] : files.types) {
+    EXPECT_EQ(conv.model->weights().find(name)->dtype(),
+              gguf::exact_computable_dtype(type).value_or(DType::Q8_0))
+        << name;
   }
   const std::vector<int32_t> ids = {1, 7, 250, 42, 299, 3, 3, 100};
   const auto lc = prompt_logits(*conv.model, ids), lr = prompt_logits(*ref.model, ids);

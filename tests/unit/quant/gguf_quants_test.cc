@@ -126,9 +126,10 @@ TEST(GgufQuants, ReferenceDequantizersMatchGgufPy) {
   }
 }
 
-// A GGUF holding those tensors as a model's (blk.i.ffn_up.weight: no permutation) loads them as
-// Q8_0 within Q8_0's error of gguf-py's values, and the packed matmul multiplies them as such.
-TEST(GgufQuants, OtherTypesLoadAsQ8_0NearTheirValues) {
+// A GGUF holding those tensors as a model's (blk.i.ffn_up.weight: no permutation) loads them in a
+// type Osprey computes with: exactly gguf-py's values where one holds them (Q5_0, IQ4_NL as Q8_0;
+// Q3_K as Q6_K), else as Q8_0 within its error of those values.
+TEST(GgufQuants, OtherTypesLoadAsComputableTypesNearTheirValues) {
   Fixture fx;
   gguf::Writer w;
   w.set_string("general.architecture", "llama");
@@ -143,15 +144,21 @@ TEST(GgufQuants, OtherTypesLoadAsQ8_0NearTheirValues) {
   ModelConfig c;
   c.num_heads = c.num_kv_heads = 1;
   auto weights = gguf_weights(file, c);
+  int exact_types = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::string& name = cases[i].name;
+    const auto exact = gguf::exact_computable_dtype(fx.quants->find_tensor(name)->type);
     const auto t = weights->find("model.layers." + std::to_string(i) + ".mlp.up_proj.weight");
     ASSERT_TRUE(t) << name;
-    EXPECT_EQ(t->dtype(), DType::Q8_0) << name;
+    ASSERT_EQ(t->dtype(), exact.value_or(DType::Q8_0)) << name;
     const auto ref = fx.ref->tensor(*fx.ref->find(name));
     ASSERT_EQ(t->shape()[1], ref.dim(1)) << name;
-    const Tensor head = Tensor::view(t->raw(), DType::Q8_0, {kRows, ref.dim(1)}, nullptr);
-    const Tensor ours = head.to_f32();
+    const Tensor ours = Tensor::view(t->raw(), t->dtype(), {kRows, ref.dim(1)}, nullptr).to_f32();
+    if (exact) {
+      ++exact_types;
+      expect_same_values(ref, ours.data<float>(), name);
+      continue;
+    }
     double err = 0, norm = 0;
     for (int64_t j = 0; j < ref.numel(); ++j) {
       const double r = ref.data<float>()[j], d = ours.data<float>()[j] - r;
@@ -160,8 +167,9 @@ TEST(GgufQuants, OtherTypesLoadAsQ8_0NearTheirValues) {
     }
     // Q8_0 of Gaussian-like blocks: ~0.5% relative RMS error (the README's figures).
     EXPECT_LE(std::sqrt(err / norm), 0.007) << name;
-    EXPECT_GT(err, 0) << name << ": Q8_0 cannot hold 4- and 5-bit grids exactly";
+    EXPECT_GT(err, 0) << name << ": Q8_0 cannot hold these offset grids exactly";
   }
+  EXPECT_EQ(exact_types, 6);  // Q5_0, IQ4_NL and Q3_K, two tensors each
 }
 
 TEST(GgufQuants, DequantizationMatchesGgufPy) {
