@@ -85,7 +85,9 @@ void add_engine_options(CLI::App* cmd, EngineConfig& c) {
 gguf::Metadata tokenizer_metadata_of(const std::string& model, int64_t embedding_rows) {
   gguf::Metadata out;
   if (is_gguf_path(model)) {
-    for (const auto& [k, v] : gguf::File::open(model)->metadata())
+    // Held by name: a range-for over a temporary's member would outlive the temporary.
+    const auto source = gguf::File::open(model);
+    for (const auto& [k, v] : source->metadata())
       if (k.starts_with("tokenizer.")) out.emplace_back(k, v);
   } else if (std::filesystem::exists(std::filesystem::path(model) / "tokenizer.json")) {
     out = gguf_tokenizer_metadata(model, embedding_rows);

@@ -109,6 +109,16 @@ TEST(Quantize, GgufCarriesTheFoldersVocabularyOrSaysItHasNone) {
   EXPECT_EQ(j["token_ids"].size(), 4u);
   EXPECT_TRUE(j["text"].is_string());
 
+  // From a GGUF source the tokenizer keys are copied as they are.
+  const std::string again = model + "-q4_0.gguf";
+  q = osprey("quantize --model " + out + " --type q4_0 --output " + again);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto a = osprey::gguf::File::open(again);
+  EXPECT_EQ(a->get_string("tokenizer.ggml.model"), "llama");
+  EXPECT_EQ(a->get_string_array("tokenizer.ggml.tokens"),
+            f->get_string_array("tokenizer.ggml.tokens"));
+  fs::remove(again);
+
   // Too few embedding rows for the tokenizer: refused before any weight is written.
   CliRun small = osprey("random-model --preset tiny --vocab 1000 --output " + model +
                         "-small --tokenizer " + cache + "/llama2");
