@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include "core/error.h"
 #include "core/huge_pages.h"
+#include "core/log.h"
 #include "core/thread_pool.h"
 #include "formats/ggml_dequant.h"
 #include "model/gguf_names.h"
@@ -28,10 +31,25 @@ DType computed_dtype(const gguf::File& f, const gguf::TensorInfo& t) {
   return f.tensor(t).dtype();  // Error(kUnsupported) naming the type
 }
 
+// Says once per file and type that a type is converted, and to what.
+void note_conversion(const gguf::File& f, gguf::GgmlType type) {
+  static std::mutex mu;
+  static std::set<std::pair<std::string, gguf::GgmlType>> said;
+  {
+    std::lock_guard lock(mu);
+    if (!said.emplace(f.name(), type).second) return;
+  }
+  const auto exact = gguf::exact_computable_dtype(type);
+  log::info("{}: {} tensors have no kernels; computing them as {} ({})", f.name(),
+            gguf::ggml_type_name(type), dtype_name(exact.value_or(kFallbackDType)),
+            exact ? "every value kept" : "requantized");
+}
+
 Tensor computable_tensor(const gguf::File& f, const gguf::TensorInfo& t) {
   if (gguf::ggml_to_dtype(t.type) || !gguf::has_reference_dequantizer(t.type)) {
     return f.tensor(t);  // viewed in place, or Error(kUnsupported) naming the type
   }
+  note_conversion(f, t.type);
   const auto bytes = f.tensor_bytes(t);
   const int64_t k = t.shape.back(), rows = std::max<int64_t>(1, shape_numel(t.shape) / k);
   const size_t in_row = bytes.size() / static_cast<size_t>(rows);
