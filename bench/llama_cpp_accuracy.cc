@@ -65,18 +65,25 @@ Reference read_reference(const std::string& folder) {
 
 using LogitsFn = std::function<std::vector<float>(const std::vector<int32_t>&)>;
 
-double relative_rms_error(const Reference& ref, const LogitsFn& run) {
+double relative_rms(const std::vector<float>& a, const std::vector<float>& ref) {
   double err = 0, norm = 0;
-  for (size_t i = 0; i < ref.ids.size(); ++i) {
-    const std::vector<float> got = run(ref.ids[i]);
-    if (got.size() != ref.logits[i].size()) die("logits of the wrong size");
-    for (size_t j = 0; j < got.size(); ++j) {
-      const double d = double{got[j]} - ref.logits[i][j];
-      err += d * d;
-      norm += double{ref.logits[i][j]} * ref.logits[i][j];
-    }
+  for (size_t j = 0; j < a.size(); ++j) {
+    err += (double{a[j]} - ref[j]) * (double{a[j]} - ref[j]);
+    norm += double{ref[j]} * ref[j];
   }
   return std::sqrt(err / norm);
+}
+
+// Over all the reference sequences at once.
+double relative_rms_error(const Reference& ref, const LogitsFn& run) {
+  std::vector<float> got, want;
+  for (size_t i = 0; i < ref.ids.size(); ++i) {
+    const std::vector<float> l = run(ref.ids[i]);
+    if (l.size() != ref.logits[i].size()) die("logits of the wrong size");
+    got.insert(got.end(), l.begin(), l.end());
+    want.insert(want.end(), ref.logits[i].begin(), ref.logits[i].end());
+  }
+  return relative_rms(got, want);
 }
 
 gguf::Metadata stand_in_vocabulary(int64_t n) {
@@ -172,15 +179,6 @@ std::vector<std::string> split(const std::string& s) {
 }
 
 }  // namespace
-
-double relative_rms(const std::vector<float>& a, const std::vector<float>& ref) {
-  double err = 0, norm = 0;
-  for (size_t j = 0; j < a.size(); ++j) {
-    err += (double{a[j]} - ref[j]) * (double{a[j]} - ref[j]);
-    norm += double{ref[j]} * ref[j];
-  }
-  return std::sqrt(err / norm);
-}
 
 // Osprey and llama.cpp on the same file: how far apart their logits are over one sequence, and,
 // given `against` (e.g. the F16 file the quantized one was made from, as Osprey runs it), how far

@@ -139,12 +139,7 @@ TEST(ConvertedTypesModel, LoadsAsComputableTypesAndComputesTheirValues) {
   const std::vector<int32_t> ids = {1, 7, 250, 42, 299, 3, 3, 100};
   const auto lc = prompt_logits(*conv.model, ids), lr = prompt_logits(*ref.model, ids);
   ASSERT_EQ(lc.size(), lr.size());
-  double err = 0, norm = 0;
-  for (size_t i = 0; i < lr.size(); ++i) {
-    err += (lc[i] - double{lr[i]}) * (lc[i] - double{lr[i]});
-    norm += double{lr[i]} * lr[i];
-  }
-  const double rel = std::sqrt(err / norm);
+  const double rel = testing::relative_rms_error(lc, lr);
   RecordProperty("relative_rms_error", std::to_string(rel));
   EXPECT_LT(rel, 0.03) << "Q8_0 weights and int8 activations against f32, same values";
   EXPECT_GT(rel, 1e-5) << "the converted path was not taken";

@@ -81,12 +81,7 @@ TEST(KQuantModel, Q4_KMMixRunsAndRoundTripsThroughGguf) {
   EXPECT_EQ(mq.weights().find("model.embed_tokens.weight")->dtype(), DType::Q4_K);
   const std::vector<int32_t> ids = {1, 7, 250, 42, 299, 3, 3, 100};
   const auto lq = prompt_logits(mq, ids), lf = prompt_logits(mf, ids);
-  double err = 0, norm = 0;
-  for (size_t i = 0; i < lf.size(); ++i) {
-    err += (lq[i] - double{lf[i]}) * (lq[i] - double{lf[i]});
-    norm += double{lf[i]} * lf[i];
-  }
-  const double rel = std::sqrt(err / norm);
+  const double rel = testing::relative_rms_error(lq, lf);
   RecordProperty("relative_rms_error", std::to_string(rel));
   EXPECT_LT(rel, 0.03) << "int8 activations against f32 ones, same weights";
   EXPECT_GT(rel, 1e-5) << "the quantized path was not taken";

@@ -1,8 +1,10 @@
 // Helpers shared by the model tests.
 #pragma once
 
+#include <cmath>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "model/random_model.h"
 
@@ -22,6 +24,16 @@ inline ModelConfig write_block_aligned_model(const std::string& dir) {
   std::filesystem::remove_all(dir);
   write_random_hf_model(c, DType::F32, 5, dir);
   return c;
+}
+
+// sqrt(sum (got - ref)^2 / sum ref^2).
+inline double relative_rms_error(const std::vector<float>& got, const std::vector<float>& ref) {
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    err += (got[i] - double{ref[i]}) * (got[i] - double{ref[i]});
+    norm += double{ref[i]} * ref[i];
+  }
+  return std::sqrt(err / norm);
 }
 
 }  // namespace osprey::testing
