@@ -46,11 +46,15 @@ if [[ ! -f $model/config.json ]]; then
     --output $model > "$OUT/random-model.log" 2>&1
 fi
 engine_rc=0
-runs=("128 greedy --num-prompts 128" "128 sampled --num-prompts 128 --temperature 0.8 --top-p 0.95"
+# "-cublas" runs leave Osprey's streaming GEMM out of the tuning (cuBLAS alone), for comparison.
+runs=("128 greedy --num-prompts 128" "128 greedy-cublas --num-prompts 128"
+  "128 sampled --num-prompts 128 --temperature 0.8 --top-p 0.95"
   "1 greedy --num-prompts 1" "128 greedy-2k-step --num-prompts 128 --max-num-batched-tokens 2048")
 for run in "${runs[@]}"; do
   read -r n kind args <<< "$run"
-  timeout 90 .gpu-bin/osprey bench offline --model $model --device cuda $args --input-len 512 \
+  stream=1
+  [[ $kind == *-cublas ]] && stream=0
+  OSPREY_CUDA_STREAM_GEMM=$stream timeout 90 .gpu-bin/osprey bench offline --model $model --device cuda $args --input-len 512 \
     --output-len 128 --max-num-seqs 128 --json > "$OUT/engine-$n-$kind.json" \
     2> "$OUT/engine-$n-$kind.log" || engine_rc=$?
 done

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -249,26 +250,27 @@ void batch_breakdown(nlohmann::json& j) {
   cudaStreamDestroy(st);
 }
 
-// The cuBLAS GEMMs of one batch-128 Llama-3.2-1B decode step (16 layers of distinct weights and
-// the LM head, f32 logits), against the weight bytes they must read.
-void batch128_gemms(nlohmann::json& j) {
-  const int M = 128, H = 2048, F = 8192, QKV = 3072, V = 128256, L = 16;
+// The GEMMs of one Llama-3.2-1B decode step (16 layers of distinct weights and the LM head, f32
+// logits) at batch 16, 64 and 128, against the weight bytes they must read: cuBLAS's default
+// algorithms, then each shape tuned (cuBLASLt's candidates and the streaming kernel), with the
+// per-shape times of each.
+void decode_gemms(nlohmann::json& j) {
+  const int H = 2048, F = 8192, QKV = 3072, V = 128256, L = 16, kMaxM = 128;
   const size_t layer = size_t(QKV) * H + size_t(H) * H + 2 * size_t(F) * H + size_t(H) * F;
   void *w = nullptr, *lm = nullptr, *x = nullptr, *y16 = nullptr;
   float *res = nullptr, *logits = nullptr;
   OSPREY_CUDA_CHECK(cudaMalloc(&w, layer * L * 2));
   OSPREY_CUDA_CHECK(cudaMalloc(&lm, size_t(V) * H * 2));
-  OSPREY_CUDA_CHECK(cudaMalloc(&x, size_t(M) * F * 2));
-  OSPREY_CUDA_CHECK(cudaMalloc(&y16, size_t(M) * 2 * F * 2));
-  OSPREY_CUDA_CHECK(cudaMalloc(&res, size_t(M) * H * 4));
-  OSPREY_CUDA_CHECK(cudaMalloc(&logits, size_t(M) * V * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&x, size_t(kMaxM) * F * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&y16, size_t(kMaxM) * 2 * F * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&res, size_t(kMaxM) * H * 4));
+  OSPREY_CUDA_CHECK(cudaMalloc(&logits, size_t(kMaxM) * V * 4));
   fill_random(w, int64_t(layer) * L, true, 21, 0.03f, 0, nullptr);
   fill_random(lm, int64_t(V) * H, true, 22, 0.03f, 0, nullptr);
-  fill_random(x, int64_t(M) * F, true, 23, 1, 0, nullptr);
-  OSPREY_CUDA_CHECK(cudaMemset(res, 0, size_t(M) * H * 4));
+  fill_random(x, int64_t(kMaxM) * F, true, 23, 1, 0, nullptr);
+  OSPREY_CUDA_CHECK(cudaMemset(res, 0, size_t(kMaxM) * H * 4));
   cudaStream_t st;
   OSPREY_CUDA_CHECK(cudaStreamCreate(&st));
-  Gemm gemm(st);
   std::vector<const void*> wqkv, wo, wgu, wdown;
   for (int l = 0; l < L; ++l) {
     const char* b = static_cast<const char*>(w) + layer * l * 2;
@@ -276,31 +278,64 @@ void batch128_gemms(nlohmann::json& j) {
     wgu.push_back(b + size_t(QKV + H) * H * 2),
         wdown.push_back(b + size_t(QKV + H + 2 * F) * H * 2);
   }
-  auto step = [&] {
-    for (int l = 0; l < L; ++l) {
-      gemm(x, M, H, wqkv[l], QKV, y16, true, false, false);
-      gemm(x, M, H, wo[l], H, res, true, true, true);
-      gemm(x, M, H, wgu[l], 2 * F, y16, true, false, false);
-      gemm(x, M, F, wdown[l], H, res, true, true, true);
-    }
-    gemm(x, M, H, lm, V, logits, true, true, false);
-  };
-  const double ms_default = time_ms(st, step);
   const void* const head[] = {lm};
-  gemm.tune(x, M, H, wqkv, QKV, y16, false);
-  gemm.tune(x, M, H, wo, H, res, true);
-  gemm.tune(x, M, H, wgu, 2 * F, y16, false);
-  gemm.tune(x, M, F, wdown, H, res, true);
-  gemm.tune(x, M, H, head, V, logits, true);
-  const double ms = time_ms(st, step);
   const double bytes = double(layer) * L * 2 + double(V) * H * 2;
-  std::printf(
-      "  breakdown (batch 128): GEMMs %.3f ms per decode step (%.0f GB/s of weights), cuBLAS "
-      "default %.3f ms (%.0f GB/s)\n",
-      ms, bytes / (ms / 1e3) / 1e9, ms_default, bytes / (ms_default / 1e3) / 1e9);
-  j["batch_breakdown"]["gemm_ms"] = ms;
-  j["batch_breakdown"]["gemm_gbps"] = bytes / (ms / 1e3) / 1e9;
-  j["batch_breakdown"]["gemm_default_ms"] = ms_default;
+  for (const int M : {16, 64, kMaxM}) {
+    Gemm gemm(st);
+    auto step = [&] {
+      for (int l = 0; l < L; ++l) {
+        gemm(x, M, H, wqkv[l], QKV, y16, true, false, false);
+        gemm(x, M, H, wo[l], H, res, true, true, true);
+        gemm(x, M, H, wgu[l], 2 * F, y16, true, false, false);
+        gemm(x, M, F, wdown[l], H, res, true, true, true);
+      }
+      gemm(x, M, H, lm, V, logits, true, true, false);
+    };
+    const double ms_default = time_ms(st, step);
+    struct Shape {
+      const char* name;
+      int K;
+      std::span<const void* const> ws;
+      int N;
+      void* y;
+      bool f32;
+    };
+    std::string shapes;
+    nlohmann::json js;
+    for (const Shape& sh :
+         {Shape{"qkv", H, wqkv, QKV, y16, false}, Shape{"o", H, wo, H, res, true},
+          Shape{"gate_up", H, wgu, 2 * F, y16, false}, Shape{"down", F, wdown, H, res, true},
+          Shape{"lm_head", H, head, V, logits, true}}) {
+      const Gemm::Timing t = gemm.tune(x, M, sh.K, sh.ws, sh.N, sh.y, sh.f32);
+      const double mb = double(sh.N) * sh.K * 2 / 1e6;
+      const std::string chosen =
+          t.stream_splits ? " (stream, " + std::to_string(t.stream_splits) + " splits, " +
+                                std::to_string(int(mb / t.stream_ms)) + " GB/s)"
+                          : "";
+      char buf[160];
+      std::snprintf(buf, sizeof buf, " %s %.1f/%.1f/%.1f us%s", sh.name, t.default_ms * 1e3,
+                    t.cublas_ms * 1e3, t.stream_ms * 1e3, chosen.c_str());
+      shapes += buf;
+      js[sh.name] = {{"default_ms", t.default_ms},
+                     {"cublas_ms", t.cublas_ms},
+                     {"stream_ms", t.stream_ms},
+                     {"stream_splits", t.stream_splits}};
+    }
+    const double ms = time_ms(st, step);
+    std::printf(
+        "  breakdown (GEMMs, batch %d): %.3f ms per decode step (%.0f GB/s of weights), cuBLAS "
+        "default %.3f ms (%.0f GB/s); per shape default/cuBLASLt/stream:%s\n",
+        M, ms, bytes / (ms / 1e3) / 1e9, ms_default, bytes / (ms_default / 1e3) / 1e9,
+        shapes.c_str());
+    const std::string key = "gemms_batch" + std::to_string(M);
+    j[key] = {
+        {"ms", ms}, {"gbps", bytes / (ms / 1e3) / 1e9}, {"default_ms", ms_default}, {"shapes", js}};
+    if (M == kMaxM) {
+      j["batch_breakdown"]["gemm_ms"] = ms;
+      j["batch_breakdown"]["gemm_gbps"] = bytes / (ms / 1e3) / 1e9;
+      j["batch_breakdown"]["gemm_default_ms"] = ms_default;
+    }
+  }
   for (void* p : {w, lm, x, y16, static_cast<void*>(res), static_cast<void*>(logits)}) cudaFree(p);
   cudaStreamDestroy(st);
 }
@@ -408,7 +443,7 @@ int main(int argc, char** argv) {
     nlohmann::json j = {{"device", prop.name}, {"copy_gbps", bw / 1e9}};
     batch1_breakdown(j);
     batch_breakdown(j);
-    batch128_gemms(j);
+    decode_gemms(j);
     std::mt19937 rng(42);
     const int prompt = 512, out = 128;
     struct Row {

@@ -269,6 +269,7 @@ CudaModel::GemmTuning CudaModel::tune_gemms() {
   if (Tm > m.opts.max_seqs) tune_layer(int(Tm), false);
   OSPREY_CUDA_CHECK(cudaStreamSynchronize(m.stream));
   out.shapes = m.gemm->tuned_shapes();
+  out.stream_shapes = m.gemm->stream_shapes();
   return out;
 }
 

@@ -71,7 +71,7 @@ class CudaModel {
   // batch size, full prefill chunks) and keeps the fastest; call before capture_decode_graphs.
   // Returns the GEMM time of one decode step at max_seqs: {cuBLAS's default, tuned} in ms.
   struct GemmTuning {
-    int shapes = 0;
+    int shapes = 0, stream_shapes = 0;  // tuned shapes; those that run stream_gemm
     double decode_default_ms = 0, decode_tuned_ms = 0;
   };
   GemmTuning tune_gemms();

@@ -1,11 +1,17 @@
 #include "backend/cuda/gemm.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "core/dtype.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace osprey::cuda {
 namespace {
@@ -13,6 +19,25 @@ namespace {
 constexpr size_t kWorkspace = 32u << 20;
 constexpr int kCandidates = 12;  // cuBLASLt heuristic results timed per shape
 constexpr int kTimedRuns = 8;
+constexpr int kStreamCounters = 4096;  // output tiles of 128 rows: N up to 524,288
+// Splits of K timed for stream_gemm: 1 for matrices with rows enough to fill the GPU, more for
+// those with fewer 128-row tiles than SMs.
+constexpr int kStreamSplits[] = {1, 2, 3, 4, 5, 6, 8, 10, 12, 16};
+
+// Every output of a GEMM (bf16 or f32) as floats, copied from the device.
+std::vector<float> download_output(const void* Y, size_t n, bool y_f32, cudaStream_t st) {
+  std::vector<float> out(n);
+  if (y_f32) {
+    OSPREY_CUDA_CHECK(cudaMemcpyAsync(out.data(), Y, n * 4, cudaMemcpyDeviceToHost, st));
+    OSPREY_CUDA_CHECK(cudaStreamSynchronize(st));
+    return out;
+  }
+  std::vector<uint16_t> h(n);
+  OSPREY_CUDA_CHECK(cudaMemcpyAsync(h.data(), Y, n * 2, cudaMemcpyDeviceToHost, st));
+  OSPREY_CUDA_CHECK(cudaStreamSynchronize(st));
+  for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(h[i]);
+  return out;
+}
 
 }  // namespace
 
@@ -25,6 +50,10 @@ Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
   OSPREY_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));  // no TF32 in the f32 mode
   OSPREY_CUBLAS_CHECK(cublasLtCreate(&lt_));
   OSPREY_CUDA_CHECK(cudaMalloc(&hash_, sizeof(*hash_)));
+  OSPREY_CUDA_CHECK(cudaMalloc(&stream_counters_, kStreamCounters * sizeof(int)));
+  OSPREY_CUDA_CHECK(cudaMemset(stream_counters_, 0, kStreamCounters * sizeof(int)));
+  const char* env = std::getenv("OSPREY_CUDA_STREAM_GEMM");
+  stream_enabled_ = !(env && std::strcmp(env, "0") == 0);
 }
 
 Gemm::~Gemm() {
@@ -33,6 +62,7 @@ Gemm::~Gemm() {
   if (blas_) cublasDestroy(blas_);
   cudaFree(workspace_);
   cudaFree(hash_);
+  cudaFree(stream_counters_);
 }
 
 void Gemm::destroy(Plan& p) {
@@ -75,11 +105,48 @@ bool Gemm::run_lt(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* X
                         workspace_, kWorkspace, stream_) == CUBLAS_STATUS_SUCCESS;
 }
 
+void Gemm::run_stream(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
+                      bool accumulate, int splits) const {
+  stream_gemm({X, M, K, W, N, Y, y_f32, accumulate, splits, static_cast<float*>(workspace_),
+               kWorkspace / sizeof(float), stream_counters_, kStreamCounters},
+              stream_);
+}
+
+int Gemm::stream_shapes() const {
+  return static_cast<int>(std::count_if(
+      plans_.begin(), plans_.end(), [](const auto& kv) { return kv.second.stream_splits > 0; }));
+}
+
+bool Gemm::stream_agrees(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
+                         int splits) const {
+  const size_t n = size_t(M) * N, bytes = n * (y_f32 ? 4 : 2);
+  run_default(X, M, K, W, N, Y, true, y_f32, false);
+  const std::vector<float> ref = download_output(Y, n, y_f32, stream_);
+  run_stream(X, M, K, W, N, Y, y_f32, false, splits);
+  const unsigned long long h = output_hash(Y, bytes);
+  const std::vector<float> got = download_output(Y, n, y_f32, stream_);
+  run_stream(X, M, K, W, N, Y, y_f32, false, splits);
+  if (output_hash(Y, bytes) != h) return false;
+  // Both sum the same f32 products in different orders: bf16 outputs may differ by a rounding
+  // step, f32 ones far less. A wrong index or a lost K tile is off by a sizeable fraction.
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(got[i])) return false;
+    max_ref = std::max(max_ref, std::fabs(double(ref[i])));
+    max_diff = std::max(max_diff, std::fabs(double(got[i]) - ref[i]));
+  }
+  return max_diff <= (y_f32 ? 1e-3 : 1e-2) * max_ref;
+}
+
 void Gemm::operator()(const void* X, int M, int K, const void* W, int N, void* Y, bool inputs_bf16,
                       bool y_f32, bool accumulate) {
   if (M == 0) return;
   if (inputs_bf16) {
     const auto it = plans_.find({M, N, K, y_f32});
+    if (it != plans_.end() && it->second.stream_splits > 0) {
+      run_stream(X, M, K, W, N, Y, y_f32, accumulate, it->second.stream_splits);
+      return;
+    }
     if (it != plans_.end() && it->second.use_lt) {
       if (!run_lt(it->second, it->second.algo, X, W, Y, accumulate))
         fail(ErrorKind::kInternal, "cuBLASLt matmul failed with its tuned algorithm");
@@ -160,10 +227,45 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
     }
   }
   cudaGetLastError();  // a refused candidate leaves no sticky error, but clear the last one
+
+  // The weight-streaming kernel at each split the scratch holds; the fastest is used where it
+  // beats the best so far by the same margin and agrees with cuBLAS.
+  Timing out{default_ms, best, best};
+  if (stream_enabled_ && stream_gemm_supported(M, N, K)) {
+    int best_split = 0;
+    double best_stream = std::numeric_limits<double>::infinity();
+    for (int s : kStreamSplits) {
+      if (s > 1 && (2 * s > stream_gemm_ktiles(K) || size_t(s) * M * N > kWorkspace / 4 ||
+                    (N + kStreamGemmRows - 1) / kStreamGemmRows > kStreamCounters))
+        continue;
+      double ms = 0;
+      time_ms(
+          [&](const void* W) {
+            run_stream(X, M, K, W, N, Y, y_f32, false, s);
+            return true;
+          },
+          &ms);
+      if (ms < best_stream) best_stream = ms, best_split = s;
+    }
+    if (best_split > 0) {
+      out.stream_ms = best_stream;
+      if (best_stream < 0.98 * best) {
+        if (stream_agrees(X, M, K, Ws[0], N, Y, y_f32, best_split)) {
+          plan.stream_splits = out.stream_splits = best_split;
+          out.chosen_ms = best_stream;
+        } else {
+          log::warn(
+              "cuda: the streaming GEMM disagrees with cuBLAS at M = {}, N = {}, K = {} "
+              "({} splits); cuBLAS keeps the shape",
+              M, N, K, best_split);
+        }
+      }
+    }
+  }
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   plans_.emplace(key, plan);
-  return {default_ms, best};
+  return out;
 }
 
 }  // namespace osprey::cuda

@@ -6,7 +6,9 @@
 // (M = batch size, the weights streamed once per step), so the shapes that recur every step (the
 // decode graphs' batch sizes, full prefill chunks) are tuned once at start: cuBLASLt's candidate
 // algorithms for the shape are timed against the default and the fastest whose result repeats bit
-// for bit is kept. Untuned shapes take the default.
+// for bit is kept. Untuned shapes take the default. Shapes with M <= 128 also time Osprey's own
+// weight-streaming kernel (stream_gemm) at each split of K, kept where it is fastest and its
+// output agrees with cuBLAS's (OSPREY_CUDA_STREAM_GEMM=0 leaves it out, for comparisons).
 #pragma once
 
 #include <cublasLt.h>
@@ -34,17 +36,22 @@ class Gemm {
   // capture.
   struct Timing {
     double default_ms, chosen_ms;
+    double cublas_ms = 0;   // the fastest cuBLAS(Lt) algorithm
+    double stream_ms = 0;   // the streaming kernel's fastest split, 0 where it was not timed
+    int stream_splits = 0;  // that split where it was chosen, else 0
   };
   Timing tune(const void* X, int M, int K, std::span<const void* const> Ws, int N, void* Y,
               bool y_f32);
   int tuned_shapes() const { return static_cast<int>(plans_.size()); }
+  int stream_shapes() const;  // tuned shapes that run stream_gemm
 
  private:
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
-    bool use_lt = false;  // false: the default algorithm measured at least as fast
+    bool use_lt = false;    // false: the default algorithm measured at least as fast
+    int stream_splits = 0;  // > 0: stream_gemm with this split of K instead of cuBLAS
   };
   using Key = std::tuple<int, int, int, bool>;  // M, N, K, y_f32
   Plan make_plan(int M, int N, int K, bool y_f32) const;
@@ -53,6 +60,12 @@ class Gemm {
                    bool y_f32, bool accumulate) const;
   bool run_lt(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* X, const void* W,
               void* Y, bool accumulate) const;
+  void run_stream(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
+                  bool accumulate, int splits) const;
+  // Whether stream_gemm with `splits` gives cuBLAS's result (to bf16/f32 rounding) and repeats it
+  // bit for bit: a kernel not yet run on this GPU model proves itself before it is used.
+  bool stream_agrees(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
+                     int splits) const;
   unsigned long long output_hash(const void* Y, size_t bytes) const;
 
   cudaStream_t stream_;
@@ -60,6 +73,9 @@ class Gemm {
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
   unsigned long long* hash_ = nullptr;  // device scratch for output_hash
+  int* stream_counters_ = nullptr;      // stream_gemm's per-tile counters (its partial sums use
+                                        // workspace_: one stream runs one GEMM at a time)
+  bool stream_enabled_ = true;
   std::map<Key, Plan> plans_;
 };
 

@@ -117,6 +117,32 @@ struct GemvArgs {
 void gemv(const GemvArgs& a, cudaStream_t st);
 bool gemv_supported(int K);
 
+// Y[M][N] = X[M][K] W[N][K]^T (or += with `accumulate`, f32 outputs only) for bf16 X and W with
+// M <= kStreamGemmMaxM and K % 8 == 0 (kernels_gemm_stream.cu): the decode step's skinny GEMMs on
+// the tensor cores, each CTA streaming kStreamGemmRows weight rows once for the whole batch. K is
+// split over `splits` CTAs per row tile (clamped to the K tiles there are); with splits > 1 the
+// partial sums need splits * M * N floats of `partials` and ceil(N / kStreamGemmRows) `counters`
+// (zero before the first launch; each launch leaves them zero). Deterministic for any split.
+// Gemm::tune picks it per shape where it beats cuBLAS and agrees with it.
+constexpr int kStreamGemmMaxM = 128;
+constexpr int kStreamGemmRows = 128;
+struct StreamGemmArgs {
+  const void* x;  // bf16 [M][K]
+  int M, K;
+  const void* w;  // bf16 [N][K]
+  int N;
+  void* y;  // [M][N], f32 or bf16
+  bool y_f32, accumulate;
+  int splits;
+  float* partials;
+  size_t partial_floats;
+  int* counters;
+  int num_counters;
+};
+void stream_gemm(const StreamGemmArgs& a, cudaStream_t st);
+bool stream_gemm_supported(int M, int N, int K);
+int stream_gemm_ktiles(int K);  // 64-deep steps of K, the most splits that do work
+
 // Decode attention (one new token per sequence; q [S][heads * head_dim]), split over the context in
 // partitions of `partition` (<= kDecodePartition) positions; the last CTA of each (sequence, head
 // group) merges them. Small batches use short partitions so that enough CTAs run. seq_lens:

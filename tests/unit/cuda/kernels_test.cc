@@ -7,6 +7,7 @@ TEST(Cuda, BuiltWithoutCuda) {
 }
 #else
 #include <numeric>
+#include <string>
 
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
@@ -264,6 +265,95 @@ TEST(Gemv, RopeEpilogueMatchesQkvPost) {
   // The slot's rows were written (the buffers start as NaN poison).
   const auto k = download(k2, cache / 2, true);
   EXPECT_FALSE(std::isnan(k[(size_t(slot[0]) * kvh) * hd]));
+}
+
+// The weight-streaming GEMM at each of its tile shapes (M up to 16, 32, 64, 128), with rows of W
+// and K past the last whole tile, splits of K (deterministic, and the counters left ready for the
+// next launch), bf16 and f32 outputs and accumulation.
+TEST(StreamGemm, MatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  std::mt19937 rng(5);
+  const int kCounters = 64;
+  DeviceBuf counters(kCounters * 4);
+  OSPREY_CUDA_CHECK(cudaMemset(counters.p, 0, kCounters * 4));
+  struct Case {
+    int M, N, K;
+  };
+  for (const Case c :
+       {Case{1, 301, 136}, Case{5, 256, 8}, Case{16, 130, 520}, Case{17, 129, 2056},
+        Case{40, 384, 200}, Case{64, 128, 64}, Case{100, 301, 1032}, Case{128, 255, 520}}) {
+    const int M = c.M, N = c.N, K = c.K;
+    ASSERT_TRUE(stream_gemm_supported(M, N, K));
+    auto x = random_vec(size_t(M) * K, rng), w = random_vec(size_t(N) * K, rng),
+         y0 = random_vec(size_t(M) * N, rng);
+    DeviceBuf dx(x.size() * 2), dw(w.size() * 2), dy(y0.size() * 4), dyb(y0.size() * 2);
+    upload(dx, x, true), upload(dw, w, true);
+    std::vector<float> ref(size_t(M) * N);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        double s = 0;
+        for (int k = 0; k < K; ++k) s += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+        ref[size_t(m) * N + n] = float(s);
+      }
+    for (int splits : {1, 3, 1000}) {
+      const size_t part = size_t(std::min(splits, stream_gemm_ktiles(K))) * M * N;
+      DeviceBuf partials(std::max<size_t>(part, 1) * 4);
+      StreamGemmArgs a{dx.p,     M,
+                       K,        dw.p,
+                       N,        dy.p,
+                       true,     false,
+                       splits,   partials.as<float>(),
+                       part,     counters.as<int>(),
+                       kCounters};
+      const std::string what = "M " + std::to_string(M) + " N " + std::to_string(N) + " K " +
+                               std::to_string(K) + " splits " + std::to_string(splits);
+      // f32, twice: the second run must find the counters reset and give the same bits.
+      stream_gemm(a, nullptr);
+      const auto first = download(dy, ref.size(), false);
+      EXPECT_LE(rel_err(first, ref), 1e-4) << what;
+      stream_gemm(a, nullptr);
+      EXPECT_EQ(download(dy, ref.size(), false), first) << what;
+      // Accumulating into y0.
+      upload_raw(dy, y0);
+      a.accumulate = true;
+      stream_gemm(a, nullptr);
+      std::vector<float> acc_ref(ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) acc_ref[i] = ref[i] + y0[i];
+      EXPECT_LE(rel_err(download(dy, ref.size(), false), acc_ref), 1e-4) << what << " accumulate";
+      // bf16 out.
+      a.accumulate = false, a.y_f32 = false, a.y = dyb.p;
+      stream_gemm(a, nullptr);
+      EXPECT_LE(rel_err(download(dyb, ref.size(), true), ref), 1e-2) << what << " bf16";
+    }
+  }
+}
+
+// Gemm::tune keeps the streaming kernel only where it agrees with cuBLAS; whichever it keeps, the
+// tuned GEMM of a decode-sized shape computes the product, and repeats it bit for bit.
+TEST(StreamGemm, TunedShapeMatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  std::mt19937 rng(9);
+  const int M = 24, K = 2048, N = 1024;
+  auto x = random_vec(size_t(M) * K, rng), w = random_vec(size_t(N) * K, rng);
+  DeviceBuf dx(x.size() * 2), dw(w.size() * 2), dy(size_t(M) * N * 4);
+  upload(dx, x, true), upload(dw, w, true);
+  std::vector<float> ref(size_t(M) * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = 0;
+      for (int k = 0; k < K; ++k) s += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+      ref[size_t(m) * N + n] = float(s);
+    }
+  Gemm gemm(nullptr);
+  const void* const ws[] = {dw.p};
+  const Gemm::Timing t = gemm.tune(dx.p, M, K, ws, N, dy.p, true);
+  EXPECT_GT(t.stream_ms, 0);  // timed: the shape is one it serves
+  EXPECT_EQ(gemm.stream_shapes(), t.stream_splits > 0 ? 1 : 0);
+  gemm(dx.p, M, K, dw.p, N, dy.p, true, true, false);
+  const auto first = download(dy, ref.size(), false);
+  EXPECT_LE(rel_err(first, ref), 1e-4) << (t.stream_splits ? "stream" : "cuBLAS");
+  gemm(dx.p, M, K, dw.p, N, dy.p, true, true, false);
+  EXPECT_EQ(download(dy, ref.size(), false), first);
 }
 
 }  // namespace

@@ -1,0 +1,268 @@
+// Weight-streaming GEMM for decode steps: Y[M][N] (+)= X[M][K] W[N][K]^T in bf16 with M <= 128.
+// At these sizes a step's GEMMs only have to read the weights once, but cuBLAS's tiles (made for
+// square problems) leave HBM bandwidth unused: at M = 128 Llama-3.2-1B's matrices stream at ~1.9
+// TB/s of an H100's ~3. Here every CTA owns 128 weight rows and the whole batch: its W tile
+// (128 rows x 64 of K, one 128-byte line per row) and the batch's X tile come into shared memory
+// with cp.async, three stages ahead of the one in use, and the warps run mma.sync m16n8k16 on
+// them (W rows are already the column-major B operand). Matrices with fewer rows than the GPU has
+// SMs split K over more CTAs; the last CTA of each output tile to finish adds the partial sums in
+// split order, so the result does not depend on which CTA finishes when (a seeded draw must repeat
+// bit for bit). Launched with PDL: the first weight stages load before the wait for X.
+#include <algorithm>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/mma.cuh"
+#include "core/error.h"
+
+namespace osprey::cuda {
+namespace {
+
+constexpr int kBN = kStreamGemmRows;  // weight rows (outputs) per CTA
+constexpr int kBK = 64;               // K per stage: one 128-byte line of each row
+constexpr int kChunks = kBK / 8;      // 16-byte pieces per row and stage
+constexpr int kLd = kBK + 8;  // bf16 per shared row: the padding keeps ldmatrix conflict-free
+constexpr int kWarpsN = 4;    // warps across the CTA's 128 outputs
+constexpr int kNT = kBN / kWarpsN / 8;  // n8 tiles per warp
+constexpr int kStages = 4;
+
+// MT m16 tiles per warp, WM warps along M: BM = 16 * MT * WM rows of the batch per CTA.
+template <int MT, int WM>
+struct Tile {
+  static constexpr int kBM = 16 * MT * WM;
+  static constexpr int kThreads = 32 * WM * kWarpsN;
+  static constexpr size_t kSmem = size_t(kStages) * (kBN + kBM) * kLd * sizeof(bf16);
+};
+
+struct Params {
+  const bf16* x;
+  const bf16* w;
+  void* y;
+  int M, N, K;
+  int kt_per;  // K tiles per split
+  bool y_f32, accumulate;
+  float* partials;  // [splits][M][N] when splits > 1
+  int* counters;    // one per output tile, zero between launches
+};
+
+// Stores outputs (m, n) and (m, n + 1) where they exist (n is even).
+__device__ __forceinline__ void store_pair(const Params& p, int m, int n, float v0, float v1) {
+  if (m >= p.M || n >= p.N) return;
+  const int64_t i = int64_t(m) * p.N + n;
+  const bool two = n + 1 < p.N;
+  if (!p.y_f32) {
+    bf16* y = static_cast<bf16*>(p.y) + i;
+    if (two && p.N % 2 == 0) {
+      *reinterpret_cast<__nv_bfloat162*>(y) = __floats2bfloat162_rn(v0, v1);
+    } else {
+      y[0] = from_f<bf16>(v0);
+      if (two) y[1] = from_f<bf16>(v1);
+    }
+    return;
+  }
+  float* y = static_cast<float*>(p.y) + i;
+  if (p.accumulate) v0 += y[0], v1 += two ? y[1] : 0.0f;
+  y[0] = v0;
+  if (two) y[1] = v1;
+}
+
+template <int MT, int WM>
+__global__ void __launch_bounds__(Tile<MT, WM>::kThreads) stream_gemm_kernel(Params p) {
+  constexpr int BM = Tile<MT, WM>::kBM, T = Tile<MT, WM>::kThreads;
+  static_assert(kBN * kChunks % T == 0 && BM * kChunks % T == 0, "whole load rounds");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* Ws = reinterpret_cast<bf16*>(smem_raw);  // [kStages][kBN][kLd]
+  bf16* Xs = Ws + kStages * kBN * kLd;           // [kStages][BM][kLd]
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / kWarpsN, wn = warp % kWarpsN;
+  const int n0 = blockIdx.x * kBN, split = blockIdx.y, splits = gridDim.y;
+  const int ktiles = (p.K + kBK - 1) / kBK, kchunks = p.K / 8;
+  const int kt0 = split * p.kt_per, nk = max(0, min(ktiles, kt0 + p.kt_per) - kt0);
+
+  // Local K tile t of this split into stage t % kStages; rows past N or M and K past its end
+  // load as zeros.
+  auto load_w = [&](int t) {
+    bf16* dst = Ws + (t % kStages) * kBN * kLd;
+    const int kc0 = (kt0 + t) * kChunks;
+#pragma unroll
+    for (int j = 0; j < kBN * kChunks / T; ++j) {
+      const int i = tid + j * T, r = i / kChunks, c = i % kChunks;
+      const bool ok = n0 + r < p.N && kc0 + c < kchunks;
+      cp_async16_zfill(dst + r * kLd + c * 8,
+                       ok ? p.w + int64_t(n0 + r) * p.K + (kc0 + c) * 8 : p.w, ok);
+    }
+  };
+  auto load_x = [&](int t) {
+    bf16* dst = Xs + (t % kStages) * BM * kLd;
+    const int kc0 = (kt0 + t) * kChunks;
+#pragma unroll
+    for (int j = 0; j < BM * kChunks / T; ++j) {
+      const int i = tid + j * T, r = i / kChunks, c = i % kChunks;
+      const bool ok = r < p.M && kc0 + c < kchunks;
+      cp_async16_zfill(dst + r * kLd + c * 8, ok ? p.x + int64_t(r) * p.K + (kc0 + c) * 8 : p.x,
+                       ok);
+    }
+  };
+
+  // Weights depend on no earlier kernel: their first stages load before the wait. They join the
+  // first commit group (with X's first stage), so waiting for that group covers them all.
+  pdl_trigger();
+  for (int t = 0; t < kStages - 1; ++t)
+    if (t < nk) load_w(t);
+  pdl_wait();
+  for (int t = 0; t < kStages - 1; ++t) {
+    if (t < nk) load_x(t);
+    cp_async_commit();
+  }
+
+  float acc[MT][kNT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+      acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0;
+  // A (X): lanes 0-15 address rows 0-15 at +0, lanes 16-31 the same rows at +8 (a0..a3). B (W):
+  // lanes 8i..8i+7 address the n8 tile's rows at +8i, so one ldmatrix holds (b0, b1) of two
+  // consecutive 16-deep steps.
+  const int a_row = wm * 16 * MT + (lane & 15), a_col = 8 * (lane >> 4);
+  const int b_row = wn * (kBN / kWarpsN) + (lane & 7), b_col = 8 * (lane >> 3);
+  for (int t = 0; t < nk; ++t) {
+    cp_async_wait<kStages - 2>();  // tile t has landed
+    __syncthreads();               // ... for every thread, and stage (t - 1) is free
+    if (t + kStages - 1 < nk) load_w(t + kStages - 1), load_x(t + kStages - 1);
+    cp_async_commit();
+    const bf16* ws = Ws + (t % kStages) * kBN * kLd;
+    const bf16* xs = Xs + (t % kStages) * BM * kLd;
+#pragma unroll
+    for (int h = 0; h < kBK / 32; ++h) {
+      uint32_t b[kNT][4];
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+        ldmatrix_x4(smem_addr(ws + (b_row + nt * 8) * kLd + b_col + 32 * h), b[nt]);
+#pragma unroll
+      for (int kk = 0; kk < 2; ++kk)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          uint32_t a[4];
+          ldmatrix_x4(smem_addr(xs + (a_row + mt * 16) * kLd + a_col + 32 * h + 16 * kk), a);
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt)
+            mma_bf16(acc[mt][nt], a, b[nt][2 * kk], b[nt][2 * kk + 1]);
+        }
+    }
+  }
+  cp_async_wait<0>();
+
+  // Accumulator layout: c0, c1 are row lane / 4, columns 2 (lane % 4) + {0, 1}; c2, c3 row + 8.
+  const int row0 = wm * 16 * MT + (lane >> 2);
+  const int col0 = n0 + wn * (kBN / kWarpsN) + 2 * (lane & 3);
+  if (splits == 1) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+          store_pair(p, row0 + mt * 16 + 8 * i, col0 + nt * 8, acc[mt][nt][2 * i],
+                     acc[mt][nt][2 * i + 1]);
+    return;
+  }
+  // Publish this split's partial sums; the last CTA of the tile adds all of them in split order.
+  const int64_t MN = int64_t(p.M) * p.N;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int m = row0 + mt * 16 + 8 * i, n = col0 + nt * 8;
+        if (m >= p.M || n >= p.N) continue;
+        float* dst = p.partials + split * MN + int64_t(m) * p.N + n;
+        dst[0] = acc[mt][nt][2 * i];
+        if (n + 1 < p.N) dst[1] = acc[mt][nt][2 * i + 1];
+      }
+  __threadfence();
+  __syncthreads();
+  __shared__ bool last;
+  if (tid == 0) {
+    int* ctr = p.counters + blockIdx.x;
+    last = atomicAdd(ctr, 1) == splits - 1;
+    if (last) *ctr = 0;  // ready for the next launch: the kernel boundary orders it
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int m = row0 + mt * 16 + 8 * i, n = col0 + nt * 8;
+        if (m >= p.M || n >= p.N) continue;
+        const float* src = p.partials + int64_t(m) * p.N + n;
+        const bool two = n + 1 < p.N;
+        float v0 = 0, v1 = 0;
+        for (int s = 0; s < splits; ++s) {
+          v0 += __ldcg(src + s * MN);
+          if (two) v1 += __ldcg(src + s * MN + 1);
+        }
+        store_pair(p, m, n, v0, v1);
+      }
+}
+
+template <int MT, int WM>
+void launch(const Params& p, int tiles, int splits, cudaStream_t st) {
+  using Tl = Tile<MT, WM>;
+  static const bool configured = [] {
+    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(stream_gemm_kernel<MT, WM>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, Tl::kSmem));
+    return true;
+  }();
+  (void)configured;
+  launch_pdl(stream_gemm_kernel<MT, WM>, dim3(tiles, splits), Tl::kThreads, Tl::kSmem, st, p);
+  OSPREY_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+bool stream_gemm_supported(int M, int N, int K) {
+  return M >= 1 && M <= kStreamGemmMaxM && N >= 1 && K >= 8 && K % 8 == 0;
+}
+
+int stream_gemm_ktiles(int K) {
+  return ceil_div(K, kBK);
+}
+
+void stream_gemm(const StreamGemmArgs& a, cudaStream_t st) {
+  if (!stream_gemm_supported(a.M, a.N, a.K))
+    unsupported("stream_gemm with M = {}, N = {}, K = {}", a.M, a.N, a.K);
+  const int tiles = ceil_div(a.N, kBN);
+  const int splits = std::clamp(a.splits, 1, stream_gemm_ktiles(a.K));
+  if (a.accumulate && !a.y_f32) unsupported("stream_gemm accumulates into f32 outputs only");
+  if (splits > 1 && (!a.partials || !a.counters || size_t(splits) * a.M * a.N > a.partial_floats ||
+                     tiles > a.num_counters))
+    unsupported("stream_gemm: {} splits of {} x {} need more scratch than given", splits, a.M, a.N);
+  Params p{static_cast<const bf16*>(a.x),
+           static_cast<const bf16*>(a.w),
+           a.y,
+           a.M,
+           a.N,
+           a.K,
+           ceil_div(stream_gemm_ktiles(a.K), splits),
+           a.y_f32,
+           a.accumulate,
+           a.partials,
+           a.counters};
+  if (a.M <= 16)
+    launch<1, 1>(p, tiles, splits, st);
+  else if (a.M <= 32)
+    launch<2, 1>(p, tiles, splits, st);
+  else if (a.M <= 64)
+    launch<4, 1>(p, tiles, splits, st);
+  else
+    launch<4, 2>(p, tiles, splits, st);
+}
+
+}  // namespace osprey::cuda
