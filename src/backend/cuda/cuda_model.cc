@@ -82,8 +82,10 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
       (*gemm)(att, T, iQ, W.wo, iH, x, bf16, true, true);
       if (W.bo) add_bias(x, W.bo, T, H, stream);
       rms_norm(x, nullptr, T, H, W.ffn_norm, eps, h, bf16, stream);
-      (*gemm)(h, T, iH, W.wgu, 2 * iF, gu, bf16, false, false);
-      silu_mul(gu, W.bgu, T, F, act, bf16, stream);
+      if (W.bgu || !gemm->swiglu(h, T, iH, W.wgu, 2 * iF, act)) {
+        (*gemm)(h, T, iH, W.wgu, 2 * iF, gu, bf16, false, false);
+        silu_mul(gu, W.bgu, T, F, act, bf16, stream);
+      }
       (*gemm)(act, T, iF, W.wdown, iH, x, bf16, true, true);
       if (W.bdown) add_bias(x, W.bdown, T, H, stream);
     }

@@ -24,6 +24,17 @@ constexpr int kStreamCounters = 4096;  // output tiles of 128 rows: N up to 524,
 // those with fewer 128-row tiles than SMs.
 constexpr int kStreamSplits[] = {1, 2, 3, 4, 5, 6, 8, 10, 12, 16};
 
+// Whether every value of `got` is finite and within tol * max |ref| of `ref`.
+bool close_to(const std::vector<float>& got, const std::vector<float>& ref, double tol) {
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) return false;
+    max_ref = std::max(max_ref, std::fabs(double(ref[i])));
+    max_diff = std::max(max_diff, std::fabs(double(got[i]) - ref[i]));
+  }
+  return max_diff <= tol * max_ref;
+}
+
 // Every output of a GEMM (bf16 or f32) as floats, copied from the device.
 std::vector<float> download_output(const void* Y, size_t n, bool y_f32, cudaStream_t st) {
   std::vector<float> out(n);
@@ -52,8 +63,6 @@ Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
   OSPREY_CUDA_CHECK(cudaMalloc(&hash_, sizeof(*hash_)));
   OSPREY_CUDA_CHECK(cudaMalloc(&stream_counters_, kStreamCounters * sizeof(int)));
   OSPREY_CUDA_CHECK(cudaMemset(stream_counters_, 0, kStreamCounters * sizeof(int)));
-  const char* env = std::getenv("OSPREY_CUDA_STREAM_GEMM");
-  stream_enabled_ = !(env && std::strcmp(env, "0") == 0);
 }
 
 Gemm::~Gemm() {
@@ -106,10 +115,17 @@ bool Gemm::run_lt(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* X
 }
 
 void Gemm::run_stream(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
-                      bool accumulate, int splits) const {
+                      bool accumulate, int splits, bool swiglu) const {
   stream_gemm({X, M, K, W, N, Y, y_f32, accumulate, splits, static_cast<float*>(workspace_),
-               kWorkspace / sizeof(float), stream_counters_, kStreamCounters},
+               kWorkspace / sizeof(float), stream_counters_, kStreamCounters, swiglu},
               stream_);
+}
+
+bool Gemm::swiglu(const void* X, int M, int K, const void* W, int N, void* act) {
+  const auto it = plans_.find({M, N, K, false});
+  if (it == plans_.end() || !it->second.stream_swiglu) return false;
+  run_stream(X, M, K, W, N, act, false, false, it->second.stream_splits, true);
+  return true;
 }
 
 int Gemm::stream_shapes() const {
@@ -126,16 +142,24 @@ bool Gemm::stream_agrees(const void* X, int M, int K, const void* W, int N, void
   const unsigned long long h = output_hash(Y, bytes);
   const std::vector<float> got = download_output(Y, n, y_f32, stream_);
   run_stream(X, M, K, W, N, Y, y_f32, false, splits);
-  if (output_hash(Y, bytes) != h) return false;
   // Both sum the same f32 products in different orders: bf16 outputs may differ by a rounding
   // step, f32 ones far less. A wrong index or a lost K tile is off by a sizeable fraction.
-  double max_ref = 0, max_diff = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(got[i])) return false;
-    max_ref = std::max(max_ref, std::fabs(double(ref[i])));
-    max_diff = std::max(max_diff, std::fabs(double(got[i]) - ref[i]));
-  }
-  return max_diff <= (y_f32 ? 1e-3 : 1e-2) * max_ref;
+  return output_hash(Y, bytes) == h && close_to(got, ref, y_f32 ? 1e-3 : 1e-2);
+}
+
+bool Gemm::swiglu_agrees(const void* X, int M, int K, const void* W, int N, void* Y,
+                         int splits) const {
+  // The reference's activations go to the workspace: the kernel uses it only with splits > 1.
+  const size_t n = size_t(M) * (N / 2);
+  run_default(X, M, K, W, N, Y, true, false, false);
+  silu_mul(Y, nullptr, M, N / 2, workspace_, true, stream_);
+  const std::vector<float> ref = download_output(workspace_, n, false, stream_);
+  run_stream(X, M, K, W, N, Y, false, false, splits, true);
+  const unsigned long long h = output_hash(Y, n * 2);
+  const std::vector<float> got = download_output(Y, n, false, stream_);
+  run_stream(X, M, K, W, N, Y, false, false, splits, true);
+  // silu_mul's inputs were rounded to bf16, the epilogue's are not: a few rounding steps apart.
+  return output_hash(Y, n * 2) == h && close_to(got, ref, 2e-2);
 }
 
 void Gemm::operator()(const void* X, int M, int K, const void* W, int N, void* Y, bool inputs_bf16,
@@ -163,6 +187,14 @@ unsigned long long Gemm::output_hash(const void* Y, size_t bytes) const {
   OSPREY_CUDA_CHECK(cudaMemcpyAsync(&h, hash_, sizeof(h), cudaMemcpyDeviceToHost, stream_));
   OSPREY_CUDA_CHECK(cudaStreamSynchronize(stream_));
   return h;
+}
+
+Gemm::StreamMode Gemm::stream_mode() {
+  const char* env = std::getenv("OSPREY_CUDA_STREAM_GEMM");
+  if (!env || std::strcmp(env, "1") == 0) return StreamMode::kAuto;
+  if (std::strcmp(env, "0") == 0) return StreamMode::kOff;
+  if (std::strcmp(env, "force") == 0) return StreamMode::kForce;
+  invalid_input("OSPREY_CUDA_STREAM_GEMM is '{}': 0, 1 or force", env);
 }
 
 Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const> Ws, int N,
@@ -231,7 +263,8 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
   // The weight-streaming kernel at each split the scratch holds; the fastest is used where it
   // beats the best so far by the same margin and agrees with cuBLAS.
   Timing out{default_ms, best, best};
-  if (stream_enabled_ && stream_gemm_supported(M, N, K)) {
+  const StreamMode mode = stream_mode();
+  if (mode != StreamMode::kOff && stream_gemm_supported(M, N, K)) {
     int best_split = 0;
     double best_stream = std::numeric_limits<double>::infinity();
     for (int s : kStreamSplits) {
@@ -249,10 +282,12 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
     }
     if (best_split > 0) {
       out.stream_ms = best_stream;
-      if (best_stream < 0.98 * best) {
+      if (best_stream < 0.98 * best || mode == StreamMode::kForce) {
         if (stream_agrees(X, M, K, Ws[0], N, Y, y_f32, best_split)) {
           plan.stream_splits = out.stream_splits = best_split;
           out.chosen_ms = best_stream;
+          plan.stream_swiglu =
+              !y_f32 && N % 2 == 0 && swiglu_agrees(X, M, K, Ws[0], N, Y, best_split);
         } else {
           log::warn(
               "cuda: the streaming GEMM disagrees with cuBLAS at M = {}, N = {}, K = {} "

@@ -8,7 +8,8 @@
 // algorithms for the shape are timed against the default and the fastest whose result repeats bit
 // for bit is kept. Untuned shapes take the default. Shapes with M <= 128 also time Osprey's own
 // weight-streaming kernel (stream_gemm) at each split of K, kept where it is fastest and its
-// output agrees with cuBLAS's (OSPREY_CUDA_STREAM_GEMM=0 leaves it out, for comparisons).
+// output agrees with cuBLAS's (OSPREY_CUDA_STREAM_GEMM=0 leaves it out, for comparisons; =force
+// keeps it wherever it agrees, fast or not, for tests).
 #pragma once
 
 #include <cublasLt.h>
@@ -30,6 +31,11 @@ class Gemm {
   void operator()(const void* X, int M, int K, const void* W, int N, void* Y, bool inputs_bf16,
                   bool y_f32, bool accumulate);
 
+  // act[M][N / 2] = silu(gate) * up of the (gate, up) row pairs' product in one kernel, where the
+  // shape (bf16 output) is tuned to the streaming kernel and its SwiGLU epilogue agreed with
+  // silu_mul; false, with nothing run, elsewhere (then run the GEMM and silu_mul).
+  bool swiglu(const void* X, int M, int K, const void* W, int N, void* act);
+
   // Times the candidates for this bf16 shape (Y is overwritten, X and the weights only read) and
   // keeps the fastest. Runs cycle through `Ws` (matrices of the same shape, e.g. every layer's) so
   // that small matrices are not timed from L2. Returns {default ms, chosen ms}; call outside graph
@@ -50,8 +56,9 @@ class Gemm {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
-    bool use_lt = false;    // false: the default algorithm measured at least as fast
-    int stream_splits = 0;  // > 0: stream_gemm with this split of K instead of cuBLAS
+    bool use_lt = false;         // false: the default algorithm measured at least as fast
+    int stream_splits = 0;       // > 0: stream_gemm with this split of K instead of cuBLAS
+    bool stream_swiglu = false;  // its SwiGLU epilogue may replace GEMM + silu_mul
   };
   using Key = std::tuple<int, int, int, bool>;  // M, N, K, y_f32
   Plan make_plan(int M, int N, int K, bool y_f32) const;
@@ -60,12 +67,16 @@ class Gemm {
                    bool y_f32, bool accumulate) const;
   bool run_lt(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* X, const void* W,
               void* Y, bool accumulate) const;
+  enum class StreamMode { kOff, kAuto, kForce };
+  static StreamMode stream_mode();  // from OSPREY_CUDA_STREAM_GEMM, read at each tune
   void run_stream(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
-                  bool accumulate, int splits) const;
+                  bool accumulate, int splits, bool swiglu = false) const;
   // Whether stream_gemm with `splits` gives cuBLAS's result (to bf16/f32 rounding) and repeats it
   // bit for bit: a kernel not yet run on this GPU model proves itself before it is used.
   bool stream_agrees(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
                      int splits) const;
+  // The same for its SwiGLU epilogue against cuBLAS followed by silu_mul (bf16 outputs).
+  bool swiglu_agrees(const void* X, int M, int K, const void* W, int N, void* Y, int splits) const;
   unsigned long long output_hash(const void* Y, size_t bytes) const;
 
   cudaStream_t stream_;
@@ -75,7 +86,7 @@ class Gemm {
   unsigned long long* hash_ = nullptr;  // device scratch for output_hash
   int* stream_counters_ = nullptr;      // stream_gemm's per-tile counters (its partial sums use
                                         // workspace_: one stream runs one GEMM at a time)
-  bool stream_enabled_ = true;
+
   std::map<Key, Plan> plans_;
 };
 

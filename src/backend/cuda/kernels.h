@@ -123,6 +123,8 @@ bool gemv_supported(int K);
 // split over `splits` CTAs per row tile (clamped to the K tiles there are); with splits > 1 the
 // partial sums need splits * M * N floats of `partials` and ceil(N / kStreamGemmRows) `counters`
 // (zero before the first launch; each launch leaves them zero). Deterministic for any split.
+// With `swiglu`, W's rows are (gate, up) pairs and y is bf16 [M][N / 2] = silu(gate) * up from
+// the f32 sums, as the batch-1 GEMV's epilogue (silu_mul after a GEMM sees them rounded to bf16).
 // Gemm::tune picks it per shape where it beats cuBLAS and agrees with it.
 constexpr int kStreamGemmMaxM = 128;
 constexpr int kStreamGemmRows = 128;
@@ -138,6 +140,7 @@ struct StreamGemmArgs {
   size_t partial_floats;
   int* counters;
   int num_counters;
+  bool swiglu = false;
 };
 void stream_gemm(const StreamGemmArgs& a, cudaStream_t st);
 bool stream_gemm_supported(int M, int N, int K);

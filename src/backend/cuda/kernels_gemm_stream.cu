@@ -42,13 +42,20 @@ struct Params {
   int M, N, K;
   int kt_per;  // K tiles per split
   bool y_f32, accumulate;
+  bool swiglu;      // y = silu(even column) * (odd column), bf16 [M][N / 2]
   float* partials;  // [splits][M][N] when splits > 1
   int* counters;    // one per output tile, zero between launches
 };
 
-// Stores outputs (m, n) and (m, n + 1) where they exist (n is even).
+// Stores outputs (m, n) and (m, n + 1) where they exist (n is even); with swiglu, the pair is
+// (gate, up) of output n / 2.
 __device__ __forceinline__ void store_pair(const Params& p, int m, int n, float v0, float v1) {
   if (m >= p.M || n >= p.N) return;
+  if (p.swiglu) {
+    static_cast<bf16*>(p.y)[int64_t(m) * (p.N / 2) + n / 2] =
+        from_f<bf16>(v0 / (1.0f + expf(-v0)) * v1);
+    return;
+  }
   const int64_t i = int64_t(m) * p.N + n;
   const bool two = n + 1 < p.N;
   if (!p.y_f32) {
@@ -241,6 +248,8 @@ void stream_gemm(const StreamGemmArgs& a, cudaStream_t st) {
   const int tiles = ceil_div(a.N, kBN);
   const int splits = std::clamp(a.splits, 1, stream_gemm_ktiles(a.K));
   if (a.accumulate && !a.y_f32) unsupported("stream_gemm accumulates into f32 outputs only");
+  if (a.swiglu && (a.N % 2 || a.y_f32 || a.accumulate))
+    unsupported("stream_gemm's SwiGLU needs (gate, up) row pairs and a bf16 output");
   if (splits > 1 && (!a.partials || !a.counters || size_t(splits) * a.M * a.N > a.partial_floats ||
                      tiles > a.num_counters))
     unsupported("stream_gemm: {} splits of {} x {} need more scratch than given", splits, a.M, a.N);
@@ -253,6 +262,7 @@ void stream_gemm(const StreamGemmArgs& a, cudaStream_t st) {
            ceil_div(stream_gemm_ktiles(a.K), splits),
            a.y_f32,
            a.accumulate,
+           a.swiglu,
            a.partials,
            a.counters};
   if (a.M <= 16)

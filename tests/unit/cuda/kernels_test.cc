@@ -269,7 +269,7 @@ TEST(Gemv, RopeEpilogueMatchesQkvPost) {
 
 // The weight-streaming GEMM at each of its tile shapes (M up to 16, 32, 64, 128), with rows of W
 // and K past the last whole tile, splits of K (deterministic, and the counters left ready for the
-// next launch), bf16 and f32 outputs and accumulation.
+// next launch), bf16 and f32 outputs, accumulation and the SwiGLU epilogue.
 TEST(StreamGemm, MatchesReference) {
   OSPREY_REQUIRE_GPU();
   std::mt19937 rng(5);
@@ -324,6 +324,16 @@ TEST(StreamGemm, MatchesReference) {
       a.accumulate = false, a.y_f32 = false, a.y = dyb.p;
       stream_gemm(a, nullptr);
       EXPECT_LE(rel_err(download(dyb, ref.size(), true), ref), 1e-2) << what << " bf16";
+      // SwiGLU over (gate, up) column pairs.
+      if (N % 2) continue;
+      a.swiglu = true;
+      stream_gemm(a, nullptr);
+      std::vector<float> act(ref.size() / 2);
+      for (size_t i = 0; i < act.size(); ++i) {
+        const double g = ref[2 * i], u = ref[2 * i + 1];
+        act[i] = float(g / (1 + std::exp(-g)) * u);
+      }
+      EXPECT_LE(rel_err(download(dyb, act.size(), true), act), 1e-2) << what << " swiglu";
     }
   }
 }

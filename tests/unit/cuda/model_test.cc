@@ -144,11 +144,19 @@ ModelConfig tinyllama_like() {
 
 // Teacher-forced agreement: the GPU's greedy pick after each CPU token, for several sequences
 // decoded together; a single flip does not cascade into the rest of the comparison.
-void expect_greedy_agreement(bool bf16) {
+// With `stream`, the GEMMs are tuned with the streaming kernel forced wherever it agrees with
+// cuBLAS (decode batches of 2 to 8 rows: its tiles, split K and SwiGLU epilogue).
+void expect_greedy_agreement(bool bf16, bool stream = false) {
   const std::string dir = ::testing::TempDir() + "/osprey-cuda-tinyllama";
   write_random_hf_model(tinyllama_like(), DType::BF16, 11, dir);
   LoadedModel cpu = load_model(dir, {.progress = false});
   CudaModel g(cpu.model->config(), cpu.model->weights(), small_options(bf16));
+  if (stream) {
+    ::setenv("OSPREY_CUDA_STREAM_GEMM", "force", 1);
+    const CudaModel::GemmTuning t = g.tune_gemms();
+    ::unsetenv("OSPREY_CUDA_STREAM_GEMM");
+    EXPECT_GT(t.stream_shapes, 0);
+  }
   BlockAllocator alloc(g.num_blocks());
   std::mt19937 rng(5);
   const int kSeqs = 3, kNew = 40;
@@ -204,6 +212,11 @@ void expect_greedy_agreement(bool bf16) {
 TEST(CudaGreedy, Bf16AgreesWithCpu) {
   OSPREY_REQUIRE_GPU();
   expect_greedy_agreement(true);
+}
+
+TEST(CudaGreedy, Bf16WithStreamingGemmAgreesWithCpu) {
+  OSPREY_REQUIRE_GPU();
+  expect_greedy_agreement(true, true);
 }
 
 TEST(CudaGreedy, F32AgreesWithCpu) {
