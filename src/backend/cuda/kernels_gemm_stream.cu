@@ -232,10 +232,27 @@ void launch(const Params& p, int tiles, int splits, cudaStream_t st) {
   OSPREY_CUDA_LAUNCHED();
 }
 
+// Shared memory of the tile that serves M rows.
+size_t smem_for(int M) {
+  return M <= 16   ? Tile<1, 1>::kSmem
+         : M <= 32 ? Tile<2, 1>::kSmem
+         : M <= 64 ? Tile<4, 1>::kSmem
+                   : Tile<4, 2>::kSmem;
+}
+
 }  // namespace
 
 bool stream_gemm_supported(int M, int N, int K) {
-  return M >= 1 && M <= kStreamGemmMaxM && N >= 1 && K >= 8 && K % 8 == 0;
+  // Consumer GPUs run the sm_80 code with less shared memory per block (~99 KB) than the deeper
+  // tiles take: there cuBLAS keeps every shape.
+  static const size_t smem_optin = [] {
+    int dev = 0, v = 0;
+    OSPREY_CUDA_CHECK(cudaGetDevice(&dev));
+    OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return size_t(v);
+  }();
+  return M >= 1 && M <= kStreamGemmMaxM && N >= 1 && K >= 8 && K % 8 == 0 &&
+         smem_for(M) + 64 <= smem_optin;  // + the static `last` flag
 }
 
 int stream_gemm_ktiles(int K) {
