@@ -37,6 +37,15 @@ test_rc=${PIPESTATUS[0]}
 # Seeded draws must repeat bit for bit, run after run.
 timeout 60 .gpu-bin/test_cuda --gtest_brief=1 --gtest_filter='CudaEngine.Seeded*' \
   --gtest_repeat=5 > "$OUT/test_repeat.log" 2>&1 || test_rc=$?
+# The newest kernel under compute-sanitizer where the image has it: out-of-bounds accesses
+# (memcheck) and shared-memory races (racecheck) in the streaming GEMM's test cases.
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [[ -n "$sanitizer" && -z "${GPU_CHECK_QUICK:-}" ]]; then
+  for tool in memcheck racecheck; do
+    timeout 60 "$sanitizer" --tool $tool .gpu-bin/test_cuda --gtest_brief=1 \
+      --gtest_filter='StreamGemm.MatchesReference' > "$OUT/sanitizer-$tool.log" 2>&1
+  done
+fi
 # Through the engine (scheduler, paged KV manager, runner, ids drawn on the GPU): 128 requests of
 # 512 prompt tokens and 128 output tokens all at once, greedy and sampled, then one request alone,
 # on a random Llama-3.2-1B-shaped checkpoint.
@@ -95,6 +104,9 @@ echo "== summary ($(date -u +%F), $(head -2 "$OUT/nvidia-smi.txt" | tail -1 | cu
 grep -E "PASSED|FAILED|SKIPPED|tests ran" "$OUT/test_cuda.log" | tail -30
 echo "seeded draws, 5 repeats: $(grep -c FAILED "$OUT/test_repeat.log") failures"
 echo "test_cuda rc=$test_rc bench rc=$bench_rc engine rc=$engine_rc serve rc=$serve_rc"
+for f in "$OUT"/sanitizer-*.log; do
+  [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"
+done
 grep -E "breakdown|tuned" "$OUT/bench.log" 2>/dev/null
 sed -n '/^run (prompt/,$p' "$OUT/bench.log" 2>/dev/null
 for run in "${runs[@]}"; do
