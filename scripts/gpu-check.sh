@@ -55,15 +55,19 @@ if [[ ! -f $model/config.json ]]; then
     --output $model > "$OUT/random-model.log" 2>&1
 fi
 engine_rc=0
-# "-cublas" runs leave Osprey's streaming GEMM out of the tuning (cuBLAS alone), for comparison.
+# Experiments against the default, by the kind's suffix: "-cublas" leaves Osprey's streaming GEMM
+# out of the tuning (cuBLAS alone); "-l2pf" prefetches 24 MiB of each layer's o and gate/up
+# weights into L2 during batch-1 attention.
 runs=("128 greedy --num-prompts 128" "128 greedy-cublas --num-prompts 128"
   "128 sampled --num-prompts 128 --temperature 0.8 --top-p 0.95"
-  "1 greedy --num-prompts 1" "128 greedy-2k-step --num-prompts 128 --max-num-batched-tokens 2048")
+  "1 greedy --num-prompts 1" "1 greedy-l2pf --num-prompts 1"
+  "128 greedy-2k-step --num-prompts 128 --max-num-batched-tokens 2048")
 for run in "${runs[@]}"; do
   read -r n kind args <<< "$run"
-  stream=1
+  stream=1 l2pf=0
   [[ $kind == *-cublas ]] && stream=0
-  OSPREY_CUDA_STREAM_GEMM=$stream timeout 90 .gpu-bin/osprey bench offline --model $model --device cuda $args --input-len 512 \
+  [[ $kind == *-l2pf ]] && l2pf=24
+  OSPREY_CUDA_STREAM_GEMM=$stream OSPREY_CUDA_L2_PREFETCH_MIB=$l2pf timeout 90 .gpu-bin/osprey bench offline --model $model --device cuda $args --input-len 512 \
     --output-len 128 --max-num-seqs 128 --json > "$OUT/engine-$n-$kind.json" \
     2> "$OUT/engine-$n-$kind.log" || engine_rc=$?
 done

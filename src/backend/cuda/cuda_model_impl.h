@@ -89,6 +89,9 @@ struct CudaModel::Impl {
   size_t meta_capacity = 0;
 
   std::map<int, cudaGraphExec_t> graphs;  // decode graphs by padded batch size
+  // Batch-1 decode: bytes of weights from each layer's o projection on that l2_prefetch asks for
+  // during attention (OSPREY_CUDA_L2_PREFETCH_MIB; 0, the default, until measured on a card).
+  size_t l2_prefetch_bytes = 0;
 
   Impl(const ModelConfig& c, const CudaModelOptions& o);
   ~Impl();

@@ -3,6 +3,7 @@
 // the kernels expect (q/k/v stacked, gate/up interleaved), and random initialization on the GPU.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_model_impl.h"
@@ -134,6 +135,17 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
                    ? opts.num_blocks
                    : int64_t((budget - double(wm.off) - double(am.off)) / double(block_bytes));
 
+  if (const char* env = std::getenv("OSPREY_CUDA_L2_PREFETCH_MIB")) {
+    char* end = nullptr;
+    const long mib = std::strtol(env, &end, 10);
+    if (end == env || *end || mib < 0)
+      invalid_input("OSPREY_CUDA_L2_PREFETCH_MIB is '{}': a whole number of MiB", env);
+    int dev = 0, l2 = 0;
+    OSPREY_CUDA_CHECK(cudaGetDevice(&dev));
+    OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
+    // At most half the L2: the attention's K/V and the activations stay cached too.
+    l2_prefetch_bytes = std::min<size_t>(size_t(mib) << 20, size_t(l2) / 2) & ~size_t(15);
+  }
   OSPREY_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   gemm = std::make_unique<Gemm>(stream);
   OSPREY_CUDA_CHECK(cudaMalloc(&weights_mem, wm.off));

@@ -115,6 +115,10 @@ struct GemvArgs {
   GemvRope rope{};
 };
 void gemv(const GemvArgs& a, cudaStream_t st);
+// Asks L2 for [p, p + bytes) (16-byte aligned) without waiting for it: the next projections'
+// weights, fetched while a latency-bound kernel (batch-1 decode attention) leaves HBM idle. A
+// no-op before sm_90. Ordered in the stream like any kernel.
+void l2_prefetch(const void* p, size_t bytes, cudaStream_t st);
 bool gemv_supported(int K);
 
 // Y[M][N] = X[M][K] W[N][K]^T (or += with `accumulate`, f32 outputs only) for bf16 X and W with

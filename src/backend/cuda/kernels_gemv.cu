@@ -193,7 +193,32 @@ void launch(const GemvArgs& a, cudaStream_t st) {
   OSPREY_CUDA_LAUNCHED();
 }
 
+// Bulk prefetches of [p, p + bytes) into L2 (sm_90), 64 KiB per instruction, none awaited; then
+// the PDL handshake, so that the next kernel's wait still covers the kernel before this one.
+__global__ void l2_prefetch_kernel(const char* p, size_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr size_t kPiece = size_t(64) << 10;
+  const size_t stride = size_t(gridDim.x) * blockDim.x * kPiece;
+  for (size_t off = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * kPiece; off < bytes;
+       off += stride) {
+    const uint32_t n = static_cast<uint32_t>(min(kPiece, bytes - off)) & ~15u;
+    if (n)
+      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p + off), "r"(n) : "memory");
+  }
+#endif
+  pdl_trigger();
+  pdl_wait();
+}
+
 }  // namespace
+
+void l2_prefetch(const void* p, size_t bytes, cudaStream_t st) {
+  if (bytes == 0 || !pdl_supported()) return;  // bulk prefetch, like PDL, needs sm_90
+  const int threads = 128;
+  const int grid = std::max(1, ceil_div(int64_t(bytes), int64_t(threads) << 16));
+  launch_pdl(l2_prefetch_kernel, grid, threads, 0, st, static_cast<const char*>(p), bytes);
+  OSPREY_CUDA_LAUNCHED();
+}
 
 int sm_count() {
   static const int n = [] {
