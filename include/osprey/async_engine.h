@@ -1,6 +1,6 @@
 // AsyncEngine: an LLMEngine running on its own thread, for servers. Any thread may add or abort
-// requests; outputs are delivered to a per-request callback on the engine thread (it must not block:
-// hand the output to your event loop). Every accepted request gets outputs until one with
+// requests; outputs are delivered to a per-request callback on the engine thread (it must not
+// block: hand the output to your event loop). Every accepted request gets outputs until one with
 // finished = true — a result, an abort, or an error — so nothing is silently dropped.
 #pragma once
 

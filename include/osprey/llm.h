@@ -13,8 +13,9 @@ class LLM {
  public:
   explicit LLM(const EngineConfig& config);
 
-  // One SamplingParams for all prompts, or one per prompt. A prompt the engine refuses gets an output
-  // with `error` set instead of stopping the batch. `on_progress(done, total)` after each finished one.
+  // One SamplingParams for all prompts, or one per prompt. A prompt the engine refuses gets an
+  // output with `error` set instead of stopping the batch. `on_progress(done, total)` after each
+  // finished one.
   std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts,
                                       const std::vector<SamplingParams>& params,
                                       const std::vector<int>& priorities = {},

@@ -117,8 +117,9 @@ int run_batch(const Opts& o) {
     }
     out << dump(j) << "\n";
   }
-  if (failed) fmt::print(stderr, "generate: {} of {} requests failed (see \"error\" in {})\n", failed,
-                         results.size(), o.output);
+  if (failed)
+    fmt::print(stderr, "generate: {} of {} requests failed (see \"error\" in {})\n", failed,
+               results.size(), o.output);
   return 0;
 }
 
@@ -127,7 +128,8 @@ int run_single(const Opts& o) {
   auto tok = llm.engine().tokenizer();
   Prompt p;
   const int given = !o.prompt.empty() + !o.prompt_ids.empty() + !o.messages.empty();
-  if (given != 1) invalid_input("give exactly one of --prompt, --prompt-ids, --messages or --input");
+  if (given != 1)
+    invalid_input("give exactly one of --prompt, --prompt-ids, --messages or --input");
   if (!o.prompt.empty()) p.text = o.prompt;
   if (!o.prompt_ids.empty()) p.token_ids = parse_id_list(o.prompt_ids);
   if (!o.messages.empty()) {
@@ -141,7 +143,8 @@ int run_single(const Opts& o) {
     nlohmann::json j = {{"token_ids", r.outputs[0].token_ids}, {"text", r.outputs[0].text}};
     if (r.outputs.size() > 1) {
       nlohmann::json choices = nlohmann::json::array();
-      for (const auto& c : r.outputs) choices.push_back(completion_to_json(c, o.params.logprobs.has_value()));
+      for (const auto& c : r.outputs)
+        choices.push_back(completion_to_json(c, o.params.logprobs.has_value()));
       j["choices"] = choices;
     }
     fmt::print("{}\n", dump(j));
@@ -160,7 +163,8 @@ int run_single(const Opts& o) {
 }  // namespace
 
 void add_generate_command(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("generate", "Generate from a prompt or a JSONL batch (greedy by default)");
+  auto* cmd =
+      app.add_subcommand("generate", "Generate from a prompt or a JSONL batch (greedy by default)");
   auto o = std::make_shared<Opts>();
   o->params.temperature = 0.0f;  // greedy unless asked
   cmd->add_option("--model", o->engine.model,
@@ -168,8 +172,10 @@ void add_generate_command(CLI::App& app, Action& action) {
                       std::string(kDefaultModelName) + ")");
   cmd->add_option("--prompt", o->prompt, "Prompt text");
   cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as comma-separated token ids");
-  cmd->add_option("--messages", o->messages, "Chat messages (JSON file), rendered with the chat template");
-  cmd->add_option("--input", o->input, "JSONL batch: prompt | prompt_token_ids | messages + parameters");
+  cmd->add_option("--messages", o->messages,
+                  "Chat messages (JSON file), rendered with the chat template");
+  cmd->add_option("--input", o->input,
+                  "JSONL batch: prompt | prompt_token_ids | messages + parameters");
   cmd->add_option("--output", o->output, "JSONL results (with --input)");
   cmd->add_flag("--json", o->json, "Print {\"token_ids\": [...], \"text\": ...}");
   auto& p = o->params;

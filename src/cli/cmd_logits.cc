@@ -1,5 +1,6 @@
 // `osprey logits --model PATH --prompt-ids 1,2,3 --output FILE.safetensors`: the logits at every
-// position of the prompt, as float32 tensor `logits` [prompt length, vocab], for debugging numerics.
+// position of the prompt, as float32 tensor `logits` [prompt length, vocab], for debugging
+// numerics.
 #include <fmt/format.h>
 
 #include "cli/commands.h"
@@ -11,7 +12,8 @@
 namespace osprey::cli {
 
 void add_logits_command(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("logits", "Write the logits at every prompt position to safetensors");
+  auto* cmd =
+      app.add_subcommand("logits", "Write the logits at every prompt position to safetensors");
   struct Opts {
     std::string model, prompt_ids, output;
     bool incremental = false;

@@ -1,6 +1,6 @@
-// The `osprey` subcommands. Each lives in its own cmd_<name>.cc and registers itself here: it adds a
-// CLI11 subcommand and, when chosen, sets `action` to the function main() runs. Errors thrown from an
-// action (osprey::Error) become "error: <message>" on stderr and exit code 2.
+// The `osprey` subcommands. Each lives in its own cmd_<name>.cc and registers itself here: it adds
+// a CLI11 subcommand and, when chosen, sets `action` to the function main() runs. Errors thrown
+// from an action (osprey::Error) become "error: <message>" on stderr and exit code 2.
 #pragma once
 
 #include <CLI/CLI.hpp>

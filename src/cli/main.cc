@@ -1,4 +1,5 @@
-// `osprey`: the command-line entry point. Subcommands are registered from cmd_*.cc (see commands.h).
+// `osprey`: the command-line entry point. Subcommands are registered from cmd_*.cc (see
+// commands.h).
 #include <cstdio>
 #include <exception>
 

@@ -22,12 +22,14 @@ void read(const nlohmann::json& j, const char* key, T& out) {
 }  // namespace
 
 SamplingParams sampling_params_from_json(const nlohmann::json& j, const SamplingParams& defaults) {
+  // clang-format off
   static const std::set<std::string> kKnown = {
       "prompt", "prompt_token_ids", "messages", "tools", "priority", "n", "temperature", "top_p",
       "top_k", "min_p", "repetition_penalty", "frequency_penalty", "presence_penalty", "logit_bias",
       "seed", "max_tokens", "max_completion_tokens", "min_tokens", "ignore_eos", "stop",
       "stop_token_ids", "include_stop_str_in_output", "logprobs", "top_logprobs",
       "skip_special_tokens", "id"};
+  // clang-format on
   if (!j.is_object()) invalid_input("each request must be a JSON object");
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) invalid_input("unknown field '{}'", k);
@@ -75,7 +77,8 @@ SamplingParams sampling_params_from_json(const nlohmann::json& j, const Sampling
       p.logit_bias[id] = v.get<float>();
     }
   }
-  // OpenAI's chat API: logprobs is a boolean and top_logprobs the count; completions: logprobs count.
+  // OpenAI's chat API: logprobs is a boolean and top_logprobs the count; completions: logprobs
+  // count.
   if (auto it = j.find("logprobs"); it != j.end() && !it->is_null()) {
     if (it->is_boolean()) {
       if (it->get<bool>()) p.logprobs = j.value("top_logprobs", 0);
@@ -89,12 +92,15 @@ SamplingParams sampling_params_from_json(const nlohmann::json& j, const Sampling
 }
 
 nlohmann::json completion_to_json(const CompletionOutput& c, bool with_logprobs) {
-  nlohmann::json j = {{"index", c.index},
-                      {"token_ids", c.token_ids},
-                      {"text", c.text},
-                      {"finish_reason", c.finish_reason ? nlohmann::json(*c.finish_reason) : nullptr}};
-  if (c.stop_token_id) j["stop_reason"] = *c.stop_token_id;
-  else if (c.stop_reason) j["stop_reason"] = *c.stop_reason;
+  nlohmann::json j = {
+      {"index", c.index},
+      {"token_ids", c.token_ids},
+      {"text", c.text},
+      {"finish_reason", c.finish_reason ? nlohmann::json(*c.finish_reason) : nullptr}};
+  if (c.stop_token_id)
+    j["stop_reason"] = *c.stop_token_id;
+  else if (c.stop_reason)
+    j["stop_reason"] = *c.stop_reason;
   if (with_logprobs) {
     nlohmann::json lps = nlohmann::json::array();
     for (const auto& lp : c.logprobs) {

@@ -1,5 +1,6 @@
-// Errors that carry context: every failure names what it was doing ("model.safetensors: tensor 'x' ...").
-// Inside the engine errors are exceptions; the CLI maps them to exit code 2 and the server to HTTP errors.
+// Errors that carry context: every failure names what it was doing ("model.safetensors: tensor 'x'
+// ..."). Inside the engine errors are exceptions; the CLI maps them to exit code 2 and the server
+// to HTTP errors.
 #pragma once
 
 #include <fmt/format.h>
@@ -18,7 +19,8 @@ enum class ErrorKind {
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, std::string message) : std::runtime_error(std::move(message)), kind_(kind) {}
+  Error(ErrorKind kind, std::string message)
+      : std::runtime_error(std::move(message)), kind_(kind) {}
   ErrorKind kind() const { return kind_; }
 
  private:
@@ -45,7 +47,7 @@ template <typename... Args>
 
 }  // namespace osprey
 
-#define OSPREY_CHECK(cond, ...)                                      \
-  do {                                                               \
+#define OSPREY_CHECK(cond, ...)                                               \
+  do {                                                                        \
     if (!(cond)) ::osprey::fail(::osprey::ErrorKind::kInternal, __VA_ARGS__); \
   } while (0)

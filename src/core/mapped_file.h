@@ -21,8 +21,8 @@ class MappedFile {
   const std::string& path() const { return path_; }
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
-  // Reads every page once (with a progress callback per chunk), so that load time is paid at load and
-  // not during the first forward pass.
+  // Reads every page once (with a progress callback per chunk), so that load time is paid at load
+  // and not during the first forward pass.
   void prefetch(size_t offset, size_t length, const std::function<void(size_t)>& on_bytes) const;
 
  private:

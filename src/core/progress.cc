@@ -15,7 +15,9 @@ ProgressBar::ProgressBar(std::string label, uint64_t total, bool bytes, bool vis
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 void ProgressBar::advance(uint64_t n) {
   done_ += n;
@@ -42,7 +44,8 @@ void ProgressBar::draw(bool final) {
   std::string amount =
       bytes_ ? fmt::format("{:.2f}/{:.2f} GiB", done_ / 1073741824.0, total_ / 1073741824.0)
              : fmt::format("{}/{}", done_, total_);
-  std::string rate = bytes_ && secs > 0 ? fmt::format(" {:.2f} GiB/s", done_ / 1073741824.0 / secs) : "";
+  std::string rate =
+      bytes_ && secs > 0 ? fmt::format(" {:.2f} GiB/s", done_ / 1073741824.0 / secs) : "";
   fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {}{} {:.1f}s{}", label_, std::string(filled, '#'),
              std::string(kWidth - filled, ' '), frac * 100, amount, rate, secs, final ? "\n" : "");
   std::fflush(stderr);

@@ -1,5 +1,5 @@
-// A one-line progress bar on stderr for long operations (loading weights). It draws only when stderr is
-// a terminal, and at most ~10 times a second, so logs and tests stay clean.
+// A one-line progress bar on stderr for long operations (loading weights). It draws only when
+// stderr is a terminal, and at most ~10 times a second, so logs and tests stay clean.
 #pragma once
 
 #include <chrono>

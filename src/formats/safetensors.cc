@@ -58,7 +58,8 @@ Tensor File::tensor(const TensorInfo& info) const {
 }
 
 void File::parse() {
-  if (size_ < 8) invalid_input("{}: file is {} bytes, too short for a safetensors header", name_, size_);
+  if (size_ < 8)
+    invalid_input("{}: file is {} bytes, too short for a safetensors header", name_, size_);
   uint64_t header_len = 0;
   std::memcpy(&header_len, data_, 8);  // little-endian on every platform we build for
   if (header_len > kMaxHeader) {
@@ -66,8 +67,8 @@ void File::parse() {
                   header_len);
   }
   if (header_len > size_ - 8) {
-    invalid_input("{}: header length {} runs past the end of the file ({} bytes): truncated?", name_,
-                  header_len, size_);
+    invalid_input("{}: header length {} runs past the end of the file ({} bytes): truncated?",
+                  name_, header_len, size_);
   }
   data_start_ = 8 + header_len;
   nlohmann::json header;
@@ -93,8 +94,10 @@ void File::parse() {
     auto dt = value.find("dtype");
     auto sh = value.find("shape");
     auto off = value.find("data_offsets");
-    if (dt == value.end() || !dt->is_string()) invalid_input("{}: missing or non-string dtype", where);
-    if (sh == value.end() || !sh->is_array()) invalid_input("{}: missing or non-array shape", where);
+    if (dt == value.end() || !dt->is_string())
+      invalid_input("{}: missing or non-string dtype", where);
+    if (sh == value.end() || !sh->is_array())
+      invalid_input("{}: missing or non-array shape", where);
     if (off == value.end() || !off->is_array() || off->size() != 2) {
       invalid_input("{}: data_offsets must be [begin, end]", where);
     }
@@ -106,7 +109,8 @@ void File::parse() {
     if (sh->size() > 8) invalid_input("{}: {} dimensions is too many", where, sh->size());
     uint64_t numel = 1;
     for (const auto& d : *sh) {
-      if (!d.is_number_unsigned()) invalid_input("{}: shape entries must be non-negative integers", where);
+      if (!d.is_number_unsigned())
+        invalid_input("{}: shape entries must be non-negative integers", where);
       const uint64_t v = d.get<uint64_t>();
       if (v > 0 && numel > std::numeric_limits<uint64_t>::max() / 8 / v) {
         invalid_input("{}: shape {} is too large", where, sh->dump());
@@ -115,14 +119,17 @@ void File::parse() {
       info.shape.push_back(static_cast<int64_t>(v));
     }
     for (const auto& o : *off) {
-      if (!o.is_number_unsigned()) invalid_input("{}: data_offsets must be non-negative integers", where);
+      if (!o.is_number_unsigned())
+        invalid_input("{}: data_offsets must be non-negative integers", where);
     }
     info.begin = (*off)[0].get<uint64_t>();
     info.end = (*off)[1].get<uint64_t>();
-    if (info.begin > info.end) invalid_input("{}: data_offsets [{}, {}] are reversed", where, info.begin, info.end);
+    if (info.begin > info.end)
+      invalid_input("{}: data_offsets [{}, {}] are reversed", where, info.begin, info.end);
     if (info.end > data_size) {
-      invalid_input("{}: data_offsets end {} is past the end of the data ({} bytes): truncated file?",
-                    where, info.end, data_size);
+      invalid_input(
+          "{}: data_offsets end {} is past the end of the data ({} bytes): truncated file?", where,
+          info.end, data_size);
     }
     const uint64_t want = numel * dtype_info(info.dtype).block_bytes;
     if (info.end - info.begin != want) {

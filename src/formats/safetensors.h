@@ -1,6 +1,7 @@
 // safetensors: an 8-byte little-endian header length, a JSON header mapping tensor names to
-// {dtype, shape, data_offsets}, then the raw data. Tensors are zero-copy views into the mapped file.
-// A sharded checkpoint (model.safetensors.index.json) is a weight_map from tensor name to shard file.
+// {dtype, shape, data_offsets}, then the raw data. Tensors are zero-copy views into the mapped
+// file. A sharded checkpoint (model.safetensors.index.json) is a weight_map from tensor name to
+// shard file.
 #pragma once
 
 #include <map>

@@ -77,7 +77,8 @@ void parse_hf_rope(const json& j, const std::string& source, RopeConfig& rope) {
     rope.original_max_position_embeddings =
         get_required<int64_t>(p, "original_max_position_embeddings", source);
   } else {
-    unsupported("{}: rope type '{}' is not supported (supported: default, linear, llama3)", source, type);
+    unsupported("{}: rope type '{}' is not supported (supported: default, linear, llama3)", source,
+                type);
   }
   if (rope.factor <= 0) invalid_input("{}: rope factor must be positive", source);
 }
@@ -107,8 +108,9 @@ std::vector<float> rope_inv_freq(const RopeConfig& rope, int head_dim) {
       if (wavelen > low_wavelen) {
         inv[i] = static_cast<float>(inv[i] / rope.factor);
       } else if (wavelen >= high_wavelen) {
-        const double smooth = (rope.original_max_position_embeddings / wavelen - rope.low_freq_factor) /
-                              (rope.high_freq_factor - rope.low_freq_factor);
+        const double smooth =
+            (rope.original_max_position_embeddings / wavelen - rope.low_freq_factor) /
+            (rope.high_freq_factor - rope.low_freq_factor);
         inv[i] = static_cast<float>((1 - smooth) * inv[i] / rope.factor + smooth * inv[i]);
       }
     }
@@ -121,7 +123,8 @@ ModelConfig parse_hf_config(const json& j, const std::string& source) {
   ModelConfig c;
   auto archs = j.find("architectures");
   if (archs == j.end() || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
-    invalid_input("{}: 'architectures' must list the model class (e.g. [\"LlamaForCausalLM\"])", source);
+    invalid_input("{}: 'architectures' must list the model class (e.g. [\"LlamaForCausalLM\"])",
+                  source);
   }
   c.architecture = (*archs)[0].get<std::string>();
   const Architecture& arch = find_hf_architecture(c.architecture, source);
@@ -169,8 +172,8 @@ void ModelConfig::validate(const std::string& source) const {
                   num_heads, head_dim);
   }
   if (num_heads % num_kv_heads != 0) {
-    invalid_input("{}: num_attention_heads ({}) is not a multiple of num_key_value_heads ({})", source,
-                  num_heads, num_kv_heads);
+    invalid_input("{}: num_attention_heads ({}) is not a multiple of num_key_value_heads ({})",
+                  source, num_heads, num_kv_heads);
   }
   if (head_dim % 2 != 0) invalid_input("{}: head_dim {} must be even for RoPE", source, head_dim);
   if (static_cast<int>(layer_window.size()) != num_layers) {

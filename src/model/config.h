@@ -1,6 +1,6 @@
 // ModelConfig: everything the forward pass needs to know about a Llama-family model, read from a
-// Hugging Face config.json or from GGUF metadata. Architecture-specific reading lives in one file per
-// architecture (llama.cc, mistral.cc, qwen2.cc, qwen3.cc), registered in registry.cc.
+// Hugging Face config.json or from GGUF metadata. Architecture-specific reading lives in one file
+// per architecture (llama.cc, mistral.cc, qwen2.cc, qwen3.cc), registered in registry.cc.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -22,7 +22,8 @@ struct RopeConfig {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   int64_t original_max_position_embeddings = 8192;
-  // Per-frequency divisors read from a GGUF `rope_freqs.weight` (llama3 scaling baked in); empty if none.
+  // Per-frequency divisors read from a GGUF `rope_freqs.weight` (llama3 scaling baked in); empty if
+  // none.
   std::vector<float> freq_factors;
 };
 
@@ -40,10 +41,10 @@ struct ModelConfig {
   int64_t max_position_embeddings = 2048;
   RopeConfig rope;
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;   // q/k/v projections have biases (Qwen2, Llama with attention_bias)
-  bool o_bias = false;     // o_proj has a bias (Llama with attention_bias)
-  bool mlp_bias = false;   // gate/up/down have biases (Llama with mlp_bias)
-  bool qk_norm = false;    // per-head RMSNorm of q and k before RoPE (Qwen3)
+  bool qkv_bias = false;  // q/k/v projections have biases (Qwen2, Llama with attention_bias)
+  bool o_bias = false;    // o_proj has a bias (Llama with attention_bias)
+  bool mlp_bias = false;  // gate/up/down have biases (Llama with mlp_bias)
+  bool qk_norm = false;   // per-head RMSNorm of q and k before RoPE (Qwen3)
   std::vector<int> layer_window;  // per layer: sliding window size, 0 for full attention
   DType dtype = DType::F32;       // dtype the checkpoint declares
   std::optional<int32_t> bos_token_id;

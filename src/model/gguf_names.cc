@@ -46,7 +46,8 @@ std::optional<std::string> map_name(const std::string& name, bool hf_to_gguf) {
   const size_t dot = name.find('.', from_prefix.size());
   if (dot == std::string::npos) return std::nullopt;
   const std::string layer = name.substr(from_prefix.size(), dot - from_prefix.size());
-  if (layer.empty() || layer.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  if (layer.empty() || layer.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
   const std::string suffix = name.substr(dot + 1);
   for (const auto& [hf, gg] : kLayerNames) {
     if (suffix == (hf_to_gguf ? hf : gg)) return to_prefix + layer + "." + (hf_to_gguf ? gg : hf);
@@ -80,10 +81,18 @@ Tensor reorder_rows(const Tensor& w, int heads, bool to_gguf) {
 
 }  // namespace
 
-std::optional<std::string> to_gguf(const std::string& hf_name) { return map_name(hf_name, true); }
-std::optional<std::string> to_hf(const std::string& gguf_name) { return map_name(gguf_name, false); }
+std::optional<std::string> to_gguf(const std::string& hf_name) {
+  return map_name(hf_name, true);
+}
+std::optional<std::string> to_hf(const std::string& gguf_name) {
+  return map_name(gguf_name, false);
+}
 
-Tensor permute_qk(const Tensor& w, int heads) { return reorder_rows(w, heads, true); }
-Tensor unpermute_qk(const Tensor& w, int heads) { return reorder_rows(w, heads, false); }
+Tensor permute_qk(const Tensor& w, int heads) {
+  return reorder_rows(w, heads, true);
+}
+Tensor unpermute_qk(const Tensor& w, int heads) {
+  return reorder_rows(w, heads, false);
+}
 
 }  // namespace osprey::gguf_names

@@ -1,5 +1,5 @@
-// Llama (Llama 2, Llama 3.x, TinyLlama, ...): the reference decoder. Optional biases on the attention
-// (attention_bias: q, k, v and o) and on the MLP (mlp_bias).
+// Llama (Llama 2, Llama 3.x, TinyLlama, ...): the reference decoder. Optional biases on the
+// attention (attention_bias: q, k, v and o) and on the MLP (mlp_bias).
 #include <nlohmann/json.hpp>
 
 #include "model/registry.h"

@@ -12,7 +12,8 @@
 namespace osprey {
 
 struct LoadOptions {
-  // Quantize the projection matrices at load (Q8_0, Q4_0, Q4_K or Q6_K; see quantize_weights in weights.h).
+  // Quantize the projection matrices at load (Q8_0, Q4_0, Q4_K or Q6_K; see quantize_weights in
+  // weights.h).
   std::optional<DType> quantize = std::nullopt;
   bool prefetch = true;  // read every page at load time
   bool progress = true;  // draw a progress bar (only on a terminal)

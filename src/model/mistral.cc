@@ -1,6 +1,6 @@
 // Mistral: Llama's block with sliding-window attention on every layer (`sliding_window`, null for
-// none). GGUF converters write it as a "llama" model (with llama.attention.sliding_window), so it has
-// no GGUF architecture name of its own.
+// none). GGUF converters write it as a "llama" model (with llama.attention.sliding_window), so it
+// has no GGUF architecture name of its own.
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"

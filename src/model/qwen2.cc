@@ -1,6 +1,7 @@
-// Qwen2 / Qwen2.5: Llama's block with biases on the q, k and v projections (never on o). Sliding window
-// applies only when use_sliding_window is set, to the layers that `layer_types` (transformers 5) marks
-// "sliding_attention" or, in older configs, to layers at and beyond max_window_layers.
+// Qwen2 / Qwen2.5: Llama's block with biases on the q, k and v projections (never on o). Sliding
+// window applies only when use_sliding_window is set, to the layers that `layer_types`
+// (transformers 5) marks "sliding_attention" or, in older configs, to layers at and beyond
+// max_window_layers.
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -16,7 +17,8 @@ void parse_qwen_layer_windows(const nlohmann::json& j, const std::string& source
   auto types = j.find("layer_types");
   if (types != j.end() && types->is_array()) {
     if (static_cast<int>(types->size()) != c.num_layers) {
-      invalid_input("{}: layer_types has {} entries for {} layers", source, types->size(), c.num_layers);
+      invalid_input("{}: layer_types has {} entries for {} layers", source, types->size(),
+                    c.num_layers);
     }
     for (int i = 0; i < c.num_layers; ++i) {
       c.layer_window[i] = (*types)[i] == "sliding_attention" ? window : 0;

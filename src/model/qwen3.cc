@@ -1,5 +1,6 @@
-// Qwen3: Llama's block with a per-head RMSNorm on q and k (q_norm/k_norm, before RoPE) and an explicit
-// head_dim that need not be hidden_size / num_heads; no q/k/v biases unless attention_bias is set.
+// Qwen3: Llama's block with a per-head RMSNorm on q and k (q_norm/k_norm, before RoPE) and an
+// explicit head_dim that need not be hidden_size / num_heads; no q/k/v biases unless attention_bias
+// is set.
 #include <nlohmann/json.hpp>
 
 #include "model/registry.h"

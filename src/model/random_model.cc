@@ -48,8 +48,8 @@ ModelConfig model_preset(const std::string& name) {
     c.bos_token_id = 128000;
     c.eos_token_ids = {128001};
   } else {
-    invalid_input("unknown model preset '{}' (known: tiny, llama-110m, tinyllama-1.1b, llama-3.2-1b)",
-                  name);
+    invalid_input(
+        "unknown model preset '{}' (known: tiny, llama-110m, tinyllama-1.1b, llama-3.2-1b)", name);
   }
   c.layer_window.assign(c.num_layers, 0);
   return c;
@@ -85,11 +85,12 @@ nlohmann::json hf_config_json(const ModelConfig& c) {
   if (c.rope.type == RopeConfig::Type::kLinear) {
     j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope.factor}};
   } else if (c.rope.type == RopeConfig::Type::kLlama3) {
-    j["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", c.rope.factor},
-                         {"low_freq_factor", c.rope.low_freq_factor},
-                         {"high_freq_factor", c.rope.high_freq_factor},
-                         {"original_max_position_embeddings", c.rope.original_max_position_embeddings}};
+    j["rope_scaling"] = {
+        {"rope_type", "llama3"},
+        {"factor", c.rope.factor},
+        {"low_freq_factor", c.rope.low_freq_factor},
+        {"high_freq_factor", c.rope.high_freq_factor},
+        {"original_max_position_embeddings", c.rope.original_max_position_embeddings}};
   }
   if (c.architecture == "LlamaForCausalLM") {
     j["attention_bias"] = c.qkv_bias;
@@ -114,7 +115,8 @@ uint64_t splitmix64(uint64_t& s) {
 }
 
 // Fills `t` (F32/F16/BF16) with center + uniform noise of the given std, in parallel chunks whose
-// seeds depend only on (seed, tensor index, chunk), so the output never depends on the thread count.
+// seeds depend only on (seed, tensor index, chunk), so the output never depends on the thread
+// count.
 void fill_random(Tensor& t, uint64_t seed, uint64_t tensor_index, float center, float std) {
   const int64_t n = t.numel();
   constexpr int64_t kChunk = 1 << 16;
@@ -127,9 +129,15 @@ void fill_random(Tensor& t, uint64_t seed, uint64_t tensor_index, float center, 
         const float u = static_cast<float>(splitmix64(s) >> 40) * (1.0f / 16777216.0f);  // [0,1)
         const float v = center + (2.0f * u - 1.0f) * a;
         switch (t.dtype()) {
-          case DType::BF16: t.data<uint16_t>()[i] = f32_to_bf16(v); break;
-          case DType::F16: t.data<uint16_t>()[i] = f32_to_f16(v); break;
-          default: t.data<float>()[i] = v; break;
+          case DType::BF16:
+            t.data<uint16_t>()[i] = f32_to_bf16(v);
+            break;
+          case DType::F16:
+            t.data<uint16_t>()[i] = f32_to_f16(v);
+            break;
+          default:
+            t.data<float>()[i] = v;
+            break;
         }
       }
     }

@@ -1,6 +1,6 @@
-// Random-weight checkpoints of any supported architecture and size, in Hugging Face layout (config.json,
-// model.safetensors, generation_config.json) — for benchmarks and tests, which must not depend on
-// downloaded models. Deterministic for a given seed.
+// Random-weight checkpoints of any supported architecture and size, in Hugging Face layout
+// (config.json, model.safetensors, generation_config.json) — for benchmarks and tests, which must
+// not depend on downloaded models. Deterministic for a given seed.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -20,6 +20,7 @@ std::vector<std::string> model_preset_names();
 nlohmann::json hf_config_json(const ModelConfig& c);
 
 // Writes the folder (created if needed). Matrices are uniform with std 0.02, norm weights near 1.
-void write_random_hf_model(const ModelConfig& c, DType dtype, uint64_t seed, const std::string& dir);
+void write_random_hf_model(const ModelConfig& c, DType dtype, uint64_t seed,
+                           const std::string& dir);
 
 }  // namespace osprey

@@ -27,7 +27,9 @@ void register_all() {
 
 }  // namespace
 
-void register_architecture(Architecture arch) { architectures().push_back(std::move(arch)); }
+void register_architecture(Architecture arch) {
+  architectures().push_back(std::move(arch));
+}
 
 std::vector<std::string> supported_architectures() {
   register_all();
@@ -45,7 +47,8 @@ const Architecture& find_hf_architecture(const std::string& hf_name, const std::
               fmt::join(supported_architectures(), ", "));
 }
 
-const Architecture& find_gguf_architecture(const std::string& gguf_name, const std::string& source) {
+const Architecture& find_gguf_architecture(const std::string& gguf_name,
+                                           const std::string& source) {
   register_all();
   for (const auto& a : architectures()) {
     if (!a.gguf_name.empty() && a.gguf_name == gguf_name) return a;

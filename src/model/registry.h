@@ -1,8 +1,8 @@
-// The model registry: which architectures Osprey runs, keyed by Hugging Face `architectures[0]` and by
-// GGUF `general.architecture`. Registration is explicit (register_all(), once), not static-init magic.
-// Each architecture lives in its own file and says only what is particular to it: how to read its
-// config, whether GGUF converters permuted its Q/K rows. The forward pass is the shared decoder block
-// (transformer.h) driven by the flags in ModelConfig.
+// The model registry: which architectures Osprey runs, keyed by Hugging Face `architectures[0]` and
+// by GGUF `general.architecture`. Registration is explicit (register_all(), once), not static-init
+// magic. Each architecture lives in its own file and says only what is particular to it: how to
+// read its config, whether GGUF converters permuted its Q/K rows. The forward pass is the shared
+// decoder block (transformer.h) driven by the flags in ModelConfig.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>

@@ -17,8 +17,8 @@ Tensor WeightStore::get(const std::string& hf_name, const Shape& shape) const {
   auto t = find(hf_name);
   if (!t) invalid_input("{}: missing tensor '{}'", source(), hf_name);
   if (t->shape() != shape) {
-    invalid_input("{}: tensor '{}' has shape {}, expected {}", source(), hf_name, shape_str(t->shape()),
-                  shape_str(shape));
+    invalid_input("{}: tensor '{}' has shape {}, expected {}", source(), hf_name,
+                  shape_str(t->shape()), shape_str(shape));
   }
   return *t;
 }
@@ -82,12 +82,14 @@ class SafetensorsWeights final : public WeightStore {
       }
     }
     auto wm = j.find("weight_map");
-    if (wm == j.end() || !wm->is_object()) invalid_input("{}: missing 'weight_map' object", index_path);
+    if (wm == j.end() || !wm->is_object())
+      invalid_input("{}: missing 'weight_map' object", index_path);
     std::map<std::string, size_t> shard_ids;
     for (auto& [tensor, file] : wm->items()) {
-      if (!file.is_string()) invalid_input("{}: weight_map['{}'] is not a file name", index_path, tensor);
+      if (!file.is_string())
+        invalid_input("{}: weight_map['{}'] is not a file name", index_path, tensor);
       const std::string fname = file.get<std::string>();
-      if (fname.find('/') != std::string::npos || fname == ".." ) {
+      if (fname.find('/') != std::string::npos || fname == "..") {
         invalid_input("{}: shard name '{}' must be a file in the same folder", index_path, fname);
       }
       auto [it, inserted] = shard_ids.try_emplace(fname, shards_.size());
@@ -100,7 +102,8 @@ class SafetensorsWeights final : public WeightStore {
         add_shard(shard.string());
       }
       if (!shards_[it->second]->find(tensor)) {
-        invalid_input("{}: index says tensor '{}' is in {}, but it is not there", index_path, tensor, fname);
+        invalid_input("{}: index says tensor '{}' is in {}, but it is not there", index_path,
+                      tensor, fname);
       }
       where_[tensor] = it->second;
     }

@@ -1,12 +1,13 @@
 // Scheduler: each step, which sequences run and how many of their tokens — one uniform shape
 // ({sequence -> number of tokens}) for prefill, chunked prefill and decode, as vLLM v1 does.
 //
-// Within --max-num-seqs and the --max-num-batched-tokens budget, running sequences go first (decodes,
-// and the next chunk of prompts already being prefilled), then waiting ones in policy order (FCFS:
-// arrival; priority: lower value first, then arrival). A prompt longer than the budget is prefilled in
-// chunks, so it never stalls everyone's decoding. When the KV cache has no blocks left, the
-// lowest-priority, latest-arrived running sequence is preempted: its blocks are freed and it goes back
-// to the front of the waiting queue to be recomputed (prefix caching often makes that cheap).
+// Within --max-num-seqs and the --max-num-batched-tokens budget, running sequences go first
+// (decodes, and the next chunk of prompts already being prefilled), then waiting ones in policy
+// order (FCFS: arrival; priority: lower value first, then arrival). A prompt longer than the budget
+// is prefilled in chunks, so it never stalls everyone's decoding. When the KV cache has no blocks
+// left, the lowest-priority, latest-arrived running sequence is preempted: its blocks are freed and
+// it goes back to the front of the waiting queue to be recomputed (prefix caching often makes that
+// cheap).
 #pragma once
 
 #include <cstdint>

@@ -6,7 +6,8 @@ namespace osprey {
 namespace {
 
 // Feeds `deltas`, returns (emitted text, stopped, which).
-std::tuple<std::string, bool, std::string> feed(StopStrings& s, const std::vector<std::string>& deltas) {
+std::tuple<std::string, bool, std::string> feed(StopStrings& s,
+                                                const std::vector<std::string>& deltas) {
   std::string out;
   for (const auto& d : deltas) {
     auto r = s.push(d);

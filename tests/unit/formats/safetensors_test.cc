@@ -1,5 +1,5 @@
-// safetensors reading and writing, and every way a hostile or damaged file must fail: with one clear
-// error naming the file and the problem, never a crash.
+// safetensors reading and writing, and every way a hostile or damaged file must fail: with one
+// clear error naming the file and the problem, never a crash.
 #include "formats/safetensors.h"
 
 #include <gtest/gtest.h>
@@ -69,7 +69,8 @@ TEST(Safetensors, RejectsHugeHeaderLength) {
 }
 
 TEST(Safetensors, RejectsBadJson) {
-  expect_error(make_file(R"({"a": {"dtype": "F32",)", 0), ErrorKind::kInvalidInput, "not valid JSON");
+  expect_error(make_file(R"({"a": {"dtype": "F32",)", 0), ErrorKind::kInvalidInput,
+               "not valid JSON");
   expect_error(make_file(R"([1, 2])", 0), ErrorKind::kInvalidInput, "not a JSON object");
 }
 
@@ -92,8 +93,10 @@ TEST(Safetensors, RejectsShapeThatDisagreesWithOffsets) {
 }
 
 TEST(Safetensors, RejectsOverflowingShape) {
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8),
-               ErrorKind::kInvalidInput, "too large");
+  expect_error(
+      make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
+                8),
+      ErrorKind::kInvalidInput, "too large");
 }
 
 TEST(Safetensors, RejectsUnknownDtype) {
