@@ -252,17 +252,19 @@ void batch_breakdown(nlohmann::json& j) {
 
 // The GEMMs of one Llama-3.2-1B decode step (16 layers of distinct weights and the LM head, f32
 // logits) at batch 16, 64 and 128, against the weight bytes they must read: cuBLAS's default
-// algorithms, then each shape tuned (cuBLASLt's candidates and the streaming kernel), with the
-// per-shape times of each.
+// algorithms, then each shape tuned (cuBLASLt's candidates and the streaming kernel, and for
+// gate/up its fused SwiGLU against the GEMM + silu_mul), with the per-shape times of each. The step
+// includes the SwiGLU, fused or not.
 void decode_gemms(nlohmann::json& j) {
   const int H = 2048, F = 8192, QKV = 3072, V = 128256, L = 16, kMaxM = 128;
   const size_t layer = size_t(QKV) * H + size_t(H) * H + 2 * size_t(F) * H + size_t(H) * F;
-  void *w = nullptr, *lm = nullptr, *x = nullptr, *y16 = nullptr;
+  void *w = nullptr, *lm = nullptr, *x = nullptr, *y16 = nullptr, *act = nullptr;
   float *res = nullptr, *logits = nullptr;
   OSPREY_CUDA_CHECK(cudaMalloc(&w, layer * L * 2));
   OSPREY_CUDA_CHECK(cudaMalloc(&lm, size_t(V) * H * 2));
   OSPREY_CUDA_CHECK(cudaMalloc(&x, size_t(kMaxM) * F * 2));
   OSPREY_CUDA_CHECK(cudaMalloc(&y16, size_t(kMaxM) * 2 * F * 2));
+  OSPREY_CUDA_CHECK(cudaMalloc(&act, size_t(kMaxM) * F * 2));
   OSPREY_CUDA_CHECK(cudaMalloc(&res, size_t(kMaxM) * H * 4));
   OSPREY_CUDA_CHECK(cudaMalloc(&logits, size_t(kMaxM) * V * 4));
   fill_random(w, int64_t(layer) * L, true, 21, 0.03f, 0, nullptr);
@@ -286,7 +288,10 @@ void decode_gemms(nlohmann::json& j) {
       for (int l = 0; l < L; ++l) {
         gemm(x, M, H, wqkv[l], QKV, y16, true, false, false);
         gemm(x, M, H, wo[l], H, res, true, true, true);
-        gemm(x, M, H, wgu[l], 2 * F, y16, true, false, false);
+        if (!gemm.swiglu(x, M, H, wgu[l], 2 * F, act)) {
+          gemm(x, M, H, wgu[l], 2 * F, y16, true, false, false);
+          silu_mul(y16, nullptr, M, F, act, true, st);
+        }
         gemm(x, M, F, wdown[l], H, res, true, true, true);
       }
       gemm(x, M, H, lm, V, logits, true, true, false);
@@ -306,7 +311,8 @@ void decode_gemms(nlohmann::json& j) {
          {Shape{"qkv", H, wqkv, QKV, y16, false}, Shape{"o", H, wo, H, res, true},
           Shape{"gate_up", H, wgu, 2 * F, y16, false}, Shape{"down", F, wdown, H, res, true},
           Shape{"lm_head", H, head, V, logits, true}}) {
-      const Gemm::Timing t = gemm.tune(x, M, sh.K, sh.ws, sh.N, sh.y, sh.f32);
+      const bool gate_up = sh.N == 2 * F;
+      const Gemm::Timing t = gemm.tune(x, M, sh.K, sh.ws, sh.N, sh.y, sh.f32, gate_up);
       const double mb = double(sh.N) * sh.K * 2 / 1e6;
       const std::string chosen =
           t.stream_splits ? " (stream, " + std::to_string(t.stream_splits) + " splits, " +
@@ -316,15 +322,25 @@ void decode_gemms(nlohmann::json& j) {
       std::snprintf(buf, sizeof buf, " %s %.1f/%.1f/%.1f us%s", sh.name, t.default_ms * 1e3,
                     t.cublas_ms * 1e3, t.stream_ms * 1e3, chosen.c_str());
       shapes += buf;
+      if (gate_up) {
+        const std::string fused =
+            t.swiglu_splits ? ", chosen, " + std::to_string(t.swiglu_splits) + " splits" : "";
+        std::snprintf(buf, sizeof buf, " [+silu_mul %.1f us; fused SwiGLU %.1f us%s]",
+                      t.silu_ms * 1e3, t.swiglu_ms * 1e3, fused.c_str());
+        shapes += buf;
+      }
       js[sh.name] = {{"default_ms", t.default_ms},
                      {"cublas_ms", t.cublas_ms},
                      {"stream_ms", t.stream_ms},
-                     {"stream_splits", t.stream_splits}};
+                     {"stream_splits", t.stream_splits},
+                     {"silu_ms", t.silu_ms},
+                     {"swiglu_ms", t.swiglu_ms},
+                     {"swiglu_splits", t.swiglu_splits}};
     }
     const double ms = time_ms(st, step);
     std::printf(
         "  breakdown (GEMMs, batch %d): %.3f ms per decode step (%.0f GB/s of weights), cuBLAS "
-        "default %.3f ms (%.0f GB/s); per shape default/cuBLASLt/stream:%s\n",
+        "default %.3f ms (%.0f GB/s), each with the SwiGLU; per shape default/cuBLASLt/stream:%s\n",
         M, ms, bytes / (ms / 1e3) / 1e9, ms_default, bytes / (ms_default / 1e3) / 1e9,
         shapes.c_str());
     const std::string key = "gemms_batch" + std::to_string(M);
@@ -336,7 +352,8 @@ void decode_gemms(nlohmann::json& j) {
       j["batch_breakdown"]["gemm_default_ms"] = ms_default;
     }
   }
-  for (void* p : {w, lm, x, y16, static_cast<void*>(res), static_cast<void*>(logits)}) cudaFree(p);
+  for (void* p : {w, lm, x, y16, act, static_cast<void*>(res), static_cast<void*>(logits)})
+    cudaFree(p);
   cudaStreamDestroy(st);
 }
 

@@ -253,12 +253,14 @@ CudaModel::GemmTuning CudaModel::tune_gemms() {
   const int L = m.config.num_layers;
   auto tune_layer = [&](int M, bool with_head) {
     double d = 0, t = 0;
-    for (const auto& [x, K, w, N, y, f32] :
-         {std::tuple{m.h, iH, &wqkv, iQKV, m.qkv, false},
-          std::tuple{m.att, iQ, &wo, iH, static_cast<void*>(m.x), true},
-          std::tuple{m.h, iH, &wgu, 2 * iF, m.gu, false},
-          std::tuple{m.act, iF, &wdown, iH, static_cast<void*>(m.x), true}}) {
-      const Gemm::Timing r = m.gemm->tune(x, M, K, *w, N, y, f32);
+    // The (gate, up) projection's output goes to silu_mul unless the MLP has biases.
+    const bool swiglu = !m.config.mlp_bias;
+    for (const auto& [x, K, w, N, y, f32, sw] :
+         {std::tuple{m.h, iH, &wqkv, iQKV, m.qkv, false, false},
+          std::tuple{m.att, iQ, &wo, iH, static_cast<void*>(m.x), true, false},
+          std::tuple{m.h, iH, &wgu, 2 * iF, m.gu, false, swiglu},
+          std::tuple{m.act, iF, &wdown, iH, static_cast<void*>(m.x), true, false}}) {
+      const Gemm::Timing r = m.gemm->tune(x, M, K, *w, N, y, f32, sw);
       d += L * r.default_ms, t += L * r.chosen_ms;
     }
     if (with_head) {

@@ -123,14 +123,15 @@ void Gemm::run_stream(const void* X, int M, int K, const void* W, int N, void* Y
 
 bool Gemm::swiglu(const void* X, int M, int K, const void* W, int N, void* act) {
   const auto it = plans_.find({M, N, K, false});
-  if (it == plans_.end() || !it->second.stream_swiglu) return false;
-  run_stream(X, M, K, W, N, act, false, false, it->second.stream_splits, true);
+  if (it == plans_.end() || it->second.swiglu_splits == 0) return false;
+  run_stream(X, M, K, W, N, act, false, false, it->second.swiglu_splits, true);
   return true;
 }
 
 int Gemm::stream_shapes() const {
-  return static_cast<int>(std::count_if(
-      plans_.begin(), plans_.end(), [](const auto& kv) { return kv.second.stream_splits > 0; }));
+  return static_cast<int>(std::count_if(plans_.begin(), plans_.end(), [](const auto& kv) {
+    return kv.second.stream_splits > 0 || kv.second.swiglu_splits > 0;
+  }));
 }
 
 bool Gemm::stream_agrees(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
@@ -198,7 +199,7 @@ Gemm::StreamMode Gemm::stream_mode() {
 }
 
 Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const> Ws, int N,
-                        void* Y, bool y_f32) {
+                        void* Y, bool y_f32, bool swiglu_after) {
   if (Ws.empty()) invalid_input("Gemm::tune without weights");
   const Key key{M, N, K, y_f32};
   if (auto it = plans_.find(key); it != plans_.end()) destroy(it->second), plans_.erase(it);
@@ -264,9 +265,15 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
   // beats the best so far by the same margin and agrees with cuBLAS.
   Timing out{default_ms, best, best};
   const StreamMode mode = stream_mode();
-  if (mode != StreamMode::kOff && stream_gemm_supported(M, N, K)) {
-    int best_split = 0;
-    double best_stream = std::numeric_limits<double>::infinity();
+  if (mode == StreamMode::kOff || !stream_gemm_supported(M, N, K)) {
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    plans_.emplace(key, plan);
+    return out;
+  }
+  // {split, ms} of the fastest split (plain or with the SwiGLU epilogue).
+  auto fastest_stream = [&](bool swiglu) {
+    std::pair<int, double> fastest{0, std::numeric_limits<double>::infinity()};
     for (int s : kStreamSplits) {
       if (s > 1 && (2 * s > stream_gemm_ktiles(K) || size_t(s) * M * N > kWorkspace / 4 ||
                     (N + kStreamGemmRows - 1) / kStreamGemmRows > kStreamCounters))
@@ -274,28 +281,39 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
       double ms = 0;
       time_ms(
           [&](const void* W) {
-            run_stream(X, M, K, W, N, Y, y_f32, false, s);
+            run_stream(X, M, K, W, N, Y, y_f32, false, s, swiglu);
             return true;
           },
           &ms);
-      if (ms < best_stream) best_stream = ms, best_split = s;
+      if (ms < fastest.second) fastest = {s, ms};
     }
-    if (best_split > 0) {
-      out.stream_ms = best_stream;
-      if (best_stream < 0.98 * best || mode == StreamMode::kForce) {
-        if (stream_agrees(X, M, K, Ws[0], N, Y, y_f32, best_split)) {
-          plan.stream_splits = out.stream_splits = best_split;
-          out.chosen_ms = best_stream;
-          plan.stream_swiglu =
-              !y_f32 && N % 2 == 0 && swiglu_agrees(X, M, K, Ws[0], N, Y, best_split);
-        } else {
-          log::warn(
-              "cuda: the streaming GEMM disagrees with cuBLAS at M = {}, N = {}, K = {} "
-              "({} splits); cuBLAS keeps the shape",
-              M, N, K, best_split);
-        }
-      }
-    }
+    return fastest;
+  };
+  const bool force = mode == StreamMode::kForce;
+  const auto [split, stream_ms] = fastest_stream(false);
+  out.stream_ms = stream_ms;
+  if ((stream_ms < 0.98 * best || force) && stream_agrees(X, M, K, Ws[0], N, Y, y_f32, split)) {
+    plan.stream_splits = out.stream_splits = split;
+    out.chosen_ms = stream_ms;
+  } else if (stream_ms < 0.98 * best) {
+    log::warn(
+        "cuda: the streaming GEMM disagrees with cuBLAS at M = {}, N = {}, K = {} ({} splits); "
+        "cuBLAS keeps the shape",
+        M, N, K, split);
+  }
+  // A (gate, up) projection: the fused SwiGLU against the chosen GEMM followed by silu_mul.
+  if (swiglu_after && !y_f32 && N % 2 == 0) {
+    time_ms(
+        [&](const void*) {
+          silu_mul(Y, nullptr, M, N / 2, workspace_, true, stream_);
+          return true;
+        },
+        &out.silu_ms);
+    const auto [fsplit, fused_ms] = fastest_stream(true);
+    out.swiglu_ms = fused_ms;
+    if ((fused_ms < 0.98 * (out.chosen_ms + out.silu_ms) || force) &&
+        swiglu_agrees(X, M, K, Ws[0], N, Y, fsplit))
+      plan.swiglu_splits = out.swiglu_splits = fsplit;
   }
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);

@@ -31,34 +31,38 @@ class Gemm {
   void operator()(const void* X, int M, int K, const void* W, int N, void* Y, bool inputs_bf16,
                   bool y_f32, bool accumulate);
 
-  // act[M][N / 2] = silu(gate) * up of the (gate, up) row pairs' product in one kernel, where the
-  // shape (bf16 output) is tuned to the streaming kernel and its SwiGLU epilogue agreed with
-  // silu_mul; false, with nothing run, elsewhere (then run the GEMM and silu_mul).
+  // act[M][N / 2] = silu(gate) * up of the (gate, up) row pairs' product in one kernel, where
+  // tuning (with swiglu_after) found the streaming kernel's SwiGLU epilogue faster than the GEMM
+  // followed by silu_mul, and in agreement with them; false, with nothing run, elsewhere (then
+  // run the GEMM and silu_mul).
   bool swiglu(const void* X, int M, int K, const void* W, int N, void* act);
 
   // Times the candidates for this bf16 shape (Y is overwritten, X and the weights only read) and
   // keeps the fastest. Runs cycle through `Ws` (matrices of the same shape, e.g. every layer's) so
-  // that small matrices are not timed from L2. Returns {default ms, chosen ms}; call outside graph
-  // capture.
+  // that small matrices are not timed from L2. With `swiglu_after` (a (gate, up) projection whose
+  // output goes to silu_mul), the fused epilogue is timed against the pair too. Call outside
+  // graph capture.
   struct Timing {
     double default_ms, chosen_ms;
     double cublas_ms = 0;   // the fastest cuBLAS(Lt) algorithm
     double stream_ms = 0;   // the streaming kernel's fastest split, 0 where it was not timed
     int stream_splits = 0;  // that split where it was chosen, else 0
+    double silu_ms = 0, swiglu_ms = 0;  // silu_mul alone; the fused epilogue's fastest split
+    int swiglu_splits = 0;              // that split where the fused path was chosen, else 0
   };
   Timing tune(const void* X, int M, int K, std::span<const void* const> Ws, int N, void* Y,
-              bool y_f32);
+              bool y_f32, bool swiglu_after = false);
   int tuned_shapes() const { return static_cast<int>(plans_.size()); }
-  int stream_shapes() const;  // tuned shapes that run stream_gemm
+  int stream_shapes() const;  // tuned shapes that run stream_gemm (plain or fused)
 
  private:
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
-    bool use_lt = false;         // false: the default algorithm measured at least as fast
-    int stream_splits = 0;       // > 0: stream_gemm with this split of K instead of cuBLAS
-    bool stream_swiglu = false;  // its SwiGLU epilogue may replace GEMM + silu_mul
+    bool use_lt = false;    // false: the default algorithm measured at least as fast
+    int stream_splits = 0;  // > 0: stream_gemm with this split of K instead of cuBLAS
+    int swiglu_splits = 0;  // > 0: Gemm::swiglu runs stream_gemm's SwiGLU with this split
   };
   using Key = std::tuple<int, int, int, bool>;  // M, N, K, y_f32
   Plan make_plan(int M, int N, int K, bool y_f32) const;

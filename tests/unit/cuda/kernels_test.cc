@@ -6,6 +6,7 @@ TEST(Cuda, BuiltWithoutCuda) {
   GTEST_SKIP() << "Osprey was built without the CUDA backend";
 }
 #else
+#include <cstdlib>
 #include <numeric>
 #include <string>
 
@@ -364,6 +365,40 @@ TEST(StreamGemm, TunedShapeMatchesReference) {
   EXPECT_LE(rel_err(first, ref), 1e-4) << (t.stream_splits ? "stream" : "cuBLAS");
   gemm(dx.p, M, K, dw.p, N, dy.p, true, true, false);
   EXPECT_EQ(download(dy, ref.size(), false), first);
+}
+
+// The fused SwiGLU a (gate, up) shape gets from tuning (forced, so that it is chosen whatever the
+// timings) computes silu(gate) * up of the product.
+TEST(StreamGemm, TunedSwigluMatchesReference) {
+  OSPREY_REQUIRE_GPU();
+  std::mt19937 rng(13);
+  const int M = 8, K = 512, N = 2 * 384;
+  auto x = random_vec(size_t(M) * K, rng), w = random_vec(size_t(N) * K, rng);
+  DeviceBuf dx(x.size() * 2), dw(w.size() * 2), dgu(size_t(M) * N * 2), dact(size_t(M) * N);
+  upload(dx, x, true), upload(dw, w, true);
+  std::vector<float> ref(size_t(M) * N / 2);
+  for (int m = 0; m < M; ++m)
+    for (int i = 0; i < N / 2; ++i) {
+      double g = 0, u = 0;
+      for (int k = 0; k < K; ++k) {
+        g += double(x[size_t(m) * K + k]) * w[size_t(2 * i) * K + k];
+        u += double(x[size_t(m) * K + k]) * w[size_t(2 * i + 1) * K + k];
+      }
+      ref[size_t(m) * N / 2 + i] = float(g / (1 + std::exp(-g)) * u);
+    }
+  Gemm gemm(nullptr);
+  const void* const ws[] = {dw.p};
+  ::setenv("OSPREY_CUDA_STREAM_GEMM", "force", 1);
+  const Gemm::Timing t = gemm.tune(dx.p, M, K, ws, N, dgu.p, false, true);
+  ::unsetenv("OSPREY_CUDA_STREAM_GEMM");
+  EXPECT_GT(t.silu_ms, 0);
+  ASSERT_GT(t.swiglu_splits, 0);
+  ASSERT_TRUE(gemm.swiglu(dx.p, M, K, dw.p, N, dact.p));
+  EXPECT_LE(rel_err(download(dact, ref.size(), true), ref), 1e-2);
+  // A shape tuned without swiglu_after keeps GEMM + silu_mul.
+  Gemm plain(nullptr);
+  plain.tune(dx.p, M, K, ws, N, dgu.p, false);
+  EXPECT_FALSE(plain.swiglu(dx.p, M, K, dw.p, N, dact.p));
 }
 
 }  // namespace

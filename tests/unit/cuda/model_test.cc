@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #if OSPREY_HAVE_CUDA
+#include <cstdlib>
 #include <filesystem>
 
 #include "backend/cuda/cuda_model.h"
