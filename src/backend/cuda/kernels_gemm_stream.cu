@@ -162,33 +162,30 @@ __global__ void __launch_bounds__(Tile<MT, WM>::kThreads) stream_gemm_kernel(Par
   cp_async_wait<0>();
 
   // Accumulator layout: c0, c1 are row lane / 4, columns 2 (lane % 4) + {0, 1}; c2, c3 row + 8.
+  // f(m, n, v0, v1) for each of this thread's output pairs (m, n), (m, n + 1).
   const int row0 = wm * 16 * MT + (lane >> 2);
   const int col0 = n0 + wn * (kBN / kWarpsN) + 2 * (lane & 3);
-  if (splits == 1) {
+  auto each_pair = [&](auto&& f) {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
         for (int i = 0; i < 2; ++i)
-          store_pair(p, row0 + mt * 16 + 8 * i, col0 + nt * 8, acc[mt][nt][2 * i],
-                     acc[mt][nt][2 * i + 1]);
+          f(row0 + mt * 16 + 8 * i, col0 + nt * 8, acc[mt][nt][2 * i], acc[mt][nt][2 * i + 1]);
+  };
+  if (splits == 1) {
+    each_pair([&](int m, int n, float v0, float v1) { store_pair(p, m, n, v0, v1); });
     return;
   }
   // Publish this split's partial sums; the last CTA of the tile adds all of them in split order.
   const int64_t MN = int64_t(p.M) * p.N;
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int m = row0 + mt * 16 + 8 * i, n = col0 + nt * 8;
-        if (m >= p.M || n >= p.N) continue;
-        float* dst = p.partials + split * MN + int64_t(m) * p.N + n;
-        dst[0] = acc[mt][nt][2 * i];
-        if (n + 1 < p.N) dst[1] = acc[mt][nt][2 * i + 1];
-      }
+  each_pair([&](int m, int n, float v0, float v1) {
+    if (m >= p.M || n >= p.N) return;
+    float* dst = p.partials + split * MN + int64_t(m) * p.N + n;
+    dst[0] = v0;
+    if (n + 1 < p.N) dst[1] = v1;
+  });
   __threadfence();
   __syncthreads();
   __shared__ bool last;
@@ -200,23 +197,17 @@ __global__ void __launch_bounds__(Tile<MT, WM>::kThreads) stream_gemm_kernel(Par
   __syncthreads();
   if (!last) return;
   __threadfence();
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int m = row0 + mt * 16 + 8 * i, n = col0 + nt * 8;
-        if (m >= p.M || n >= p.N) continue;
-        const float* src = p.partials + int64_t(m) * p.N + n;
-        const bool two = n + 1 < p.N;
-        float v0 = 0, v1 = 0;
-        for (int s = 0; s < splits; ++s) {
-          v0 += __ldcg(src + s * MN);
-          if (two) v1 += __ldcg(src + s * MN + 1);
-        }
-        store_pair(p, m, n, v0, v1);
-      }
+  each_pair([&](int m, int n, float, float) {
+    if (m >= p.M || n >= p.N) return;
+    const float* src = p.partials + int64_t(m) * p.N + n;
+    const bool two = n + 1 < p.N;
+    float v0 = 0, v1 = 0;
+    for (int s = 0; s < splits; ++s) {
+      v0 += __ldcg(src + s * MN);
+      if (two) v1 += __ldcg(src + s * MN + 1);
+    }
+    store_pair(p, m, n, v0, v1);
+  });
 }
 
 template <int MT, int WM>

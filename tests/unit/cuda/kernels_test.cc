@@ -268,6 +268,29 @@ TEST(Gemv, RopeEpilogueMatchesQkvPost) {
   EXPECT_FALSE(std::isnan(k[(size_t(slot[0]) * kvh) * hd]));
 }
 
+// X [M][K] W[N][K]^T in double precision.
+std::vector<float> product(const std::vector<float>& x, const std::vector<float>& w, int M, int N,
+                           int K) {
+  std::vector<float> y(size_t(M) * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = 0;
+      for (int k = 0; k < K; ++k) s += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+      y[size_t(m) * N + n] = float(s);
+    }
+  return y;
+}
+
+// silu(gate) * up of interleaved (gate, up) pairs.
+std::vector<float> swiglu_of(const std::vector<float>& gu) {
+  std::vector<float> out(gu.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double g = gu[2 * i], u = gu[2 * i + 1];
+    out[i] = float(g / (1 + std::exp(-g)) * u);
+  }
+  return out;
+}
+
 // The weight-streaming GEMM at each of its tile shapes (M up to 16, 32, 64, 128), with rows of W
 // and K past the last whole tile, splits of K (deterministic, and the counters left ready for the
 // next launch), bf16 and f32 outputs, accumulation and the SwiGLU epilogue.
@@ -289,13 +312,7 @@ TEST(StreamGemm, MatchesReference) {
          y0 = random_vec(size_t(M) * N, rng);
     DeviceBuf dx(x.size() * 2), dw(w.size() * 2), dy(y0.size() * 4), dyb(y0.size() * 2);
     upload(dx, x, true), upload(dw, w, true);
-    std::vector<float> ref(size_t(M) * N);
-    for (int m = 0; m < M; ++m)
-      for (int n = 0; n < N; ++n) {
-        double s = 0;
-        for (int k = 0; k < K; ++k) s += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
-        ref[size_t(m) * N + n] = float(s);
-      }
+    const std::vector<float> ref = product(x, w, M, N, K);
     for (int splits : {1, 3, 1000}) {
       const size_t part = size_t(std::min(splits, stream_gemm_ktiles(K))) * M * N;
       DeviceBuf partials(std::max<size_t>(part, 1) * 4);
@@ -329,11 +346,7 @@ TEST(StreamGemm, MatchesReference) {
       if (N % 2) continue;
       a.swiglu = true;
       stream_gemm(a, nullptr);
-      std::vector<float> act(ref.size() / 2);
-      for (size_t i = 0; i < act.size(); ++i) {
-        const double g = ref[2 * i], u = ref[2 * i + 1];
-        act[i] = float(g / (1 + std::exp(-g)) * u);
-      }
+      const std::vector<float> act = swiglu_of(ref);
       EXPECT_LE(rel_err(download(dyb, act.size(), true), act), 1e-2) << what << " swiglu";
     }
   }
@@ -348,13 +361,7 @@ TEST(StreamGemm, TunedShapeMatchesReference) {
   auto x = random_vec(size_t(M) * K, rng), w = random_vec(size_t(N) * K, rng);
   DeviceBuf dx(x.size() * 2), dw(w.size() * 2), dy(size_t(M) * N * 4);
   upload(dx, x, true), upload(dw, w, true);
-  std::vector<float> ref(size_t(M) * N);
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) {
-      double s = 0;
-      for (int k = 0; k < K; ++k) s += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
-      ref[size_t(m) * N + n] = float(s);
-    }
+  const std::vector<float> ref = product(x, w, M, N, K);
   Gemm gemm(nullptr);
   const void* const ws[] = {dw.p};
   const Gemm::Timing t = gemm.tune(dx.p, M, K, ws, N, dy.p, true);
@@ -376,16 +383,7 @@ TEST(StreamGemm, TunedSwigluMatchesReference) {
   auto x = random_vec(size_t(M) * K, rng), w = random_vec(size_t(N) * K, rng);
   DeviceBuf dx(x.size() * 2), dw(w.size() * 2), dgu(size_t(M) * N * 2), dact(size_t(M) * N);
   upload(dx, x, true), upload(dw, w, true);
-  std::vector<float> ref(size_t(M) * N / 2);
-  for (int m = 0; m < M; ++m)
-    for (int i = 0; i < N / 2; ++i) {
-      double g = 0, u = 0;
-      for (int k = 0; k < K; ++k) {
-        g += double(x[size_t(m) * K + k]) * w[size_t(2 * i) * K + k];
-        u += double(x[size_t(m) * K + k]) * w[size_t(2 * i + 1) * K + k];
-      }
-      ref[size_t(m) * N / 2 + i] = float(g / (1 + std::exp(-g)) * u);
-    }
+  const std::vector<float> ref = swiglu_of(product(x, w, M, N, K));
   Gemm gemm(nullptr);
   const void* const ws[] = {dw.p};
   ::setenv("OSPREY_CUDA_STREAM_GEMM", "force", 1);
