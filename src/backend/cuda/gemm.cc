@@ -290,16 +290,19 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
     return fastest;
   };
   const bool force = mode == StreamMode::kForce;
+  auto disagrees = [&](const char* what, int s) {
+    log::warn("cuda: {} disagrees with cuBLAS at M = {}, N = {}, K = {} ({} splits); not used",
+              what, M, N, K, s);
+  };
   const auto [split, stream_ms] = fastest_stream(false);
   out.stream_ms = stream_ms;
-  if ((stream_ms < 0.98 * best || force) && stream_agrees(X, M, K, Ws[0], N, Y, y_f32, split)) {
-    plan.stream_splits = out.stream_splits = split;
-    out.chosen_ms = stream_ms;
-  } else if (stream_ms < 0.98 * best) {
-    log::warn(
-        "cuda: the streaming GEMM disagrees with cuBLAS at M = {}, N = {}, K = {} ({} splits); "
-        "cuBLAS keeps the shape",
-        M, N, K, split);
+  if (stream_ms < 0.98 * best || force) {
+    if (stream_agrees(X, M, K, Ws[0], N, Y, y_f32, split)) {
+      plan.stream_splits = out.stream_splits = split;
+      out.chosen_ms = stream_ms;
+    } else {
+      disagrees("the streaming GEMM", split);
+    }
   }
   // A (gate, up) projection: the fused SwiGLU against the chosen GEMM followed by silu_mul.
   if (swiglu_after && !y_f32 && N % 2 == 0) {
@@ -311,9 +314,12 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
         &out.silu_ms);
     const auto [fsplit, fused_ms] = fastest_stream(true);
     out.swiglu_ms = fused_ms;
-    if ((fused_ms < 0.98 * (out.chosen_ms + out.silu_ms) || force) &&
-        swiglu_agrees(X, M, K, Ws[0], N, Y, fsplit))
-      plan.swiglu_splits = out.swiglu_splits = fsplit;
+    if (fused_ms < 0.98 * (out.chosen_ms + out.silu_ms) || force) {
+      if (swiglu_agrees(X, M, K, Ws[0], N, Y, fsplit))
+        plan.swiglu_splits = out.swiglu_splits = fsplit;
+      else
+        disagrees("the streaming GEMM's SwiGLU", fsplit);
+    }
   }
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
