@@ -314,17 +314,20 @@ void decode_gemms(nlohmann::json& j) {
       const bool gate_up = sh.N == 2 * F;
       const Gemm::Timing t = gemm.tune(x, M, sh.K, sh.ws, sh.N, sh.y, sh.f32, gate_up);
       const double mb = double(sh.N) * sh.K * 2 / 1e6;
-      const std::string chosen =
-          t.stream_splits ? " (stream, " + std::to_string(t.stream_splits) + " splits, " +
-                                std::to_string(int(mb / t.stream_ms)) + " GB/s)"
-                          : "";
+      const std::string chosen = t.stream_splits
+                                     ? " (stream v" + std::to_string(t.stream_variant) + ", " +
+                                           std::to_string(t.stream_splits) + " splits, " +
+                                           std::to_string(int(mb / t.stream_ms)) + " GB/s)"
+                                     : "";
       char buf[160];
       std::snprintf(buf, sizeof buf, " %s %.1f/%.1f/%.1f us%s", sh.name, t.default_ms * 1e3,
                     t.cublas_ms * 1e3, t.stream_ms * 1e3, chosen.c_str());
       shapes += buf;
       if (gate_up) {
-        const std::string fused =
-            t.swiglu_splits ? ", chosen, " + std::to_string(t.swiglu_splits) + " splits" : "";
+        const std::string fused = t.swiglu_splits
+                                      ? ", chosen: v" + std::to_string(t.swiglu_variant) + ", " +
+                                            std::to_string(t.swiglu_splits) + " splits"
+                                      : "";
         std::snprintf(buf, sizeof buf, " [+silu_mul %.1f us; fused SwiGLU %.1f us%s]",
                       t.silu_ms * 1e3, t.swiglu_ms * 1e3, fused.c_str());
         shapes += buf;

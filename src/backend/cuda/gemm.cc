@@ -115,16 +115,17 @@ bool Gemm::run_lt(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* X
 }
 
 void Gemm::run_stream(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
-                      bool accumulate, int splits, bool swiglu) const {
+                      bool accumulate, int splits, int variant, bool swiglu) const {
   stream_gemm({X, M, K, W, N, Y, y_f32, accumulate, splits, static_cast<float*>(workspace_),
-               kWorkspace / sizeof(float), stream_counters_, kStreamCounters, swiglu},
+               kWorkspace / sizeof(float), stream_counters_, kStreamCounters, swiglu, variant},
               stream_);
 }
 
 bool Gemm::swiglu(const void* X, int M, int K, const void* W, int N, void* act) {
   const auto it = plans_.find({M, N, K, false});
   if (it == plans_.end() || it->second.swiglu_splits == 0) return false;
-  run_stream(X, M, K, W, N, act, false, false, it->second.swiglu_splits, true);
+  run_stream(X, M, K, W, N, act, false, false, it->second.swiglu_splits, it->second.swiglu_variant,
+             true);
   return true;
 }
 
@@ -135,30 +136,30 @@ int Gemm::stream_shapes() const {
 }
 
 bool Gemm::stream_agrees(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
-                         int splits) const {
+                         int splits, int variant) const {
   const size_t n = size_t(M) * N, bytes = n * (y_f32 ? 4 : 2);
   run_default(X, M, K, W, N, Y, true, y_f32, false);
   const std::vector<float> ref = download_output(Y, n, y_f32, stream_);
-  run_stream(X, M, K, W, N, Y, y_f32, false, splits);
+  run_stream(X, M, K, W, N, Y, y_f32, false, splits, variant);
   const unsigned long long h = output_hash(Y, bytes);
   const std::vector<float> got = download_output(Y, n, y_f32, stream_);
-  run_stream(X, M, K, W, N, Y, y_f32, false, splits);
+  run_stream(X, M, K, W, N, Y, y_f32, false, splits, variant);
   // Both sum the same f32 products in different orders: bf16 outputs may differ by a rounding
   // step, f32 ones far less. A wrong index or a lost K tile is off by a sizeable fraction.
   return output_hash(Y, bytes) == h && close_to(got, ref, y_f32 ? 1e-3 : 1e-2);
 }
 
-bool Gemm::swiglu_agrees(const void* X, int M, int K, const void* W, int N, void* Y,
-                         int splits) const {
+bool Gemm::swiglu_agrees(const void* X, int M, int K, const void* W, int N, void* Y, int splits,
+                         int variant) const {
   // The reference's activations go to the workspace: the kernel uses it only with splits > 1.
   const size_t n = size_t(M) * (N / 2);
   run_default(X, M, K, W, N, Y, true, false, false);
   silu_mul(Y, nullptr, M, N / 2, workspace_, true, stream_);
   const std::vector<float> ref = download_output(workspace_, n, false, stream_);
-  run_stream(X, M, K, W, N, Y, false, false, splits, true);
+  run_stream(X, M, K, W, N, Y, false, false, splits, variant, true);
   const unsigned long long h = output_hash(Y, n * 2);
   const std::vector<float> got = download_output(Y, n, false, stream_);
-  run_stream(X, M, K, W, N, Y, false, false, splits, true);
+  run_stream(X, M, K, W, N, Y, false, false, splits, variant, true);
   // silu_mul's inputs were rounded to bf16, the epilogue's are not: a few rounding steps apart.
   return output_hash(Y, n * 2) == h && close_to(got, ref, 2e-2);
 }
@@ -169,7 +170,8 @@ void Gemm::operator()(const void* X, int M, int K, const void* W, int N, void* Y
   if (inputs_bf16) {
     const auto it = plans_.find({M, N, K, y_f32});
     if (it != plans_.end() && it->second.stream_splits > 0) {
-      run_stream(X, M, K, W, N, Y, y_f32, accumulate, it->second.stream_splits);
+      run_stream(X, M, K, W, N, Y, y_f32, accumulate, it->second.stream_splits,
+                 it->second.stream_variant);
       return;
     }
     if (it != plans_.end() && it->second.use_lt) {
@@ -271,37 +273,47 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
     plans_.emplace(key, plan);
     return out;
   }
-  // {split, ms} of the fastest split (plain or with the SwiGLU epilogue).
+  // The fastest (split, tile variant) and its time, plain or with the SwiGLU epilogue.
+  struct Fastest {
+    int split = 0, variant = 0;
+    double ms = std::numeric_limits<double>::infinity();
+  };
   auto fastest_stream = [&](bool swiglu) {
-    std::pair<int, double> fastest{0, std::numeric_limits<double>::infinity()};
-    for (int s : kStreamSplits) {
-      if (s > 1 && (2 * s > stream_gemm_ktiles(K) || size_t(s) * M * N > kWorkspace / 4 ||
-                    (N + kStreamGemmRows - 1) / kStreamGemmRows > kStreamCounters))
-        continue;
-      double ms = 0;
-      time_ms(
-          [&](const void* W) {
-            run_stream(X, M, K, W, N, Y, y_f32, false, s, swiglu);
-            return true;
-          },
-          &ms);
-      if (ms < fastest.second) fastest = {s, ms};
+    Fastest f;
+    for (int v = 0; v < stream_gemm_variants(M); ++v) {
+      if (!stream_gemm_supported(M, N, K, v)) continue;
+      for (int s : kStreamSplits) {
+        if (s > 1 && (2 * s > stream_gemm_ktiles(K) || size_t(s) * M * N > kWorkspace / 4 ||
+                      (N + kStreamGemmRows - 1) / kStreamGemmRows > kStreamCounters))
+          continue;
+        double ms = 0;
+        time_ms(
+            [&](const void* W) {
+              run_stream(X, M, K, W, N, Y, y_f32, false, s, v, swiglu);
+              return true;
+            },
+            &ms);
+        if (ms < f.ms) f = {s, v, ms};
+      }
     }
-    return fastest;
+    return f;
   };
   const bool force = mode == StreamMode::kForce;
-  auto disagrees = [&](const char* what, int s) {
-    log::warn("cuda: {} disagrees with cuBLAS at M = {}, N = {}, K = {} ({} splits); not used",
-              what, M, N, K, s);
+  auto disagrees = [&](const char* what, const Fastest& f) {
+    log::warn(
+        "cuda: {} disagrees with cuBLAS at M = {}, N = {}, K = {} ({} splits, variant {}); not "
+        "used",
+        what, M, N, K, f.split, f.variant);
   };
-  const auto [split, stream_ms] = fastest_stream(false);
-  out.stream_ms = stream_ms;
-  if (stream_ms < 0.98 * best || force) {
-    if (stream_agrees(X, M, K, Ws[0], N, Y, y_f32, split)) {
-      plan.stream_splits = out.stream_splits = split;
-      out.chosen_ms = stream_ms;
+  const Fastest plain = fastest_stream(false);
+  out.stream_ms = plain.ms;
+  if (plain.ms < 0.98 * best || force) {
+    if (stream_agrees(X, M, K, Ws[0], N, Y, y_f32, plain.split, plain.variant)) {
+      plan.stream_splits = out.stream_splits = plain.split;
+      plan.stream_variant = out.stream_variant = plain.variant;
+      out.chosen_ms = plain.ms;
     } else {
-      disagrees("the streaming GEMM", split);
+      disagrees("the streaming GEMM", plain);
     }
   }
   // A (gate, up) projection: the fused SwiGLU against the chosen GEMM followed by silu_mul.
@@ -312,13 +324,15 @@ Gemm::Timing Gemm::tune(const void* X, int M, int K, std::span<const void* const
           return true;
         },
         &out.silu_ms);
-    const auto [fsplit, fused_ms] = fastest_stream(true);
-    out.swiglu_ms = fused_ms;
-    if (fused_ms < 0.98 * (out.chosen_ms + out.silu_ms) || force) {
-      if (swiglu_agrees(X, M, K, Ws[0], N, Y, fsplit))
-        plan.swiglu_splits = out.swiglu_splits = fsplit;
-      else
-        disagrees("the streaming GEMM's SwiGLU", fsplit);
+    const Fastest fused = fastest_stream(true);
+    out.swiglu_ms = fused.ms;
+    if (fused.ms < 0.98 * (out.chosen_ms + out.silu_ms) || force) {
+      if (swiglu_agrees(X, M, K, Ws[0], N, Y, fused.split, fused.variant)) {
+        plan.swiglu_splits = out.swiglu_splits = fused.split;
+        plan.swiglu_variant = out.swiglu_variant = fused.variant;
+      } else {
+        disagrees("the streaming GEMM's SwiGLU", fused);
+      }
     }
   }
   cudaEventDestroy(e0);

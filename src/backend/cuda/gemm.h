@@ -44,11 +44,13 @@ class Gemm {
   // graph capture.
   struct Timing {
     double default_ms, chosen_ms;
-    double cublas_ms = 0;   // the fastest cuBLAS(Lt) algorithm
-    double stream_ms = 0;   // the streaming kernel's fastest split, 0 where it was not timed
-    int stream_splits = 0;  // that split where it was chosen, else 0
+    double cublas_ms = 0;    // the fastest cuBLAS(Lt) algorithm
+    double stream_ms = 0;    // the streaming kernel's fastest split, 0 where it was not timed
+    int stream_splits = 0;   // that split where it was chosen, else 0
+    int stream_variant = 0;  // and its tile variant (stream_gemm_variants)
     double silu_ms = 0, swiglu_ms = 0;  // silu_mul alone; the fused epilogue's fastest split
     int swiglu_splits = 0;              // that split where the fused path was chosen, else 0
+    int swiglu_variant = 0;
   };
   Timing tune(const void* X, int M, int K, std::span<const void* const> Ws, int N, void* Y,
               bool y_f32, bool swiglu_after = false);
@@ -63,6 +65,7 @@ class Gemm {
     bool use_lt = false;    // false: the default algorithm measured at least as fast
     int stream_splits = 0;  // > 0: stream_gemm with this split of K instead of cuBLAS
     int swiglu_splits = 0;  // > 0: Gemm::swiglu runs stream_gemm's SwiGLU with this split
+    int stream_variant = 0, swiglu_variant = 0;  // their tile variants
   };
   using Key = std::tuple<int, int, int, bool>;  // M, N, K, y_f32
   Plan make_plan(int M, int N, int K, bool y_f32) const;
@@ -74,13 +77,14 @@ class Gemm {
   enum class StreamMode { kOff, kAuto, kForce };
   static StreamMode stream_mode();  // from OSPREY_CUDA_STREAM_GEMM, read at each tune
   void run_stream(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
-                  bool accumulate, int splits, bool swiglu = false) const;
+                  bool accumulate, int splits, int variant, bool swiglu = false) const;
   // Whether stream_gemm with `splits` gives cuBLAS's result (to bf16/f32 rounding) and repeats it
   // bit for bit: a kernel not yet run on this GPU model proves itself before it is used.
   bool stream_agrees(const void* X, int M, int K, const void* W, int N, void* Y, bool y_f32,
-                     int splits) const;
+                     int splits, int variant) const;
   // The same for its SwiGLU epilogue against cuBLAS followed by silu_mul (bf16 outputs).
-  bool swiglu_agrees(const void* X, int M, int K, const void* W, int N, void* Y, int splits) const;
+  bool swiglu_agrees(const void* X, int M, int K, const void* W, int N, void* Y, int splits,
+                     int variant) const;
   unsigned long long output_hash(const void* Y, size_t bytes) const;
 
   cudaStream_t stream_;

@@ -145,9 +145,11 @@ struct StreamGemmArgs {
   int* counters;
   int num_counters;
   bool swiglu = false;
+  int variant = 0;  // < stream_gemm_variants(M): 4 pipeline stages, or (1) 3 and more CTAs per SM
 };
 void stream_gemm(const StreamGemmArgs& a, cudaStream_t st);
-bool stream_gemm_supported(int M, int N, int K);
+int stream_gemm_variants(int M);
+bool stream_gemm_supported(int M, int N, int K, int variant = 0);
 int stream_gemm_ktiles(int K);  // 64-deep steps of K, the most splits that do work
 
 // Decode attention (one new token per sequence; q [S][heads * head_dim]), split over the context in

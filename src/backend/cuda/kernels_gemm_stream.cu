@@ -25,14 +25,17 @@ constexpr int kChunks = kBK / 8;      // 16-byte pieces per row and stage
 constexpr int kLd = kBK + 8;  // bf16 per shared row: the padding keeps ldmatrix conflict-free
 constexpr int kWarpsN = 4;    // warps across the CTA's 128 outputs
 constexpr int kNT = kBN / kWarpsN / 8;  // n8 tiles per warp
-constexpr int kStages = 4;
 
-// MT m16 tiles per warp, WM warps along M: BM = 16 * MT * WM rows of the batch per CTA.
-template <int MT, int WM>
+// MT m16 tiles per warp, WM warps along M: BM = 16 * MT * WM rows of the batch per CTA; ST
+// pipeline stages (4, or 3 in the variant that fits more CTAs on an SM).
+template <int MT, int WM, int ST>
 struct Tile {
+  static constexpr int kMT = MT, kWM = WM, kStages = ST;
+  // CTAs an SM should hold (registers capped to fit): what 3 stages are for.
+  static constexpr int kMinBlocks = ST == 3 ? (WM == 2 ? 2 : 3) : 1;
   static constexpr int kBM = 16 * MT * WM;
   static constexpr int kThreads = 32 * WM * kWarpsN;
-  static constexpr size_t kSmem = size_t(kStages) * (kBN + kBM) * kLd * sizeof(bf16);
+  static constexpr size_t kSmem = size_t(ST) * (kBN + kBM) * kLd * sizeof(bf16);
 };
 
 struct Params {
@@ -74,9 +77,10 @@ __device__ __forceinline__ void store_pair(const Params& p, int m, int n, float 
   if (two) y[1] = v1;
 }
 
-template <int MT, int WM>
-__global__ void __launch_bounds__(Tile<MT, WM>::kThreads) stream_gemm_kernel(Params p) {
-  constexpr int BM = Tile<MT, WM>::kBM, T = Tile<MT, WM>::kThreads;
+template <int MT, int WM, int kStages>
+__global__ void __launch_bounds__(Tile<MT, WM, kStages>::kThreads,
+                                  Tile<MT, WM, kStages>::kMinBlocks) stream_gemm_kernel(Params p) {
+  constexpr int BM = Tile<MT, WM, kStages>::kBM, T = Tile<MT, WM, kStages>::kThreads;
   static_assert(kBN * kChunks % T == 0 && BM * kChunks % T == 0, "whole load rounds");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Ws = reinterpret_cast<bf16*>(smem_raw);  // [kStages][kBN][kLd]
@@ -210,30 +214,40 @@ __global__ void __launch_bounds__(Tile<MT, WM>::kThreads) stream_gemm_kernel(Par
   });
 }
 
-template <int MT, int WM>
+template <typename Tl>
 void launch(const Params& p, int tiles, int splits, cudaStream_t st) {
-  using Tl = Tile<MT, WM>;
+  constexpr auto kernel = stream_gemm_kernel<Tl::kMT, Tl::kWM, Tl::kStages>;
   static const bool configured = [] {
-    OSPREY_CUDA_CHECK(cudaFuncSetAttribute(stream_gemm_kernel<MT, WM>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, Tl::kSmem));
+    OSPREY_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tl::kSmem));
     return true;
   }();
   (void)configured;
-  launch_pdl(stream_gemm_kernel<MT, WM>, dim3(tiles, splits), Tl::kThreads, Tl::kSmem, st, p);
+  launch_pdl(kernel, dim3(tiles, splits), Tl::kThreads, Tl::kSmem, st, p);
   OSPREY_CUDA_LAUNCHED();
 }
 
-// Shared memory of the tile that serves M rows.
-size_t smem_for(int M) {
-  return M <= 16   ? Tile<1, 1>::kSmem
-         : M <= 32 ? Tile<2, 1>::kSmem
-         : M <= 64 ? Tile<4, 1>::kSmem
-                   : Tile<4, 2>::kSmem;
+// Runs `fn` with the tile type that serves M rows in `variant`: 4 stages, or 3 for the tiles
+// where that fits one more CTA on an SM (M <= 16: 3 rather than 2; M > 64: 2 rather than 1).
+template <typename Fn>
+void with_tile(int M, int variant, Fn&& fn) {
+  if (M <= 16)
+    variant ? fn(Tile<1, 1, 3>{}) : fn(Tile<1, 1, 4>{});
+  else if (M <= 32)
+    fn(Tile<2, 1, 4>{});
+  else if (M <= 64)
+    fn(Tile<4, 1, 4>{});
+  else
+    variant ? fn(Tile<4, 2, 3>{}) : fn(Tile<4, 2, 4>{});
 }
 
 }  // namespace
 
-bool stream_gemm_supported(int M, int N, int K) {
+int stream_gemm_variants(int M) {
+  return M <= 16 || M > 64 ? 2 : 1;
+}
+
+bool stream_gemm_supported(int M, int N, int K, int variant) {
   // Consumer GPUs run the sm_80 code with less shared memory per block (~99 KB) than the deeper
   // tiles take: there cuBLAS keeps every shape.
   static const size_t smem_optin = [] {
@@ -242,8 +256,12 @@ bool stream_gemm_supported(int M, int N, int K) {
     OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     return size_t(v);
   }();
-  return M >= 1 && M <= kStreamGemmMaxM && N >= 1 && K >= 8 && K % 8 == 0 &&
-         smem_for(M) + 64 <= smem_optin;  // + the static `last` flag
+  if (M < 1 || M > kStreamGemmMaxM || N < 1 || K < 8 || K % 8 || variant < 0 ||
+      variant >= stream_gemm_variants(M))
+    return false;
+  size_t smem = 0;
+  with_tile(M, variant, [&](auto tile) { smem = decltype(tile)::kSmem; });
+  return smem + 64 <= smem_optin;  // + the static `last` flag
 }
 
 int stream_gemm_ktiles(int K) {
@@ -251,8 +269,8 @@ int stream_gemm_ktiles(int K) {
 }
 
 void stream_gemm(const StreamGemmArgs& a, cudaStream_t st) {
-  if (!stream_gemm_supported(a.M, a.N, a.K))
-    unsupported("stream_gemm with M = {}, N = {}, K = {}", a.M, a.N, a.K);
+  if (!stream_gemm_supported(a.M, a.N, a.K, a.variant))
+    unsupported("stream_gemm with M = {}, N = {}, K = {} (variant {})", a.M, a.N, a.K, a.variant);
   const int tiles = ceil_div(a.N, kBN);
   const int splits = std::clamp(a.splits, 1, stream_gemm_ktiles(a.K));
   if (a.accumulate && !a.y_f32) unsupported("stream_gemm accumulates into f32 outputs only");
@@ -273,14 +291,7 @@ void stream_gemm(const StreamGemmArgs& a, cudaStream_t st) {
            a.swiglu,
            a.partials,
            a.counters};
-  if (a.M <= 16)
-    launch<1, 1>(p, tiles, splits, st);
-  else if (a.M <= 32)
-    launch<2, 1>(p, tiles, splits, st);
-  else if (a.M <= 64)
-    launch<4, 1>(p, tiles, splits, st);
-  else
-    launch<4, 2>(p, tiles, splits, st);
+  with_tile(a.M, a.variant, [&](auto tile) { launch<decltype(tile)>(p, tiles, splits, st); });
 }
 
 }  // namespace osprey::cuda
