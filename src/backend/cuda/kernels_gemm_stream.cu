@@ -77,43 +77,41 @@ __device__ __forceinline__ void store_pair(const Params& p, int m, int n, float 
   if (two) y[1] = v1;
 }
 
+// R rows of one 64-deep K tile (16-byte chunks from kc0) of `src`, a matrix of K-long rows of which
+// `valid` exist, into shared `dst` by T threads with cp.async; missing rows and K past its end
+// load as zeros.
+template <int R, int T>
+__device__ __forceinline__ void load_tile(bf16* dst, const bf16* src, int valid, int K, int kc0,
+                                          int tid) {
+  static_assert(R * kChunks % T == 0, "whole load rounds");
+#pragma unroll
+  for (int j = 0; j < R * kChunks / T; ++j) {
+    const int i = tid + j * T, r = i / kChunks, c = i % kChunks;
+    const bool ok = r < valid && kc0 + c < K / 8;
+    cp_async16_zfill(dst + r * kLd + c * 8, ok ? src + int64_t(r) * K + (kc0 + c) * 8 : src, ok);
+  }
+}
+
 template <int MT, int WM, int kStages>
 __global__ void __launch_bounds__(Tile<MT, WM, kStages>::kThreads,
                                   Tile<MT, WM, kStages>::kMinBlocks) stream_gemm_kernel(Params p) {
   constexpr int BM = Tile<MT, WM, kStages>::kBM, T = Tile<MT, WM, kStages>::kThreads;
-  static_assert(kBN * kChunks % T == 0 && BM * kChunks % T == 0, "whole load rounds");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Ws = reinterpret_cast<bf16*>(smem_raw);  // [kStages][kBN][kLd]
   bf16* Xs = Ws + kStages * kBN * kLd;           // [kStages][BM][kLd]
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / kWarpsN, wn = warp % kWarpsN;
   const int n0 = blockIdx.x * kBN, split = blockIdx.y, splits = gridDim.y;
-  const int ktiles = (p.K + kBK - 1) / kBK, kchunks = p.K / 8;
+  const int ktiles = (p.K + kBK - 1) / kBK;
   const int kt0 = split * p.kt_per, nk = max(0, min(ktiles, kt0 + p.kt_per) - kt0);
 
-  // Local K tile t of this split into stage t % kStages; rows past N or M and K past its end
-  // load as zeros.
+  // Local K tile t of this split into stage t % kStages.
   auto load_w = [&](int t) {
-    bf16* dst = Ws + (t % kStages) * kBN * kLd;
-    const int kc0 = (kt0 + t) * kChunks;
-#pragma unroll
-    for (int j = 0; j < kBN * kChunks / T; ++j) {
-      const int i = tid + j * T, r = i / kChunks, c = i % kChunks;
-      const bool ok = n0 + r < p.N && kc0 + c < kchunks;
-      cp_async16_zfill(dst + r * kLd + c * 8,
-                       ok ? p.w + int64_t(n0 + r) * p.K + (kc0 + c) * 8 : p.w, ok);
-    }
+    load_tile<kBN, T>(Ws + (t % kStages) * kBN * kLd, p.w + int64_t(n0) * p.K, p.N - n0, p.K,
+                      (kt0 + t) * kChunks, tid);
   };
   auto load_x = [&](int t) {
-    bf16* dst = Xs + (t % kStages) * BM * kLd;
-    const int kc0 = (kt0 + t) * kChunks;
-#pragma unroll
-    for (int j = 0; j < BM * kChunks / T; ++j) {
-      const int i = tid + j * T, r = i / kChunks, c = i % kChunks;
-      const bool ok = r < p.M && kc0 + c < kchunks;
-      cp_async16_zfill(dst + r * kLd + c * 8, ok ? p.x + int64_t(r) * p.K + (kc0 + c) * 8 : p.x,
-                       ok);
-    }
+    load_tile<BM, T>(Xs + (t % kStages) * BM * kLd, p.x, p.M, p.K, (kt0 + t) * kChunks, tid);
   };
 
   // Weights depend on no earlier kernel: their first stages load before the wait. They join the
