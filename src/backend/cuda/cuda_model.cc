@@ -70,9 +70,7 @@ void CudaModel::Impl::body(const MetaLayout& L, bool decode, int splits) {
     }
     // The o and gate/up weights are contiguous: the first bytes of both come into L2 while
     // batch-1 attention, bound by latency, leaves HBM idle.
-    if (gemv_path && l2_prefetch_bytes > 0)
-      l2_prefetch(W.wo, std::min(l2_prefetch_bytes, size_t(H * Q + 2 * F * H) * esz & ~size_t(15)),
-                  stream);
+    if (gemv_path && l2_prefetch_bytes > 0) l2_prefetch(W.wo, l2_prefetch_bytes, stream);
     if (decode)
       attn_decode(q, kv, seq_lens, L.S, shape, splits, decode_partition(L.S),
                   {part_acc, part_ml, decode_counters_dev}, att, bf16, stream);

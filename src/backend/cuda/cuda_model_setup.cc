@@ -143,8 +143,11 @@ CudaModel::Impl::Impl(const ModelConfig& c, const CudaModelOptions& o)
     int dev = 0, l2 = 0;
     OSPREY_CUDA_CHECK(cudaGetDevice(&dev));
     OSPREY_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
-    // At most half the L2: the attention's K/V and the activations stay cached too.
-    l2_prefetch_bytes = std::min<size_t>(size_t(mib) << 20, size_t(l2) / 2) & ~size_t(15);
+    // At most half the L2 (the attention's K/V and the activations stay cached too), and no more
+    // than a layer's o and gate/up weights.
+    l2_prefetch_bytes =
+        std::min({size_t(mib) << 20, size_t(l2) / 2, size_t(H * Q + 2 * F * H) * esz}) &
+        ~size_t(15);
   }
   OSPREY_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   gemm = std::make_unique<Gemm>(stream);
